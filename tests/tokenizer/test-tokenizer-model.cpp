@@ -1,0 +1,2 @@
+#include "check.h"
+KVMIX_TEST_MAIN()
