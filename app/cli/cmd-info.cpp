@@ -37,6 +37,7 @@ nlohmann::json info_json(const ModelFile& m) {
     j["rope_theta"] = hp.rope_theta;
     j["rope_theta_local"] = hp.rope_theta_local;
     j["rope_scaling"] = {{"type", rope_scaling_name(hp.rope_scaling.type)}, {"factor", hp.rope_scaling.factor}};
+    j["rope_freqs"] = hp.has_rope_freqs;
     j["sliding_window"] = hp.sliding_window;
     j["n_sliding_layers"] = hp.n_sliding_layers();
     j["tied_embeddings"] = hp.tied_embeddings;

@@ -96,6 +96,7 @@ public:
     const std::string& error() const { return error_; }
     // Set when the failure is a duplicate key: the key, the depth of its object (1 = top
     // level) and the key under which that object sits in its parent.
+    bool too_deep() const { return too_deep_; }
     bool has_duplicate() const { return has_duplicate_; }
     const std::string& duplicate_key() const { return duplicate_key_; }
     size_t duplicate_depth() const { return duplicate_depth_; }
@@ -123,7 +124,10 @@ private:
 
     // Containers on the stack stay put while open: a parent only grows after its child closes.
     bool open(json&& container) {
-        if (stack_.size() >= max_depth_) return fail("nesting deeper than " + std::to_string(max_depth_) + " levels");
+        if (stack_.size() >= max_depth_) {
+            too_deep_ = true;
+            return fail("nesting deeper than " + std::to_string(max_depth_) + " levels");
+        }
         const bool in_object = !stack_.empty() && stack_.back()->is_object();
         json* p = put(std::move(container));
         keys_.push_back(in_object ? current_key_ : std::string());
@@ -144,6 +148,7 @@ private:
     json* slot_ = nullptr;           // value slot of the last key in the innermost object
     std::string current_key_;
     std::string error_;
+    bool too_deep_ = false;
     bool has_duplicate_ = false;
     std::string duplicate_key_;
     size_t duplicate_depth_ = 0;
@@ -166,11 +171,24 @@ Status parse_json_into(std::string_view text, const std::string& what, json& out
             if (!builder.duplicate_parent().empty()) msg += " in " + quote_name(builder.duplicate_parent());
             return format_error(msg);
         }
-        if (builder.error().rfind("nesting deeper", 0) == 0) return format_error(what + ": JSON " + builder.error());
+        if (builder.too_deep()) return format_error(what + ": JSON " + builder.error());
         return format_error(what + ": invalid JSON: " + builder.error());
     }
     out = std::move(builder.root());
     return Status::success();
+}
+
+// A JSON integer >= 0. nlohmann keeps non-negative literals unsigned, but "-0" arrives signed.
+bool as_u64(const json& j, uint64_t& out) {
+    if (j.is_number_unsigned()) {
+        out = j.get<uint64_t>();
+        return true;
+    }
+    if (j.is_number_integer() && j.get<int64_t>() >= 0) {
+        out = static_cast<uint64_t>(j.get<int64_t>());
+        return true;
+    }
+    return false;
 }
 
 struct DtypeInfo {
@@ -180,7 +198,7 @@ struct DtypeInfo {
     bool supported;
 };
 
-// Every dtype the safetensors format defines; only the supported ones map to a TensorType.
+// Every dtype the safetensors format defines; `type` is meaningful only where `supported`.
 constexpr DtypeInfo kDtypes[] = {
     {"F32", TensorType::f32, 4, true},      {"F16", TensorType::f16, 2, true},
     {"BF16", TensorType::bf16, 2, true},    {"F64", TensorType::f64, 8, false},
@@ -315,12 +333,14 @@ Status SafetensorsParser::parse_tensor(const std::string& name, const json& entr
     uint64_t n_elements = 1;
     for (size_t d = 0; d < sh->size(); ++d) {
         const json& dim = (*sh)[d];
-        if (dim.is_number_integer() && !dim.is_number_unsigned())  // nlohmann stores only negatives as signed
-            return format_error(ctx + ": shape[" + std::to_string(d) + "] is negative (" +
-                                std::to_string(dim.get<int64_t>()) + ")");
-        if (!dim.is_number_unsigned())
+        uint64_t ne = 0;
+        if (!as_u64(dim, ne)) {
+            if (dim.is_number_integer())
+                return format_error(ctx + ": shape[" + std::to_string(d) + "] is negative (" +
+                                    std::to_string(dim.get<int64_t>()) + ")");
             return format_error(ctx + ": shape[" + std::to_string(d) + "] is not a non-negative integer");
-        shape.push_back(dim.get<uint64_t>());
+        }
+        shape.push_back(ne);
     }
     for (uint64_t ne : shape)
         if (__builtin_mul_overflow(n_elements, ne, &n_elements))
@@ -332,10 +352,9 @@ Status SafetensorsParser::parse_tensor(const std::string& name, const json& entr
     // data_offsets [begin, end), relative to the start of the data section
     const auto off = entry.find("data_offsets");
     if (off == entry.end()) return format_error(ctx + ": missing 'data_offsets'");
-    if (!off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
+    uint64_t begin = 0, end = 0;
+    if (!off->is_array() || off->size() != 2 || !as_u64((*off)[0], begin) || !as_u64((*off)[1], end))
         return format_error(ctx + ": 'data_offsets' must be [begin, end] with non-negative integers");
-    const uint64_t begin = (*off)[0].get<uint64_t>();
-    const uint64_t end = (*off)[1].get<uint64_t>();
     if (begin > end)
         return format_error(ctx + ": data_offsets begin " + std::to_string(begin) + " is after end " + std::to_string(end));
     if (end > data_size)

@@ -271,23 +271,37 @@ private:
             return flow.status();
         }
         const auto n = static_cast<std::int64_t>(items.size());
+        // One loop object updated in place, as jinja2's loop object is: cheap per iteration.
+        JinjaValue loop = JinjaValue::dict({{"index", JinjaValue()}, {"index0", JinjaValue()}, {"revindex", JinjaValue()},
+                                            {"revindex0", JinjaValue()}, {"first", JinjaValue()}, {"last", JinjaValue()},
+                                            {"length", JinjaValue(n)}, {"previtem", JinjaValue()}, {"nextitem", JinjaValue()}});
+        scopes_.emplace_back();
         for (std::int64_t i = 0; i < n; ++i) {
-            if (++iterations_ > limits_.max_loop_iterations) return limit(node.line, "loop iteration");
+            if (++iterations_ > limits_.max_loop_iterations) {
+                scopes_.pop_back();
+                return limit(node.line, "loop iteration");
+            }
             const auto idx = static_cast<std::size_t>(i);
-            JinjaDict loop = {{"index", JinjaValue(i + 1)},     {"index0", JinjaValue(i)},
-                              {"revindex", JinjaValue(n - i)},  {"revindex0", JinjaValue(n - i - 1)},
-                              {"first", JinjaValue(i == 0)},    {"last", JinjaValue(i == n - 1)},
-                              {"length", JinjaValue(n)}};
-            if (i > 0) loop.emplace_back("previtem", items[idx - 1]);
-            if (i + 1 < n) loop.emplace_back("nextitem", items[idx + 1]);
-            scopes_.emplace_back();
-            scopes_.back().emplace_back("loop", JinjaValue::dict(std::move(loop)));
-            Status s = bind(node.line, node.targets, items[idx], scopes_.back());
+            loop.set("index", JinjaValue(i + 1));
+            loop.set("index0", JinjaValue(i));
+            loop.set("revindex", JinjaValue(n - i));
+            loop.set("revindex0", JinjaValue(n - i - 1));
+            loop.set("first", JinjaValue(i == 0));
+            loop.set("last", JinjaValue(i == n - 1));
+            loop.set("previtem", i > 0 ? items[idx - 1] : JinjaValue());
+            loop.set("nextitem", i + 1 < n ? items[idx + 1] : JinjaValue());
+            JinjaDict& frame = scopes_.back();
+            frame.clear();
+            frame.emplace_back("loop", loop);
+            Status s = bind(node.line, node.targets, items[idx], frame);
             Expected<Flow> flow = s.ok() ? exec_block(node.bodies[0]) : Expected<Flow>(s);
-            scopes_.pop_back();
-            if (!flow) return flow.status();
+            if (!flow) {
+                scopes_.pop_back();
+                return flow.status();
+            }
             if (*flow == Flow::brk) break;
         }
+        scopes_.pop_back();
         return {};
     }
 
@@ -324,6 +338,7 @@ private:
                     if (!v) return v;
                     items.push_back(std::move(*v));
                 }
+                if (e.name == "tuple") return JinjaValue::tuple(std::move(items));
                 return JinjaValue::list(std::move(items));
             }
             case JinjaExpr::Kind::dict: {
@@ -812,7 +827,7 @@ private:
     static JinjaValue dict_view(const JinjaValue& obj, const std::string& which) {
         JinjaList out;
         for (const auto& [k, v] : obj.as_dict()) {
-            if (which == "items") out.push_back(JinjaValue::list({JinjaValue(k), v}));
+            if (which == "items") out.push_back(JinjaValue::tuple({JinjaValue(k), v}));
             else if (which == "keys") out.emplace_back(k);
             else out.push_back(v);
         }

@@ -389,11 +389,11 @@ private:
         }
         if (t.text == "(") {
             // Parenthesized expression or tuple (a tuple behaves as a list here).
-            if (accept_op(")")) return make(JinjaExpr::Kind::list);
+            if (accept_op(")")) return make(JinjaExpr::Kind::list, "tuple");
             auto first = parse_expr(true);
             if (!first) return first;
             if (accept_op(")")) return first;
-            auto list = make(JinjaExpr::Kind::list);
+            auto list = make(JinjaExpr::Kind::list, "tuple");
             add(*list, std::move(*first));
             while (accept_op(",")) {
                 if (accept_op(")")) return list;

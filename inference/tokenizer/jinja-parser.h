@@ -22,7 +22,7 @@ struct JinjaExpr {
     enum class Kind {
         literal,    // value
         name,       // name
-        list,       // args = items
+        list,       // args = items; name "tuple" for a parenthesized tuple
         dict,       // args = key0, value0, key1, value1, ...
         attr,       // args[0].name
         index,      // args[0][args[1]]

@@ -277,6 +277,12 @@ JinjaValue JinjaValue::list(JinjaList items) {
     return v;
 }
 
+JinjaValue JinjaValue::tuple(JinjaList items) {
+    JinjaValue v = list(std::move(items));
+    v.tuple_ = true;
+    return v;
+}
+
 JinjaValue JinjaValue::dict(JinjaDict entries) {
     JinjaValue v;
     v.kind_ = Kind::dict;
@@ -365,9 +371,10 @@ std::string JinjaValue::repr() const {
         case Kind::floating: return python_float_repr(float_);
         case Kind::string: return python_str_repr(as_string());
         case Kind::list: {
-            std::string out = "[";
+            std::string out = tuple_ ? "(" : "[";
             const auto& items = as_list();
             for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + items[i].repr();
+            if (tuple_) return out + (items.size() == 1 ? ",)" : ")");
             return out + "]";
         }
         case Kind::dict: {

@@ -40,6 +40,8 @@ public:
 
     static JinjaValue none();
     static JinjaValue list(JinjaList items = {});
+    // A Python tuple: a list that prints as (a, b); dict.items() yields these.
+    static JinjaValue tuple(JinjaList items);
     static JinjaValue dict(JinjaDict entries = {});
     // A jinja namespace(): the one object whose attributes a template may assign.
     static JinjaValue make_namespace(JinjaDict entries = {});
@@ -52,6 +54,7 @@ public:
     bool is_none() const { return kind_ == Kind::none; }
     bool is_string() const { return kind_ == Kind::string; }
     bool is_list() const { return kind_ == Kind::list; }
+    bool is_tuple() const { return kind_ == Kind::list && tuple_; }
     bool is_dict() const { return kind_ == Kind::dict; }
     bool is_namespace() const { return kind_ == Kind::ns; }
     // bool counts as a number, as in Python.
@@ -87,6 +90,7 @@ private:
     std::int64_t int_ = 0;
     double float_ = 0.0;
     std::uint32_t depth_ = 0;
+    bool tuple_ = false;
     std::shared_ptr<const std::string> str_;
     std::shared_ptr<JinjaList> list_;
     std::shared_ptr<JinjaDict> dict_;

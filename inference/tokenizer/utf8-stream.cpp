@@ -94,7 +94,11 @@ std::string StreamingDecoder::push(int32_t token) {
     std::string bytes = tok.token_bytes(token, render_special_);
     if (bytes.empty()) return {};
     if (at_start_) {
-        if (tok.strips_leading_space() && bytes[0] == ' ') bytes.erase(0, 1);
+        // Only a piece's own "▁" is the dummy prefix; a byte token <0x20> or the unknown
+        // surface " ⁇ " keeps its space (as in sentencepiece).
+        const auto type = tok.type(token);
+        const bool piece_text = type != TokenType::byte && type != TokenType::unknown;
+        if (piece_text && tok.strips_leading_space() && bytes[0] == ' ') bytes.erase(0, 1);
         at_start_ = false;
     }
     return utf8_.push(bytes);

@@ -1,5 +1,6 @@
 // SafetensorsFile / SafetensorsModel: views onto the right bytes, and every error path
 // gives a precise message instead of a crash. Files are built in memory by the test.
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -129,6 +130,10 @@ TEST_CASE("safetensors: scalars, zero-sized tensors, 4 dims, padding and empty h
     CHECK_EQ(d4->ne[0], 3u);
     CHECK_EQ(d4->ne[3], 1u);
     CHECK_EQ(d4->ne[2], 2u);
+
+    const auto neg_zero = parse(make_safetensors(R"({"n":{"dtype":"F32","shape":[-0],"data_offsets":[-0,0]}})"));
+    REQUIRE_OK(neg_zero);
+    CHECK_EQ(neg_zero.value()->tensors()[0].n_elements(), 0u);
 
     const auto empty = parse(make_safetensors("{}"));
     REQUIRE_OK(empty);
@@ -500,6 +505,8 @@ TEST_CASE("safetensors model: fixture models under tests/data/models open") {
         CHECK(!r.value()->tensors().empty());
         CHECK(r.value()->config().is_object());
         for (const TensorView& t : r.value()->tensors()) CHECK(t.n_bytes == 0 || t.data != nullptr);
+        std::printf("opened %s: %zu tensors in %zu shard(s)\n", d.filename().c_str(), r.value()->tensors().size(),
+                    r.value()->shards().size());
         ++opened;
     }
     if (opened == 0) SKIP("no safetensors fixture model folders in " + root.string());

@@ -132,8 +132,9 @@ inline int run_all(int argc, char** argv) {
 
 #define CHECK_EQ(a, b)                                                                        \
     do {                                                                                      \
-        const auto& kvmix_a_ = (a);                                                           \
-        const auto& kvmix_b_ = (b);                                                           \
+        /* copies: `a` may be a reference into a temporary (e.g. f().value()) */              \
+        const auto kvmix_a_ = (a);                                                            \
+        const auto kvmix_b_ = (b);                                                            \
         if (!(kvmix_a_ == kvmix_b_))                                                          \
             ::kvmix_test::report_failure(__FILE__, __LINE__,                                  \
                 std::string(#a " == " #b "\n") + ::kvmix_test::describe_pair(kvmix_a_, kvmix_b_)); \

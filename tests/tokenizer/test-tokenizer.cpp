@@ -205,8 +205,8 @@ TEST_CASE("spm proto: a piece encodes as field 1 with piece, score, type") {
     SpmModelProto m;
     m.pieces.push_back({"a", 1.0f, SpmPieceType::user_defined});
     const std::string bytes = serialize_spm_model(m);
-    // 0a 0a | 0a 01 'a' | 15 0000803f | 18 04 ...
-    CHECK_EQ(hex(bytes.substr(0, 14)), std::string("0a0a0a0161150000803f1804") + "12");
+    // 0a 0a | 0a 01 'a' | 15 0000803f | 18 04, then the trainer spec (field 2: 12 ...)
+    CHECK_EQ(hex(bytes.substr(0, 13)), std::string("0a0a0a0161150000803f180412"));
 }
 
 TEST_CASE("spm proto: serialize then parse round-trips") {
