@@ -146,31 +146,54 @@ private:
     Status read_string(std::string& out, const char* what);
     Status read_value(GgufValueType type, GgufValue& out, const std::string& key, uint32_t depth);
 
+    // Bytes a value of `type` occupies at least in the file.
+    static uint64_t min_value_bytes(GgufValueType type) {
+        switch (type) {
+            case GgufValueType::u8: case GgufValueType::i8: case GgufValueType::boolean: return 1;
+            case GgufValueType::u16: case GgufValueType::i16: return 2;
+            case GgufValueType::u32: case GgufValueType::i32: case GgufValueType::f32: return 4;
+            case GgufValueType::array: return 12;
+            default: return 8;
+        }
+    }
+    // Parsed metadata expands small file values into larger objects; a budget keeps a
+    // hostile file from turning megabytes into gigabytes.
+    Status charge(uint64_t bytes) {
+        budget_used_ += bytes;
+        if (budget_used_ > limits_.max_metadata_memory)
+            return format_error("metadata needs more than " + std::to_string(limits_.max_metadata_memory >> 20) +
+                                " MiB of memory once parsed");
+        return {};
+    }
+
     const uint8_t* data_;
     size_t size_;
     size_t pos_ = 0;
+    uint64_t budget_used_ = 0;
     GgufLimits limits_;
     uint32_t version_ = 0;
 };
 
 Status GgufParser::read_string(std::string& out, const char* what) {
     uint64_t len = 0;
+    const size_t at = pos_;
     KVMIX_TRY(read(len, what));
-    if (len > limits_.max_string_bytes) {
+    if (len > limits_.max_string_bytes || len > size_ - pos_) {
         std::ostringstream os;
-        os << what << " at offset " << (pos_ - 8) << " has length " << len << ", over the limit of "
-           << limits_.max_string_bytes << " bytes";
+        os << what << " at offset " << at << " has length " << len;
+        if (len > limits_.max_string_bytes) os << ", over the limit of " << limits_.max_string_bytes << " bytes";
+        else os << " but only " << (size_ - pos_) << " bytes follow (truncated file)";
         return format_error(os.str());
     }
-    KVMIX_TRY(need(len, what));
+    KVMIX_TRY(charge(len));
     out.assign(reinterpret_cast<const char*>(data_ + pos_), len);
     pos_ += len;
     return {};
 }
 
 Status GgufParser::read_value(GgufValueType type, GgufValue& out, const std::string& key, uint32_t depth) {
+    (void)key;
     out.type = type;
-    const std::string ctx = "metadata key " + quoted(key);
     switch (type) {
         case GgufValueType::u8: { uint8_t v{}; KVMIX_TRY(read(v, "u8 value")); out.u = v; return {}; }
         case GgufValueType::i8: { int8_t v{}; KVMIX_TRY(read(v, "i8 value")); out.i = v; return {}; }
@@ -185,37 +208,39 @@ Status GgufParser::read_value(GgufValueType type, GgufValue& out, const std::str
         case GgufValueType::boolean: {
             uint8_t v = 0;
             KVMIX_TRY(read(v, "bool value"));
-            if (v > 1) return format_error(ctx + ": bool value " + std::to_string(v) + " is neither 0 nor 1");
+            if (v > 1) return format_error("bool value " + std::to_string(v) + " is neither 0 nor 1");
             out.u = v;
             return {};
         }
         case GgufValueType::string: return read_string(out.s, "string value");
         case GgufValueType::array: {
             if (depth >= limits_.max_nesting)
-                return format_error(ctx + ": arrays nested deeper than " + std::to_string(limits_.max_nesting) + " levels");
+                return format_error("arrays nested deeper than " + std::to_string(limits_.max_nesting) + " levels");
             uint32_t elem_raw = 0;
             KVMIX_TRY(read(elem_raw, "array element type"));
             if (elem_raw > static_cast<uint32_t>(GgufValueType::f64))
-                return format_error(ctx + ": unknown array element type " + std::to_string(elem_raw));
+                return format_error("unknown array element type " + std::to_string(elem_raw));
             out.elem_type = static_cast<GgufValueType>(elem_raw);
             uint64_t count = 0;
             KVMIX_TRY(read(count, "array length"));
             if (count > limits_.max_array_items)
-                return format_error(ctx + ": array of " + std::to_string(count) + " items is over the limit of " +
+                return format_error("array of " + std::to_string(count) + " items is over the limit of " +
                                     std::to_string(limits_.max_array_items));
-            // Every element takes at least one byte: refuse counts the remaining file cannot hold
-            // before reserving memory for them.
-            if (count > size_ - pos_)
-                return format_error(ctx + ": array of " + std::to_string(count) + " items extends past the end of the file");
+            // Refuse counts the rest of the file cannot hold before reserving memory for them,
+            // and keep the parsed form within the metadata memory budget.
+            uint64_t min_bytes = 0;
+            if (__builtin_mul_overflow(count, min_value_bytes(out.elem_type), &min_bytes) || min_bytes > size_ - pos_)
+                return format_error("array of " + std::to_string(count) + " items extends past the end of the file");
+            KVMIX_TRY(charge(count * sizeof(GgufValue)));
             out.items.resize(count);
             for (uint64_t k = 0; k < count; ++k) {
                 Status st = read_value(out.elem_type, out.items[k], key, depth + 1);
-                if (!st.ok()) return st.with_context(ctx + " item " + std::to_string(k));
+                if (!st.ok()) return st.with_context("item " + std::to_string(k));
             }
             return {};
         }
     }
-    return format_error(ctx + ": unknown value type " + std::to_string(static_cast<uint32_t>(type)));
+    return format_error("unknown value type " + std::to_string(static_cast<uint32_t>(type)));
 }
 
 Status GgufParser::parse(GgufFile& out) {
@@ -235,6 +260,10 @@ Status GgufParser::parse(GgufFile& out) {
     if (n_kv > limits_.max_kv)
         return format_error("metadata count " + std::to_string(n_kv) + " is over the limit of " + std::to_string(limits_.max_kv));
 
+    // The smallest metadata entry is 13 bytes and the smallest tensor info 33: refuse counts
+    // the file cannot hold before reserving for them.
+    if (n_kv > (size_ - pos_) / 13) return format_error("metadata count " + std::to_string(n_kv) + " is more than the file can hold");
+    if (n_tensors > (size_ - pos_) / 33) return format_error("tensor count " + std::to_string(n_tensors) + " is more than the file can hold");
     out.kv_.reserve(n_kv);
     for (uint64_t k = 0; k < n_kv; ++k) {
         std::string key;
@@ -249,7 +278,7 @@ Status GgufParser::parse(GgufFile& out) {
             return format_error("metadata key " + quoted(key) + ": unknown value type " + std::to_string(type_raw));
         GgufValue value;
         st = read_value(static_cast<GgufValueType>(type_raw), value, key, 0);
-        if (!st.ok()) return st.message().rfind("metadata key", 0) == 0 ? st : st.with_context("metadata key " + quoted(key));
+        if (!st.ok()) return st.with_context("metadata key " + quoted(key));
         out.kv_index_[key] = out.kv_.size();
         out.kv_.emplace_back(std::move(key), std::move(value));
     }

@@ -51,6 +51,7 @@ struct GgufLimits {
     uint64_t max_tensors = 1ull << 20;
     uint32_t max_dims = 4;
     uint32_t max_nesting = 4;                  // arrays of arrays
+    uint64_t max_metadata_memory = 512ull << 20;  // parsed metadata (a 262k vocabulary needs ~60 MiB)
 };
 
 class GgufFile {

@@ -184,17 +184,25 @@ std::string python_float_repr(double value) {
     while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
     if (exp >= -4 && exp < 16) {
         if (exp < 0) {
-            out += "0." + std::string(static_cast<std::size_t>(-exp - 1), '0') + digits;
+            out += "0.";
+            out.append(static_cast<std::size_t>(-exp - 1), '0');
+            out += digits;
         } else if (static_cast<std::size_t>(exp) + 1 >= digits.size()) {
-            out += digits + std::string(static_cast<std::size_t>(exp) + 1 - digits.size(), '0') + ".0";
+            out += digits;
+            out.append(static_cast<std::size_t>(exp) + 1 - digits.size(), '0');
+            out += ".0";
         } else {
-            out += digits.substr(0, static_cast<std::size_t>(exp) + 1) + "." +
-                   digits.substr(static_cast<std::size_t>(exp) + 1);
+            out.append(digits, 0, static_cast<std::size_t>(exp) + 1);
+            out += '.';
+            out.append(digits, static_cast<std::size_t>(exp) + 1);
         }
         return out;
     }
     out += digits.substr(0, 1);
-    if (digits.size() > 1) out += "." + digits.substr(1);
+    if (digits.size() > 1) {
+        out += '.';
+        out.append(digits, 1);
+    }
     char ebuf[16];
     std::snprintf(ebuf, sizeof ebuf, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
     return out + ebuf;
@@ -373,15 +381,22 @@ std::string JinjaValue::repr() const {
         case Kind::list: {
             std::string out = tuple_ ? "(" : "[";
             const auto& items = as_list();
-            for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + items[i].repr();
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                if (i) out += ", ";
+                out += items[i].repr();
+            }
             if (tuple_) return out + (items.size() == 1 ? ",)" : ")");
             return out + "]";
         }
         case Kind::dict: {
             std::string out = "{";
             const auto& entries = as_dict();
-            for (std::size_t i = 0; i < entries.size(); ++i)
-                out += (i ? ", " : "") + python_str_repr(entries[i].first) + ": " + entries[i].second.repr();
+            for (std::size_t i = 0; i < entries.size(); ++i) {
+                if (i) out += ", ";
+                out += python_str_repr(entries[i].first);
+                out += ": ";
+                out += entries[i].second.repr();
+            }
             return out + "}";
         }
         case Kind::ns: return "<Namespace>";

@@ -10,10 +10,6 @@
 
 namespace kvmix {
 
-bool Tokenizer::is_eog(int32_t id) const {
-    return id >= 0 && std::find(info_.eog.begin(), info_.eog.end(), id) != info_.eog.end();
-}
-
 Expected<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& gguf) {
     auto vocab = spm_vocab_from_gguf(gguf);
     KVMIX_TRY(vocab);

@@ -9,12 +9,14 @@
 // vocabulary is converted into a SentencePiece ModelProto and run by libsentencepiece,
 // so there is exactly one BPE implementation (see spm-gguf-vocab.h for the mapping).
 //
-// Special tokens: `parse_special` makes CONTROL pieces written in the text (e.g.
-// "<start_of_turn>", "<bos>") encode to their ids, as chat prompts need; without it they
+// Special tokens: `parse_special` makes CONTROL pieces (and the unknown piece) written in
+// the text (e.g. "<start_of_turn>", "<bos>") encode to their ids, as chat prompts need
+// (longest match wins); without it they
 // are tokenized as plain characters. USER_DEFINED pieces (Gemma's "\n\n", "<table>",
 // space runs) are always atomic, as in SentencePiece and Hugging Face tokenizers.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -62,7 +64,7 @@ public:
     static Expected<std::unique_ptr<Tokenizer>> from_spm_file(const std::string& path);
 
     // Text -> ids. add_special: add BOS/EOS as the vocabulary asks (add_bos()/add_eos()).
-    // parse_special: CONTROL pieces spelled in `text` become their ids (chat prompts).
+    // parse_special: CONTROL/unknown pieces spelled in `text` become their ids (chat prompts).
     // Text fragments between parsed special tokens each get the dummy-prefix space when
     // the vocabulary uses one (as llama.cpp and SentencePiece-per-fragment do).
     virtual Expected<std::vector<int32_t>> encode(std::string_view text, bool add_special,
@@ -89,7 +91,9 @@ public:
     TokenType type(int32_t id) const { return valid(id) ? info_.types[static_cast<size_t>(id)] : TokenType::unused; }
     bool is_control(int32_t id) const { return type(id) == TokenType::control; }
     bool is_byte(int32_t id) const { return type(id) == TokenType::byte; }
-    bool is_eog(int32_t id) const;
+    bool is_eog(int32_t id) const {
+        return id >= 0 && std::find(info_.eog.begin(), info_.eog.end(), id) != info_.eog.end();
+    }
 
     int32_t bos() const { return info_.bos; }
     int32_t eos() const { return info_.eos; }

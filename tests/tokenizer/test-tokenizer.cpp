@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "check.h"
 #include "gguf-image.h"
@@ -518,6 +519,33 @@ TEST_CASE("llama2 tokenizer.model: same ids as the GGUF-built tokenizer") {
     CHECK_EQ(same, texts.size() * 2);
     CHECK_EQ(round_trip, texts.size());
     CHECK_EQ(show(enc(a, "<s>[INST] hi [/INST] there</s>", false, true)).substr(0, 3), std::string("[1 "));
+}
+
+TEST_CASE("llama-spm gguf: concurrent const use from several threads") {
+    const std::string dir = shared_tokenizers_dir();
+    if (dir.empty()) SKIP("shared data (../shared/data/tokenizers) not found; set KVMIX_SHARED_DATA");
+    const std::string base = dir + "/ggml-vocab-llama-spm.gguf";
+    const auto cases = read_vocab_cases(base + ".inp", base + ".out");
+    REQUIRE(!cases.empty());
+    auto gguf = GgufFile::open(base);
+    REQUIRE_OK(gguf);
+    auto tok = Tokenizer::from_gguf(**gguf);
+    REQUIRE_OK(tok);
+    const Tokenizer& t = **tok;
+    std::vector<int> mismatches(8, 0);
+    std::vector<std::thread> threads;
+    for (size_t k = 0; k < mismatches.size(); ++k) {
+        threads.emplace_back([&, k] {
+            for (int round = 0; round < 10; ++round) {
+                for (const auto& c : cases) {
+                    auto ids = t.encode(c.text, false, true);
+                    if (!ids.ok() || *ids != c.ids || t.decode(c.ids) != t.decode(*ids)) ++mismatches[k];
+                }
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    for (int m : mismatches) CHECK_EQ(m, 0);
 }
 
 KVMIX_TEST_MAIN()

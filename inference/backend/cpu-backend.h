@@ -1,0 +1,45 @@
+// CpuBackend: the engine's CPU ops — the kernels of kernels/cpu, parallelized over the
+// backend's thread pool by splitting each op's output range. Buffers are plain host
+// memory (fp32 activations, fp16 KV cache); weights are views into the model's mmap.
+// Owned by one Session; not thread-safe (one op at a time).
+#pragma once
+
+#include <cstdint>
+
+#include "backend/thread-pool.h"
+#include "common/op-params.h"
+#include "io/tensor-view.h"
+
+namespace kvmix {
+
+struct RopeConfig {
+    int64_t n_rot = 0;
+    float base = 10000.0f;
+    float freq_scale = 1.0f;
+    const float* freq_factors = nullptr;  // [n_rot / 2] or null
+    bool interleaved = false;
+};
+
+class CpuBackend {
+public:
+    explicit CpuBackend(int n_threads) : pool_(n_threads) {}
+
+    int n_threads() const { return pool_.size(); }
+    ThreadPool& pool() { return pool_; }
+
+    // y[m, n] = x[m, k] · Wᵀ for a 2-D weight w with ne = {k, n}. x, y contiguous rows.
+    void matmul(const TensorView& w, const float* x, int64_t m, float* y);
+    // Rows of length n, contiguous. y may alias x.
+    void rms_norm(const float* x, float* y, int64_t rows, int64_t n, const float* w, float w_offset, float eps);
+    // x[t, h, :] with heads of head_dim contiguous, tokens n_head * head_dim apart.
+    void rope(float* x, int64_t n_tokens, int64_t n_head, int64_t head_dim, const int32_t* positions, const RopeConfig& cfg);
+    // gate[r, :] = act(gate[r, :]) * up[r, :], rows of n contiguous.
+    void glu(float* gate, const float* up, int64_t rows, int64_t n, GluActivation act);
+    // Splits query heads across threads; head_begin/head_end of `p` are ignored.
+    void attention(const AttentionParams& p);
+
+private:
+    ThreadPool pool_;
+};
+
+}  // namespace kvmix

@@ -1,0 +1,47 @@
+// The forward pass shared by every supported architecture: a decoder-only transformer
+// whose variations (Gemma 3's embedding scale, QK-norm, sandwich norms, GeGLU, local and
+// global layers; Llama's SwiGLU, RoPE pairing and scaling) are all read from ModelHParams
+// and the Model's per-layer settings, so each architecture file only describes itself.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "backend/cpu-backend.h"
+#include "kvmix/status.h"
+#include "model/model.h"
+#include "runtime/kv-cache.h"
+
+namespace kvmix {
+
+// Called with every named intermediate tensor when set ("attn_norm-3", "q-3", "k_cache-3",
+// "attn_out-3", "ffn_out-3", "l_out-3", "result_norm", "result_output"): rows are tokens.
+// Used by the profiler and by debugging dumps; costs nothing when empty.
+using TensorObserver = std::function<void(std::string_view name, const float* data, int64_t rows, int64_t cols)>;
+
+// Activation buffers for chunks of up to `max_tokens` tokens. Owned by a Session.
+class ForwardScratch {
+public:
+    ForwardScratch(const ModelHParams& hp, int64_t max_tokens);
+    int64_t max_tokens() const { return max_tokens_; }
+
+private:
+    friend Status transformer_forward(const Model&, CpuBackend&, KvCache&, ForwardScratch&, std::span<const int32_t>,
+                                      int64_t, float*, const TensorObserver*);
+    int64_t max_tokens_;
+    std::vector<float> x, cur, q, k, v, attn, gate, up;
+    std::vector<int32_t> pos;
+};
+
+// Runs tokens (at most scratch.max_tokens()) at positions [cache.size(), cache.size() + n),
+// stores their keys/values and commits them to the cache. When `logits` is non-null it
+// receives the output logits of the last `n_logits` tokens, [n_logits, n_vocab].
+// Token ids are validated; an invalid id is an error and leaves the cache unchanged.
+Status transformer_forward(const Model& model, CpuBackend& backend, KvCache& cache, ForwardScratch& scratch,
+                           std::span<const int32_t> tokens, int64_t n_logits, float* logits,
+                           const TensorObserver* observer = nullptr);
+
+}  // namespace kvmix

@@ -1,0 +1,205 @@
+// The fp16 KV cache: the baseline every quantized cache is measured against.
+#include <algorithm>
+#include <cstring>
+#include <istream>
+#include <new>
+#include <ostream>
+
+#include "common/assert.h"
+#include "common/half.h"
+#include "runtime/kv-cache.h"
+
+namespace kvmix {
+
+namespace {
+
+constexpr char kMagic[8] = {'K', 'V', 'F', 'P', '1', '6', 0, 1};
+
+class Fp16KvCache final : public KvCache {
+public:
+    struct Layer {
+        KvLayerShape shape;
+        std::unique_ptr<uint16_t[]> k;  // [n_head_kv][capacity][head_dim]
+        std::unique_ptr<uint16_t[]> v;  // [n_head_kv][capacity][head_dim_v]
+    };
+
+    Fp16KvCache(std::vector<Layer> layers, int64_t capacity) : layers_(std::move(layers)), capacity_(capacity) {}
+
+    int64_t capacity() const override { return capacity_; }
+    int64_t size() const override { return size_; }
+    uint32_t n_layer() const override { return static_cast<uint32_t>(layers_.size()); }
+    const KvLayerShape& shape(uint32_t layer) const override { return layers_[layer].shape; }
+
+    void write(uint32_t layer, int64_t offset, int64_t n, const float* k, const float* v) override {
+        Layer& L = layers_[layer];
+        const int64_t first = size_ + offset;
+        KVMIX_ASSERT(first >= 0 && first + n <= capacity_);
+        const int64_t hd = L.shape.head_dim, hdv = L.shape.head_dim_v, nh = L.shape.n_head_kv;
+        for (int64_t t = 0; t < n; ++t) {
+            for (int64_t h = 0; h < nh; ++h) {
+                const float* ks = k + (t * nh + h) * hd;
+                uint16_t* kd = L.k.get() + (h * capacity_ + first + t) * hd;
+                for (int64_t d = 0; d < hd; ++d) kd[d] = fp32_to_fp16(ks[d]);
+                const float* vs = v + (t * nh + h) * hdv;
+                uint16_t* vd = L.v.get() + (h * capacity_ + first + t) * hdv;
+                for (int64_t d = 0; d < hdv; ++d) vd[d] = fp32_to_fp16(vs[d]);
+            }
+        }
+    }
+
+    void attend(uint32_t layer, const AttentionQuery& q, CpuBackend& backend) override {
+        const Layer& L = layers_[layer];
+        KVMIX_ASSERT(q.n_kv <= capacity_);
+        AttentionParams p;
+        p.q = q.q;
+        p.q_stride = static_cast<size_t>(q.n_head * L.shape.head_dim);
+        p.k = L.k.get();
+        p.k_head_stride = static_cast<size_t>(capacity_ * L.shape.head_dim);
+        p.v = L.v.get();
+        p.v_head_stride = static_cast<size_t>(capacity_ * L.shape.head_dim_v);
+        p.out = q.out;
+        p.out_stride = static_cast<size_t>(q.n_head * L.shape.head_dim_v);
+        p.n_q = q.n_q;
+        p.n_head = q.n_head;
+        p.n_head_kv = L.shape.n_head_kv;
+        p.head_dim = L.shape.head_dim;
+        p.head_dim_v = L.shape.head_dim_v;
+        p.n_kv = q.n_kv;
+        p.q_pos = q.q_pos;
+        p.window = q.window;
+        p.scale = q.scale;
+        p.softcap = q.softcap;
+        backend.attention(p);
+    }
+
+    void commit(int64_t n) override {
+        KVMIX_ASSERT(n >= 0 && size_ + n <= capacity_);
+        size_ += n;
+    }
+
+    void truncate(int64_t n) override {
+        if (n < size_) size_ = n < 0 ? 0 : n;
+    }
+
+    void erase(int64_t begin, int64_t end, const KeyRerotateFn& rerotate) override {
+        begin = std::max<int64_t>(0, begin);
+        end = std::min(end, size_);
+        if (begin >= end) return;
+        const int64_t removed = end - begin, moved = size_ - end;
+        std::vector<float> scratch;
+        for (uint32_t il = 0; il < layers_.size(); ++il) {
+            Layer& L = layers_[il];
+            const int64_t hd = L.shape.head_dim, hdv = L.shape.head_dim_v;
+            for (int64_t h = 0; h < L.shape.n_head_kv; ++h) {
+                uint16_t* kh = L.k.get() + h * capacity_ * hd;
+                uint16_t* vh = L.v.get() + h * capacity_ * hdv;
+                std::memmove(kh + begin * hd, kh + end * hd, static_cast<size_t>(moved * hd) * sizeof(uint16_t));
+                std::memmove(vh + begin * hdv, vh + end * hdv, static_cast<size_t>(moved * hdv) * sizeof(uint16_t));
+                if (moved == 0 || !rerotate) continue;
+                // Re-rotate the moved keys of this head: widen, rotate by -removed, narrow.
+                scratch.resize(static_cast<size_t>(moved * hd));
+                for (int64_t i = 0; i < moved * hd; ++i) scratch[i] = fp16_to_fp32(kh[begin * hd + i]);
+                rerotate(il, scratch.data(), moved, -static_cast<int32_t>(removed));
+                for (int64_t i = 0; i < moved * hd; ++i) kh[begin * hd + i] = fp32_to_fp16(scratch[i]);
+            }
+        }
+        size_ -= removed;
+    }
+
+    KvMemoryReport memory() const override {
+        KvMemoryReport r;
+        r.n_tokens = size_;
+        r.capacity = capacity_;
+        for (const Layer& L : layers_) {
+            KvLayerMemory m;
+            const uint64_t per_token = static_cast<uint64_t>(L.shape.n_head_kv * (L.shape.head_dim + L.shape.head_dim_v)) * 2;
+            m.bytes = per_token * static_cast<uint64_t>(size_);
+            m.fp16_bytes = m.bytes;
+            r.bytes += m.bytes;
+            r.fp16_bytes += m.fp16_bytes;
+            r.allocated_bytes += per_token * static_cast<uint64_t>(capacity_);
+            r.layers.push_back(m);
+        }
+        return r;
+    }
+
+    Status save(std::ostream& out) const override {
+        out.write(kMagic, sizeof kMagic);
+        const int64_t header[2] = {static_cast<int64_t>(layers_.size()), size_};
+        out.write(reinterpret_cast<const char*>(header), sizeof header);
+        for (const Layer& L : layers_) {
+            const int64_t shape[3] = {L.shape.n_head_kv, L.shape.head_dim, L.shape.head_dim_v};
+            out.write(reinterpret_cast<const char*>(shape), sizeof shape);
+            for (int64_t h = 0; h < L.shape.n_head_kv; ++h) {
+                out.write(reinterpret_cast<const char*>(L.k.get() + h * capacity_ * L.shape.head_dim),
+                          static_cast<std::streamsize>(size_ * L.shape.head_dim * 2));
+                out.write(reinterpret_cast<const char*>(L.v.get() + h * capacity_ * L.shape.head_dim_v),
+                          static_cast<std::streamsize>(size_ * L.shape.head_dim_v * 2));
+            }
+        }
+        if (!out) return error(ErrorCode::io, "writing the KV cache snapshot failed");
+        return {};
+    }
+
+    Status load(std::istream& in) override {
+        size_ = 0;
+        char magic[sizeof kMagic];
+        in.read(magic, sizeof magic);
+        if (!in || std::memcmp(magic, kMagic, sizeof kMagic) != 0) return format_error("not an fp16 KV cache snapshot");
+        int64_t header[2] = {0, 0};
+        in.read(reinterpret_cast<char*>(header), sizeof header);
+        if (!in) return format_error("KV cache snapshot truncated in its header");
+        if (header[0] != static_cast<int64_t>(layers_.size()))
+            return format_error("KV cache snapshot has " + std::to_string(header[0]) + " layers, this model has " +
+                                std::to_string(layers_.size()));
+        if (header[1] < 0 || header[1] > capacity_)
+            return error(ErrorCode::out_of_memory, "KV cache snapshot holds " + std::to_string(header[1]) +
+                                                       " tokens, more than this session's context of " + std::to_string(capacity_));
+        const int64_t n = header[1];
+        for (uint32_t il = 0; il < layers_.size(); ++il) {
+            Layer& L = layers_[il];
+            int64_t shape[3] = {0, 0, 0};
+            in.read(reinterpret_cast<char*>(shape), sizeof shape);
+            if (!in || shape[0] != L.shape.n_head_kv || shape[1] != L.shape.head_dim || shape[2] != L.shape.head_dim_v)
+                return format_error("KV cache snapshot layer " + std::to_string(il) + " does not match this model's shape");
+            for (int64_t h = 0; h < L.shape.n_head_kv; ++h) {
+                in.read(reinterpret_cast<char*>(L.k.get() + h * capacity_ * L.shape.head_dim), static_cast<std::streamsize>(n * L.shape.head_dim * 2));
+                in.read(reinterpret_cast<char*>(L.v.get() + h * capacity_ * L.shape.head_dim_v), static_cast<std::streamsize>(n * L.shape.head_dim_v * 2));
+                if (!in) return format_error("KV cache snapshot truncated in layer " + std::to_string(il));
+            }
+        }
+        size_ = n;
+        return {};
+    }
+
+private:
+    std::vector<Layer> layers_;
+    int64_t capacity_ = 0;
+    int64_t size_ = 0;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<KvCache>> make_fp16_kv_cache(const std::vector<KvLayerShape>& shapes, int64_t capacity) {
+    if (capacity <= 0) return error(ErrorCode::invalid_argument, "KV cache capacity must be positive");
+    std::vector<Fp16KvCache::Layer> layers;
+    uint64_t total = 0;
+    try {
+        for (const auto& s : shapes) {
+            Fp16KvCache::Layer L;
+            L.shape = s;
+            const auto nk = static_cast<size_t>(s.n_head_kv * capacity * s.head_dim);
+            const auto nv = static_cast<size_t>(s.n_head_kv * capacity * s.head_dim_v);
+            total += (nk + nv) * 2;
+            L.k.reset(new uint16_t[nk]);
+            L.v.reset(new uint16_t[nv]);
+            layers.push_back(std::move(L));
+        }
+    } catch (const std::bad_alloc&) {
+        return error(ErrorCode::out_of_memory, "cannot allocate " + std::to_string(total >> 20) + " MiB for an fp16 KV cache of " +
+                                                   std::to_string(capacity) + " tokens; use a smaller context");
+    }
+    return std::unique_ptr<KvCache>(new Fp16KvCache(std::move(layers), capacity));
+}
+
+}  // namespace kvmix

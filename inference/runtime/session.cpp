@@ -1,0 +1,150 @@
+#include "runtime/session.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+namespace kvmix {
+
+namespace {
+
+constexpr char kSessionMagic[8] = {'K', 'V', 'M', 'X', 'S', 'E', 'S', 1};
+
+// Identifies the model a snapshot belongs to (architecture and shapes).
+std::string model_identity(const Model& m) {
+    const ModelHParams& hp = m.hparams();
+    return hp.architecture + ":" + std::to_string(hp.n_layer) + ":" + std::to_string(hp.n_embd) + ":" +
+           std::to_string(hp.n_head_kv) + ":" + std::to_string(hp.head_dim) + ":" + std::to_string(hp.n_vocab) + ":" +
+           std::to_string(m.file().weight_bytes());
+}
+
+}  // namespace
+
+Session::Session(std::shared_ptr<const Model> model, const SessionConfig& config, std::unique_ptr<KvCache> cache)
+    : model_(std::move(model)),
+      config_(config),
+      backend_(config.n_threads),
+      cache_(std::move(cache)),
+      scratch_(model_->hparams(), config.n_batch) {}
+
+Expected<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> model, const SessionConfig& config_in) {
+    if (!model) return error(ErrorCode::invalid_argument, "no model");
+    SessionConfig config = config_in;
+    if (config.n_ctx <= 0) return error(ErrorCode::invalid_argument, "context length must be positive");
+    if (config.n_batch <= 0) return error(ErrorCode::invalid_argument, "batch size must be positive");
+    config.n_ctx = std::min<int64_t>(config.n_ctx, model->hparams().context_length);
+    config.n_batch = std::min(config.n_batch, config.n_ctx);
+    auto cache = make_fp16_kv_cache(model->kv_shapes(), config.n_ctx);
+    if (!cache) return cache.status();
+    return std::unique_ptr<Session>(new Session(std::move(model), config, std::move(*cache)));
+}
+
+Status Session::eval(std::span<const int32_t> tokens, std::vector<float>* last_logits, std::vector<float>* all_logits,
+                     const std::atomic<bool>* cancel) {
+    const auto n = static_cast<int64_t>(tokens.size());
+    if (n == 0) return {};
+    if (n_past() + n > n_ctx())
+        return error(ErrorCode::out_of_memory, std::to_string(n) + " tokens do not fit: " + std::to_string(n_past()) + " of " +
+                                                   std::to_string(n_ctx()) + " context tokens are used");
+    const int64_t n_vocab = model_->hparams().n_vocab;
+    if (all_logits) all_logits->resize(static_cast<size_t>(n * n_vocab));
+    if (last_logits) last_logits->resize(static_cast<size_t>(n_vocab));
+    const TensorObserver* obs = observer_ ? &observer_ : nullptr;
+    for (int64_t begin = 0; begin < n; begin += config_.n_batch) {
+        if (cancel && cancel->load(std::memory_order_relaxed)) return error(ErrorCode::cancelled, "cancelled");
+        const int64_t len = std::min(config_.n_batch, n - begin);
+        const bool is_last = begin + len == n;
+        float* out = nullptr;
+        int64_t n_logits = 0;
+        if (all_logits) {
+            out = all_logits->data() + begin * n_vocab;
+            n_logits = len;
+        } else if (last_logits && is_last) {
+            out = last_logits->data();
+            n_logits = 1;
+        }
+        KVMIX_TRY(transformer_forward(*model_, backend_, *cache_, scratch_, tokens.subspan(begin, len), n_logits, out, obs));
+        tokens_.insert(tokens_.end(), tokens.begin() + begin, tokens.begin() + begin + len);
+    }
+    if (all_logits && last_logits)
+        std::memcpy(last_logits->data(), all_logits->data() + (n - 1) * n_vocab, sizeof(float) * n_vocab);
+    return {};
+}
+
+void Session::truncate(int64_t n) {
+    n = std::clamp<int64_t>(n, 0, n_past());
+    tokens_.resize(static_cast<size_t>(n));
+    cache_->truncate(n);
+}
+
+void Session::erase(int64_t begin, int64_t end) {
+    begin = std::clamp<int64_t>(begin, 0, n_past());
+    end = std::clamp<int64_t>(end, begin, n_past());
+    if (begin == end) return;
+    const ModelHParams& hp = model_->hparams();
+    std::vector<int32_t> pos;
+    cache_->erase(begin, end, [&](uint32_t layer, float* k, int64_t n, int32_t delta) {
+        pos.assign(static_cast<size_t>(n), delta);
+        backend_.rope(k, n, 1, hp.head_dim, pos.data(), model_->layer(layer).rope);
+    });
+    tokens_.erase(tokens_.begin() + begin, tokens_.begin() + end);
+}
+
+Status Session::save(const std::string& path) const {
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out) return error(ErrorCode::io, "cannot write '" + tmp + "'");
+        out.write(kSessionMagic, sizeof kSessionMagic);
+        const std::string id = model_identity(*model_);
+        const uint64_t id_len = id.size(), n_tokens = tokens_.size();
+        out.write(reinterpret_cast<const char*>(&id_len), sizeof id_len);
+        out.write(id.data(), static_cast<std::streamsize>(id.size()));
+        out.write(reinterpret_cast<const char*>(&n_tokens), sizeof n_tokens);
+        out.write(reinterpret_cast<const char*>(tokens_.data()), static_cast<std::streamsize>(n_tokens * sizeof(int32_t)));
+        KVMIX_TRY(cache_->save(out));
+        out.flush();
+        if (!out) return error(ErrorCode::io, "writing '" + tmp + "' failed (disk full?)");
+    }
+    // Replace atomically so a crash never leaves a half-written snapshot under `path`.
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::remove(tmp.c_str());
+        return error(ErrorCode::io, "cannot rename '" + tmp + "' to '" + path + "'");
+    }
+    return {};
+}
+
+Status Session::load(const std::string& path) {
+    truncate(0);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return error(ErrorCode::io, "cannot open '" + path + "'");
+    char magic[sizeof kSessionMagic];
+    in.read(magic, sizeof magic);
+    if (!in || std::memcmp(magic, kSessionMagic, sizeof magic) != 0) return format_error("'" + path + "' is not a session snapshot");
+    uint64_t id_len = 0;
+    in.read(reinterpret_cast<char*>(&id_len), sizeof id_len);
+    if (!in || id_len > 4096) return format_error("'" + path + "': corrupt snapshot header");
+    std::string id(id_len, '\0');
+    in.read(id.data(), static_cast<std::streamsize>(id_len));
+    if (!in || id != model_identity(*model_)) return format_error("'" + path + "' was saved with a different model");
+    uint64_t n_tokens = 0;
+    in.read(reinterpret_cast<char*>(&n_tokens), sizeof n_tokens);
+    if (!in || n_tokens > static_cast<uint64_t>(n_ctx()))
+        return format_error("'" + path + "': snapshot holds " + std::to_string(n_tokens) + " tokens, more than the context of " +
+                            std::to_string(n_ctx()));
+    std::vector<int32_t> tokens(n_tokens);
+    in.read(reinterpret_cast<char*>(tokens.data()), static_cast<std::streamsize>(n_tokens * sizeof(int32_t)));
+    if (!in) return format_error("'" + path + "': snapshot truncated");
+    for (int32_t t : tokens)
+        if (t < 0 || t >= static_cast<int32_t>(model_->hparams().n_vocab)) return format_error("'" + path + "': invalid token id in snapshot");
+    Status st = cache_->load(in);
+    if (!st.ok()) return st.with_context("'" + path + "'");
+    if (cache_->size() != static_cast<int64_t>(n_tokens)) {
+        cache_->truncate(0);
+        return format_error("'" + path + "': token count and cache size disagree");
+    }
+    tokens_ = std::move(tokens);
+    return {};
+}
+
+}  // namespace kvmix

@@ -1,0 +1,40 @@
+// Runtime CPU-feature dispatch for the SIMD kernels of kernels/cpu.
+//
+// The build has no -march flags, so AVX2 code is compiled per region with
+//   KVMIX_AVX2_BEGIN ... KVMIX_AVX2_END
+// (a target("avx2,fma,f16c") pragma; every function defined inside gets that target)
+// and is only called after cpu_has_avx2_fma_f16c() said yes. Rules for a region: include
+// every standard header before it, keep its functions internal (anonymous namespace or
+// static) and instantiate no std templates inside it, so no AVX2 copy of a shared inline
+// function can leak to callers on older CPUs through the linker.
+// On other CPUs (and non-x86 builds) the *_cpu kernels fall back to the scalar refs.
+#pragma once
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define KVMIX_CPU_X86 1
+#if defined(__clang__)
+#define KVMIX_AVX2_BEGIN \
+    _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c\"))), apply_to = function)")
+#define KVMIX_AVX2_END _Pragma("clang attribute pop")
+#else
+#define KVMIX_AVX2_BEGIN _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,f16c\")")
+#define KVMIX_AVX2_END _Pragma("GCC pop_options")
+#endif
+#else
+#define KVMIX_CPU_X86 0
+#endif
+
+namespace kvmix {
+
+// True when the AVX2 + FMA + F16C kernels may run on this CPU. Cheap (reads the
+// compiler runtime's cached cpuid result), so kernels ask on every call.
+inline bool cpu_has_avx2_fma_f16c() {
+#if KVMIX_CPU_X86
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
+}  // namespace kvmix

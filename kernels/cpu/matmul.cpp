@@ -1,0 +1,404 @@
+#include "cpu/matmul.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "common/assert.h"
+#include "common/half.h"
+#include "common/quant-blocks.h"
+#include "cpu/cpu-features.h"
+#include "cpu/simd-avx2.h"
+#include "ref/dequantize.h"
+#include "ref/matmul.h"
+
+namespace kvmix {
+
+#if KVMIX_CPU_X86
+KVMIX_AVX2_BEGIN
+namespace {
+
+using avx2::half_to_float;
+using avx2::hsum;
+using avx2::load_u16;
+using avx2::load_u32;
+
+// --- Block decoders -----------------------------------------------------------------------
+// Decoder::block(bytes, f) calls f(g, q, a_lo, a_hi, b) once per group g of 32 consecutive
+// weights of the block, in order: weight 8v + l of the group is a * q[v][l] + b, with
+// a = a_lo for v < 2 and a_hi for v >= 2 (only Q6_K has two scales per 32). q holds small
+// integers in int32 lanes, so a*q is exact and fma(q, a, b) rounds like the reference.
+
+inline __m128i load8(const uint8_t* p) { return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)); }
+inline __m256i zext8(const uint8_t* p) { return _mm256_cvtepu8_epi32(load8(p)); }
+
+struct DecQ8_0 {
+    static constexpr int kElems = 32, kBytes = 34;
+    static constexpr bool kHasMin = false, kTwoScales = false;
+    template <class F>
+    static void block(const uint8_t* b, F&& f) {
+        const float d = half_to_float(load_u16(b));
+        const __m256i q[4] = {_mm256_cvtepi8_epi32(load8(b + 2)), _mm256_cvtepi8_epi32(load8(b + 10)),
+                              _mm256_cvtepi8_epi32(load8(b + 18)), _mm256_cvtepi8_epi32(load8(b + 26))};
+        f(0, q, d, d, 0.0f);
+    }
+};
+
+// Q4_0 / Q4_1: low nibbles of qs[0..15] are weights 0..15, high nibbles 16..31.
+template <bool kMin>
+struct DecQ4 {
+    static constexpr int kElems = 32, kBytes = kMin ? 20 : 18;
+    static constexpr bool kHasMin = kMin, kTwoScales = false;
+    template <class F>
+    static void block(const uint8_t* b, F&& f) {
+        const float d = half_to_float(load_u16(b));
+        const float m = kMin ? half_to_float(load_u16(b + 2)) : 0.0f;
+        const uint8_t* qs = b + (kMin ? 4 : 2);
+        const __m256i w0 = zext8(qs), w1 = zext8(qs + 8);
+        const __m256i m15 = _mm256_set1_epi32(15);
+        const __m256i off = _mm256_set1_epi32(kMin ? 0 : 8);
+        const __m256i q[4] = {_mm256_sub_epi32(_mm256_and_si256(w0, m15), off),
+                              _mm256_sub_epi32(_mm256_and_si256(w1, m15), off),
+                              _mm256_sub_epi32(_mm256_srli_epi32(w0, 4), off),
+                              _mm256_sub_epi32(_mm256_srli_epi32(w1, 4), off)};
+        f(0, q, d, d, m);
+    }
+};
+
+// Q5_0 / Q5_1: as Q4, bit i of the 32-bit qh is bit 4 of weight i.
+template <bool kMin>
+struct DecQ5 {
+    static constexpr int kElems = 32, kBytes = kMin ? 24 : 22;
+    static constexpr bool kHasMin = kMin, kTwoScales = false;
+    template <class F>
+    static void block(const uint8_t* b, F&& f) {
+        const float d = half_to_float(load_u16(b));
+        const float m = kMin ? half_to_float(load_u16(b + 2)) : 0.0f;
+        const uint8_t* qhp = b + (kMin ? 4 : 2);
+        const uint8_t* qs = qhp + 4;
+        // Lane l of t holds qh >> l, so bit 8v of t is bit 8v + l of qh: weight 8v + l.
+        const __m256i t = _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(load_u32(qhp))),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i b4 = _mm256_set1_epi32(16);
+        const __m256i h0 = _mm256_and_si256(_mm256_slli_epi32(t, 4), b4);
+        const __m256i h1 = _mm256_and_si256(_mm256_srli_epi32(t, 4), b4);
+        const __m256i h2 = _mm256_and_si256(_mm256_srli_epi32(t, 12), b4);
+        const __m256i h3 = _mm256_and_si256(_mm256_srli_epi32(t, 20), b4);
+        const __m256i w0 = zext8(qs), w1 = zext8(qs + 8);
+        const __m256i m15 = _mm256_set1_epi32(15);
+        const __m256i off = _mm256_set1_epi32(kMin ? 0 : 16);
+        const __m256i q[4] = {_mm256_sub_epi32(_mm256_or_si256(_mm256_and_si256(w0, m15), h0), off),
+                              _mm256_sub_epi32(_mm256_or_si256(_mm256_and_si256(w1, m15), h1), off),
+                              _mm256_sub_epi32(_mm256_or_si256(_mm256_srli_epi32(w0, 4), h2), off),
+                              _mm256_sub_epi32(_mm256_or_si256(_mm256_srli_epi32(w1, 4), h3), off)};
+        f(0, q, d, d, m);
+    }
+};
+
+// Q4_K / Q5_K: sub-blocks 2p and 2p+1 share qs[32p..32p+31] (low / high nibbles).
+template <bool kHigh>
+struct DecK45 {
+    static constexpr int kElems = QK_K, kBytes = kHigh ? 176 : 144;
+    static constexpr bool kHasMin = true, kTwoScales = false;
+    template <class F>
+    static void block(const uint8_t* b, F&& f) {
+        const float d = half_to_float(load_u16(b));
+        const float dmin = half_to_float(load_u16(b + 2));
+        const uint8_t* scales = b + 4;
+        const uint8_t* qh = b + 16;
+        const uint8_t* qs = b + (kHigh ? 48 : 16);
+        __m256i h[4];
+        if constexpr (kHigh)
+            for (int c = 0; c < 4; ++c) h[c] = zext8(qh + 8 * c);
+        const __m256i m15 = _mm256_set1_epi32(15);
+        const __m256i b4 = _mm256_set1_epi32(16);
+        for (int pair = 0; pair < 4; ++pair) {
+            __m256i lo[4], hi[4];
+            for (int c = 0; c < 4; ++c) {
+                const __m256i w = zext8(qs + 32 * pair + 8 * c);
+                lo[c] = _mm256_and_si256(w, m15);
+                hi[c] = _mm256_srli_epi32(w, 4);
+                if constexpr (kHigh) {
+                    // bit j of qh[l] -> bit 4 of weight l of sub-block j (j = 2*pair, 2*pair+1)
+                    const int j = 2 * pair;
+                    const __m256i bl = j <= 4 ? _mm256_slli_epi32(h[c], 4 - j) : _mm256_srli_epi32(h[c], j - 4);
+                    const __m256i bh = j + 1 <= 4 ? _mm256_slli_epi32(h[c], 3 - j) : _mm256_srli_epi32(h[c], j - 3);
+                    lo[c] = _mm256_or_si256(lo[c], _mm256_and_si256(bl, b4));
+                    hi[c] = _mm256_or_si256(hi[c], _mm256_and_si256(bh, b4));
+                }
+            }
+            const KScaleMin s0 = unpack_k_scale_min(scales, 2 * pair);
+            const KScaleMin s1 = unpack_k_scale_min(scales, 2 * pair + 1);
+            const float a0 = d * static_cast<float>(s0.scale), a1 = d * static_cast<float>(s1.scale);
+            f(2 * pair, lo, a0, a0, -(dmin * static_cast<float>(s0.min)));
+            f(2 * pair + 1, hi, a1, a1, -(dmin * static_cast<float>(s1.min)));
+        }
+    }
+};
+
+// Q6_K: see quant-blocks.h. Group r of half h is weights 32r..32r+31 of that half; its
+// chunk c (8 lanes, l = 8c + lane) comes from ql[l], ql[l+32], qh[l]; scale index 2r + c/2.
+struct DecQ6K {
+    static constexpr int kElems = QK_K, kBytes = 210;
+    static constexpr bool kHasMin = false, kTwoScales = true;
+    template <class F>
+    static void block(const uint8_t* b, F&& f) {
+        const float d = half_to_float(load_u16(b + 208));
+        const __m256i m15 = _mm256_set1_epi32(15);
+        const __m256i m48 = _mm256_set1_epi32(0x30);
+        const __m256i off = _mm256_set1_epi32(32);
+        for (int half = 0; half < 2; ++half) {
+            const uint8_t* ql = b + 64 * half;
+            const uint8_t* qh = b + 128 + 32 * half;
+            const auto* sc = reinterpret_cast<const int8_t*>(b + 192 + 8 * half);
+            __m256i q[4][4];
+            for (int c = 0; c < 4; ++c) {
+                const __m256i la = zext8(ql + 8 * c), lb = zext8(ql + 32 + 8 * c), h = zext8(qh + 8 * c);
+                q[0][c] = _mm256_or_si256(_mm256_and_si256(la, m15), _mm256_and_si256(_mm256_slli_epi32(h, 4), m48));
+                q[1][c] = _mm256_or_si256(_mm256_and_si256(lb, m15), _mm256_and_si256(_mm256_slli_epi32(h, 2), m48));
+                q[2][c] = _mm256_or_si256(_mm256_srli_epi32(la, 4), _mm256_and_si256(h, m48));
+                q[3][c] = _mm256_or_si256(_mm256_srli_epi32(lb, 4), _mm256_and_si256(_mm256_srli_epi32(h, 2), m48));
+                for (int r = 0; r < 4; ++r) q[r][c] = _mm256_sub_epi32(q[r][c], off);
+            }
+            for (int r = 0; r < 4; ++r)
+                f(4 * half + r, q[r], d * static_cast<float>(sc[2 * r]), d * static_cast<float>(sc[2 * r + 1]), 0.0f);
+        }
+    }
+};
+
+// --- Decode: fused dequantize-dot --------------------------------------------------------
+
+// xsum[g] = sum of x over group g of 32 (for the additive term of Q4_1/Q5_1/Q4_K/Q5_K).
+void group_sums(const float* x, int64_t k, float* xsum) {
+    for (int64_t g = 0; g < k / 32; ++g) {
+        const float* xg = x + 32 * g;
+        const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xg), _mm256_loadu_ps(xg + 8)),
+                                       _mm256_add_ps(_mm256_loadu_ps(xg + 16), _mm256_loadu_ps(xg + 24)));
+        xsum[g] = hsum(s);
+    }
+}
+
+template <class Dec>
+float dot_row(const uint8_t* row, const float* x, const float* xsum, int64_t nb) {
+    __m256 acc = _mm256_setzero_ps();
+    float bacc = 0.0f;
+    for (int64_t i = 0; i < nb; ++i) {
+        const float* xb = x + i * Dec::kElems;
+        const float* xs = xsum + i * (Dec::kElems / 32);
+        Dec::block(row + i * Dec::kBytes, [&](int g, const __m256i(&q)[4], float a_lo, float a_hi, float b) {
+            const float* xg = xb + 32 * g;
+            __m256 s0 = _mm256_mul_ps(_mm256_cvtepi32_ps(q[0]), _mm256_loadu_ps(xg));
+            __m256 s1 = _mm256_mul_ps(_mm256_cvtepi32_ps(q[2]), _mm256_loadu_ps(xg + 16));
+            s0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[1]), _mm256_loadu_ps(xg + 8), s0);
+            s1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[3]), _mm256_loadu_ps(xg + 24), s1);
+            if constexpr (Dec::kTwoScales) {
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(a_lo), s0, acc);
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(a_hi), s1, acc);
+            } else {
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(a_lo), _mm256_add_ps(s0, s1), acc);
+            }
+            if constexpr (Dec::kHasMin) bacc += b * xs[g];
+        });
+    }
+    return hsum(acc) + bacc;
+}
+
+template <class Dec>
+void dequant_row(const uint8_t* row, float* out, int64_t n) {
+    for (int64_t i = 0; i < n / Dec::kElems; ++i) {
+        float* ob = out + i * Dec::kElems;
+        Dec::block(row + i * Dec::kBytes, [&](int g, const __m256i(&q)[4], float a_lo, float a_hi, float b) {
+            float* o = ob + 32 * g;
+            const __m256 alo = _mm256_set1_ps(a_lo), ahi = _mm256_set1_ps(a_hi);
+            for (int v = 0; v < 4; ++v) {
+                const __m256 qf = _mm256_cvtepi32_ps(q[v]);
+                const __m256 a = v < 2 ? alo : ahi;
+                _mm256_storeu_ps(o + 8 * v, Dec::kHasMin ? _mm256_fmadd_ps(qf, a, _mm256_set1_ps(b)) : _mm256_mul_ps(qf, a));
+            }
+        });
+    }
+}
+
+// Plain types: Load(p, i) gives 8 fp32 weights from element i; Scalar(p, i) one.
+struct PlainF32 {
+    static constexpr int kSize = 4;
+    static __m256 load(const uint8_t* p, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p) + i); }
+    static float scalar(const uint8_t* p, int64_t i) {
+        float v;
+        std::memcpy(&v, p + 4 * i, sizeof v);
+        return v;
+    }
+};
+struct PlainF16 {
+    static constexpr int kSize = 2;
+    static __m256 load(const uint8_t* p, int64_t i) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i)));
+    }
+    static float scalar(const uint8_t* p, int64_t i) { return half_to_float(load_u16(p + 2 * i)); }
+};
+struct PlainBF16 {
+    static constexpr int kSize = 2;
+    static __m256 load(const uint8_t* p, int64_t i) {
+        const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+    }
+    static float scalar(const uint8_t* p, int64_t i) { return bf16_to_fp32(load_u16(p + 2 * i)); }
+};
+
+template <class T>
+float dot_plain(const uint8_t* row, const float* x, int64_t k) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= k; i += 32) {
+        a0 = _mm256_fmadd_ps(T::load(row, i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(T::load(row, i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(T::load(row, i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(T::load(row, i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= k; i += 8) a0 = _mm256_fmadd_ps(T::load(row, i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < k; ++i) s += T::scalar(row, i) * x[i];
+    return s;
+}
+
+template <class T>
+void dequant_plain(const uint8_t* row, float* out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, T::load(row, i));
+    for (; i < n; ++i) out[i] = T::scalar(row, i);
+}
+
+// --- Prefill: dequantized tile × fp32 micro-kernel ----------------------------------------
+
+constexpr int64_t kTileRows = 16;
+constexpr int64_t kTileCols = 256;  // a multiple of every block size
+
+// y[i, r] (+)= x[i, 0:kc] · t[r, 0:kc] for i < MR, r < NR.
+template <int MR, int NR>
+void micro(const float* x, size_t xs, const float* t, int64_t kc, float* y, size_t ys, bool accumulate) {
+    __m256 acc[MR][NR];
+    for (int i = 0; i < MR; ++i)
+        for (int r = 0; r < NR; ++r) acc[i][r] = _mm256_setzero_ps();
+    int64_t l = 0;
+    for (; l + 8 <= kc; l += 8) {
+        __m256 w[NR];
+        for (int r = 0; r < NR; ++r) w[r] = _mm256_load_ps(t + r * kTileCols + l);
+        for (int i = 0; i < MR; ++i) {
+            const __m256 xv = _mm256_loadu_ps(x + static_cast<size_t>(i) * xs + static_cast<size_t>(l));
+            for (int r = 0; r < NR; ++r) acc[i][r] = _mm256_fmadd_ps(xv, w[r], acc[i][r]);
+        }
+    }
+    for (int i = 0; i < MR; ++i)
+        for (int r = 0; r < NR; ++r) {
+            float s = hsum(acc[i][r]);
+            for (int64_t ll = l; ll < kc; ++ll) s += x[static_cast<size_t>(i) * xs + static_cast<size_t>(ll)] * t[r * kTileCols + ll];
+            float& out = y[static_cast<size_t>(i) * ys + static_cast<size_t>(r)];
+            out = accumulate ? out + s : s;
+        }
+}
+
+template <int MR>
+void micro_nr(int64_t nr, const float* x, size_t xs, const float* t, int64_t kc, float* y, size_t ys, bool acc) {
+    switch (nr) {
+        case 1: return micro<MR, 1>(x, xs, t, kc, y, ys, acc);
+        case 2: return micro<MR, 2>(x, xs, t, kc, y, ys, acc);
+        default: return micro<MR, 3>(x, xs, t, kc, y, ys, acc);
+    }
+}
+
+using DequantFn = void (*)(const uint8_t*, float*, int64_t);
+
+void matmul_tiled(const MatmulParams& p, DequantFn dequant, int64_t block_elems, int64_t block_bytes) {
+    alignas(32) float tile[kTileRows * kTileCols];
+    const auto* w = static_cast<const uint8_t*>(p.w);
+    for (int64_t j0 = p.n_begin; j0 < p.n_end; j0 += kTileRows) {
+        const int64_t nr = avx2::min_i64(kTileRows, p.n_end - j0);
+        for (int64_t k0 = 0; k0 < p.k; k0 += kTileCols) {
+            const int64_t kc = avx2::min_i64(kTileCols, p.k - k0);
+            for (int64_t r = 0; r < nr; ++r)
+                dequant(w + static_cast<size_t>(j0 + r) * p.w_row_bytes + static_cast<size_t>(k0 / block_elems * block_bytes),
+                        tile + r * kTileCols, kc);
+            for (int64_t i0 = 0; i0 < p.m; i0 += 4) {
+                const int64_t mr = avx2::min_i64(4, p.m - i0);
+                const float* x = p.x + static_cast<size_t>(i0) * p.x_stride + static_cast<size_t>(k0);
+                for (int64_t r0 = 0; r0 < nr; r0 += 3) {
+                    const int64_t nrr = avx2::min_i64(3, nr - r0);
+                    float* y = p.y + static_cast<size_t>(i0) * p.y_stride + static_cast<size_t>(j0 + r0);
+                    const float* t = tile + r0 * kTileCols;
+                    switch (mr) {
+                        case 1: micro_nr<1>(nrr, x, p.x_stride, t, kc, y, p.y_stride, k0 > 0); break;
+                        case 2: micro_nr<2>(nrr, x, p.x_stride, t, kc, y, p.y_stride, k0 > 0); break;
+                        case 3: micro_nr<3>(nrr, x, p.x_stride, t, kc, y, p.y_stride, k0 > 0); break;
+                        default: micro_nr<4>(nrr, x, p.x_stride, t, kc, y, p.y_stride, k0 > 0); break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+template <class Dec>
+void matmul_quant(const MatmulParams& p, float* xsum) {
+    if (p.m > 1) return matmul_tiled(p, &dequant_row<Dec>, Dec::kElems, Dec::kBytes);
+    if constexpr (Dec::kHasMin) group_sums(p.x, p.k, xsum);
+    const auto* w = static_cast<const uint8_t*>(p.w);
+    const int64_t nb = p.k / Dec::kElems;
+    for (int64_t j = p.n_begin; j < p.n_end; ++j)
+        p.y[j] = dot_row<Dec>(w + static_cast<size_t>(j) * p.w_row_bytes, p.x, xsum, nb);
+}
+
+template <class T>
+void matmul_plain(const MatmulParams& p) {
+    if (p.m > 1) return matmul_tiled(p, &dequant_plain<T>, 1, T::kSize);
+    const auto* w = static_cast<const uint8_t*>(p.w);
+    for (int64_t j = p.n_begin; j < p.n_end; ++j)
+        p.y[j] = dot_plain<T>(w + static_cast<size_t>(j) * p.w_row_bytes, p.x, p.k);
+}
+
+void matmul_avx2(const MatmulParams& p, float* xsum) {
+    switch (p.w_type) {
+        case TensorType::f32: return matmul_plain<PlainF32>(p);
+        case TensorType::f16: return matmul_plain<PlainF16>(p);
+        case TensorType::bf16: return matmul_plain<PlainBF16>(p);
+        case TensorType::q4_0: return matmul_quant<DecQ4<false>>(p, xsum);
+        case TensorType::q4_1: return matmul_quant<DecQ4<true>>(p, xsum);
+        case TensorType::q5_0: return matmul_quant<DecQ5<false>>(p, xsum);
+        case TensorType::q5_1: return matmul_quant<DecQ5<true>>(p, xsum);
+        case TensorType::q8_0: return matmul_quant<DecQ8_0>(p, xsum);
+        case TensorType::q4_k: return matmul_quant<DecK45<false>>(p, xsum);
+        case TensorType::q5_k: return matmul_quant<DecK45<true>>(p, xsum);
+        case TensorType::q6_k: return matmul_quant<DecQ6K>(p, xsum);
+        default: KVMIX_ASSERT(!"matmul_cpu: unsupported weight type");
+    }
+}
+
+}  // namespace
+KVMIX_AVX2_END
+#endif  // KVMIX_CPU_X86
+
+void matmul_cpu(const MatmulParams& p) {
+    KVMIX_ASSERT(can_dequantize(p.w_type));
+    KVMIX_ASSERT(p.m >= 0 && p.k >= 0 && 0 <= p.n_begin && p.n_begin <= p.n_end && p.n_end <= p.n);
+    KVMIX_ASSERT(p.k % tensor_type_traits(p.w_type).block_elems == 0);
+    if (p.m == 0 || p.n_begin == p.n_end) return;
+#if KVMIX_CPU_X86
+    if (cpu_has_avx2_fma_f16c()) {
+        // Per-32 sums of x for the decode path of types with an additive term.
+        constexpr int64_t kLocal = 1024;
+        float local[kLocal];
+        std::vector<float> heap;
+        float* xsum = local;
+        if (p.k / 32 > kLocal) {
+            heap.resize(static_cast<size_t>(p.k / 32));
+            xsum = heap.data();
+        }
+        matmul_avx2(p, xsum);
+        return;
+    }
+#endif
+    matmul_ref(p);
+}
+
+}  // namespace kvmix
