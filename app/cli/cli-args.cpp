@@ -36,6 +36,7 @@ bool Args::parse(int argc, char** argv, int first) {
                 value = argv[++i];
             }
             values_[name] = value;
+            all_values_[name].push_back(value);
         } else if (switches_.count(name) && !inline_value) {
             set_switches_.insert(name);
         } else {
@@ -49,6 +50,15 @@ bool Args::parse(int argc, char** argv, int first) {
 std::string Args::get(const std::string& name, const std::string& fallback) const {
     auto it = values_.find(name);
     return it == values_.end() ? fallback : it->second;
+}
+
+}  // namespace kvmix::cli
+
+namespace kvmix::cli {
+
+std::vector<std::string> Args::get_all(const std::string& name) const {
+    auto it = all_values_.find(name);
+    return it == all_values_.end() ? std::vector<std::string>{} : it->second;
 }
 
 }  // namespace kvmix::cli

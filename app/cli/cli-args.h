@@ -22,6 +22,8 @@ public:
 
     bool has(const std::string& name) const { return values_.count(name) || set_switches_.count(name); }
     std::string get(const std::string& name, const std::string& fallback = "") const;
+    // Every value of an option given several times (e.g. --stop A --stop B), in order.
+    std::vector<std::string> get_all(const std::string& name) const;
     const std::vector<std::string>& positional() const { return positional_; }
     const std::string& error() const { return error_; }
 
@@ -31,6 +33,7 @@ private:
     std::set<std::string> with_value_, switches_;
     std::map<std::string, std::string> aliases_;
     std::map<std::string, std::string> values_;
+    std::map<std::string, std::vector<std::string>> all_values_;
     std::set<std::string> set_switches_;
     std::vector<std::string> positional_;
     std::string error_;

@@ -1,4 +1,4 @@
-// kvmix: the command-line face of the engine (info, tokenize; more commands follow the engine).
+// kvmix: the command-line face of the engine.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -14,6 +14,10 @@ void print_usage(FILE* out) {
                  "commands:\n"
                  "  info      -m MODEL [--json]          architecture, hyper-parameters, tensors, tokenizer\n"
                  "  tokenize  -m MODEL [--json] TEXT     token ids and pieces\n"
+                 "  generate  -m MODEL -p PROMPT [-n N]   generate text (--chat applies the chat template)\n"
+                 "  chat      -m MODEL [--system TEXT]    interactive chat in the terminal\n"
+                 "  perplexity -m MODEL -f FILE           perplexity of a text file (--ctx, --chunk, --json)\n"
+                 "  bench     -m MODEL [--ctx LIST]       prefill/decode speed vs context depth (--gen, --json)\n"
                  "\n"
                  "MODEL is a .gguf file, a Hugging Face folder (config.json + safetensors), or 'default'.\n"
                  "  kvmix --version | --help\n");
@@ -36,11 +40,15 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (cmd == "info") return kvmix::cli::cmd_info(argc, argv);
+    if (cmd == "bench") return kvmix::cli::cmd_bench(argc, argv);
 #ifdef KVMIX_WITH_TOKENIZER
     if (cmd == "tokenize") return kvmix::cli::cmd_tokenize(argc, argv);
+    if (cmd == "generate") return kvmix::cli::cmd_generate(argc, argv);
+    if (cmd == "chat") return kvmix::cli::cmd_chat(argc, argv);
+    if (cmd == "perplexity") return kvmix::cli::cmd_perplexity(argc, argv);
 #else
-    if (cmd == "tokenize") {
-        std::fprintf(stderr, "kvmix: this build has no tokenizer (configured with KVMIX_TOKENIZER=OFF)\n");
+    if (cmd == "tokenize" || cmd == "generate" || cmd == "chat" || cmd == "perplexity") {
+        std::fprintf(stderr, "kvmix: '%s' needs the tokenizer, which this build lacks (KVMIX_TOKENIZER=OFF)\n", cmd.c_str());
         return 1;
     }
 #endif

@@ -193,7 +193,7 @@ int32_t Sampler::sample_candidates() {
                 for (size_t i = done; i < m; ++i) head += cand[i].rel;
                 if (m == cand.size() || head >= top_p * z) break;
                 done = m;
-                m = std::min(cand.size(), m * 8);
+                m = std::min(cand.size(), m * 2);  // the sorted head stays < 2x the kept set
             }
         }
         cand.resize(m);

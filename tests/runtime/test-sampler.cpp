@@ -332,7 +332,7 @@ TEST_CASE("top-p over a wide flat tail keeps exactly the reference set") {
         p.min_p = min_p;
         Sampler s(p, n);
         const auto want = reference_probs(logits, p);
-        const auto got = empirical(s, logits, {}, 200000);
+        const auto got = empirical(s, logits, {}, 50000);
         int want_support = 0, got_support = 0, outside = 0;
         double max_diff = 0;
         for (int32_t i = 0; i < n; ++i) {
@@ -345,8 +345,8 @@ TEST_CASE("top-p over a wide flat tail keeps exactly the reference set") {
                     static_cast<double>(min_p), want_support, got_support, max_diff);
         CHECK(want_support > 256);
         CHECK_EQ(outside, 0);
-        CHECK_EQ(got_support, want_support);  // ~280 draws per token: all of them show up
-        CHECK(max_diff < 0.001);
+        CHECK_EQ(got_support, want_support);  // >= ~50 draws expected per kept token: all show up
+        CHECK(max_diff < 0.0012);            // ~6 sigma for p ~ 0.002 over 50k draws
     }
 }
 

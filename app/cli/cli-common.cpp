@@ -1,0 +1,111 @@
+#include "cli/cli-common.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "model/model-paths.h"
+
+namespace kvmix::cli {
+
+std::set<std::string> model_options() { return {"--model", "--threads", "--ctx", "--batch"}; }
+
+std::set<std::string> sampling_options() {
+    return {"--n-predict", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--repeat-window",
+            "--seed", "--stop", "--context-policy", "--keep"};
+}
+
+Expected<int64_t> parse_int(const Args& args, const std::string& name, int64_t fallback, int64_t lo, int64_t hi) {
+    if (!args.has(name)) return fallback;
+    const std::string s = args.get(name);
+    errno = 0;
+    char* end = nullptr;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    if (s.empty() || *end != '\0' || errno == ERANGE)
+        return error(ErrorCode::invalid_argument, name + " expects an integer, got '" + s + "'");
+    if (v < lo || v > hi)
+        return error(ErrorCode::invalid_argument, name + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + s);
+    return static_cast<int64_t>(v);
+}
+
+Expected<double> parse_float(const Args& args, const std::string& name, double fallback) {
+    if (!args.has(name)) return fallback;
+    const std::string s = args.get(name);
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end != '\0' || !std::isfinite(v)) return error(ErrorCode::invalid_argument, name + " expects a number, got '" + s + "'");
+    return v;
+}
+
+Expected<std::vector<int64_t>> parse_int_list(const std::string& name, const std::string& text) {
+    std::vector<int64_t> out;
+    size_t start = 0;
+    while (start <= text.size()) {
+        const size_t comma = text.find(',', start);
+        const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        char* end = nullptr;
+        const long long v = std::strtoll(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || v <= 0)
+            return error(ErrorCode::invalid_argument, name + " expects positive integers separated by commas, got '" + text + "'");
+        out.push_back(v);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return out;
+}
+
+Expected<SessionConfig> session_config(const Args& args, int64_t default_ctx) {
+    SessionConfig c;
+    KVMIX_ASSIGN(c.n_ctx, parse_int(args, "--ctx", default_ctx, 1, 1 << 24));
+    KVMIX_ASSIGN(c.n_batch, parse_int(args, "--batch", 256, 1, 1 << 16));
+    int64_t threads = 0;
+    KVMIX_ASSIGN(threads, parse_int(args, "--threads", 0, 0, 1024));
+    c.n_threads = static_cast<int>(threads);
+    return c;
+}
+
+Expected<GenerationParams> generation_params(const Args& args) {
+    GenerationParams p;
+    int64_t v = 0;
+    KVMIX_ASSIGN(v, parse_int(args, "--n-predict", 256, -1, 1 << 24));
+    p.max_tokens = static_cast<int32_t>(v);
+    double f = 0;
+    KVMIX_ASSIGN(f, parse_float(args, "--temp", p.sampling.temperature));
+    p.sampling.temperature = static_cast<float>(f);
+    KVMIX_ASSIGN(v, parse_int(args, "--top-k", p.sampling.top_k, -1, 1 << 24));
+    p.sampling.top_k = static_cast<int32_t>(v);
+    KVMIX_ASSIGN(f, parse_float(args, "--top-p", p.sampling.top_p));
+    p.sampling.top_p = static_cast<float>(f);
+    KVMIX_ASSIGN(f, parse_float(args, "--min-p", p.sampling.min_p));
+    p.sampling.min_p = static_cast<float>(f);
+    KVMIX_ASSIGN(f, parse_float(args, "--repeat-penalty", p.sampling.repeat_penalty));
+    p.sampling.repeat_penalty = static_cast<float>(f);
+    KVMIX_ASSIGN(v, parse_int(args, "--repeat-window", p.sampling.repeat_window, 0, 1 << 24));
+    p.sampling.repeat_window = static_cast<int32_t>(v);
+    KVMIX_ASSIGN(v, parse_int(args, "--seed", 0, 0, INT64_MAX));
+    p.sampling.seed = static_cast<uint64_t>(v);
+    KVMIX_TRY(validate(p.sampling));
+    p.stop_strings = args.get_all("--stop");
+    const std::string policy = args.get("--context-policy", "error");
+    if (policy == "error") p.context_policy = ContextPolicy::error;
+    else if (policy == "truncate") p.context_policy = ContextPolicy::truncate_middle;
+    else if (policy == "rolling") p.context_policy = ContextPolicy::rolling_window;
+    else return error(ErrorCode::invalid_argument, "--context-policy must be error, truncate or rolling, got '" + policy + "'");
+    KVMIX_ASSIGN(p.keep_prefix, parse_int(args, "--keep", 0, 0, 1 << 24));
+    return p;
+}
+
+Expected<std::shared_ptr<const Model>> load_model(const Args& args) {
+    if (!args.has("--model")) return error(ErrorCode::invalid_argument, "missing -m MODEL");
+    auto path = resolve_model_argument(args.get("--model"));
+    if (!path) return path.status();
+    return Model::load(*path);
+}
+
+int fail(const char* cmd, const Status& status) {
+    std::fprintf(stderr, "kvmix %s: %s\n", cmd, status.message().c_str());
+    return 1;
+}
+
+}  // namespace kvmix::cli

@@ -1,0 +1,36 @@
+// Pieces shared by the kvmix subcommands: loading a model + tokenizer from -m, the
+// sampling/context options, and number parsing with precise errors.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/cli-args.h"
+#include "kvmix/status.h"
+#include "model/model.h"
+#include "runtime/generation.h"
+#include "runtime/session.h"
+
+namespace kvmix::cli {
+
+// Options every model-running command accepts.
+std::set<std::string> model_options();
+// Sampling and generation options (generate, chat).
+std::set<std::string> sampling_options();
+
+Expected<int64_t> parse_int(const Args& args, const std::string& name, int64_t fallback, int64_t lo, int64_t hi);
+Expected<double> parse_float(const Args& args, const std::string& name, double fallback);
+// "512,4096,16384" -> {512, 4096, 16384}
+Expected<std::vector<int64_t>> parse_int_list(const std::string& name, const std::string& text);
+
+Expected<SessionConfig> session_config(const Args& args, int64_t default_ctx);
+Expected<GenerationParams> generation_params(const Args& args);
+
+// The model named by -m (resolving "default").
+Expected<std::shared_ptr<const Model>> load_model(const Args& args);
+
+// Prints "kvmix CMD: message" to stderr and returns 1.
+int fail(const char* cmd, const Status& status);
+
+}  // namespace kvmix::cli

@@ -1,0 +1,141 @@
+// kvmix bench: prefill and decode speed after filling the cache to each depth, the KV bytes
+// there, and the physical limit — bytes read per decoded token ÷ memory bandwidth measured
+// in the same run. Works on token ids, so it needs no tokenizer.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cli/cli-common.h"
+#include "cli/commands.h"
+
+namespace kvmix::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Read bandwidth with all threads streaming a buffer much larger than the caches: the best
+// of several passes over 512 MiB, in bytes per second.
+double measure_read_bandwidth(ThreadPool& pool) {
+    const size_t n = (512ull << 20) / sizeof(uint64_t);
+    std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
+    pool.parallel_for(static_cast<int64_t>(n), 4096, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) buf[i] = static_cast<uint64_t>(i);
+    });
+    double best = 0;
+    std::vector<uint64_t> sums(static_cast<size_t>(pool.size()) * 8);
+    for (int pass = 0; pass < 5; ++pass) {
+        const auto t0 = Clock::now();
+        pool.parallel_for(static_cast<int64_t>(n), 4096, [&](int64_t b, int64_t e) {
+            uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            int64_t i = b;
+            for (; i + 4 <= e; i += 4) {
+                s0 += buf[i];
+                s1 += buf[i + 1];
+                s2 += buf[i + 2];
+                s3 += buf[i + 3];
+            }
+            for (; i < e; ++i) s0 += buf[i];
+            sums[static_cast<size_t>(b / 4096) % sums.size()] += s0 + s1 + s2 + s3;
+        });
+        best = std::max(best, n * sizeof(uint64_t) / seconds_since(t0));
+    }
+    volatile uint64_t sink = sums[0];
+    (void)sink;
+    return best;
+}
+
+// Bytes a decode step reads: every matrix once, plus the K/V each layer attends over.
+uint64_t bytes_per_decode_token(const Model& m, int64_t depth) {
+    const ModelHParams& hp = m.hparams();
+    uint64_t bytes = m.output().n_bytes;
+    for (uint32_t i = 0; i < hp.n_layer; ++i) {
+        const LayerWeights& L = m.layer(i);
+        for (const TensorView* t : {L.wq, L.wk, L.wv, L.wo, L.gate, L.up, L.down}) bytes += t->n_bytes;
+        const int64_t span = L.window > 0 ? std::min<int64_t>(depth, L.window) : depth;
+        bytes += static_cast<uint64_t>(span) * hp.n_head_kv * (hp.head_dim + hp.head_dim_v) * 2;
+    }
+    return bytes;
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+    const char* usage = "usage: kvmix bench -m MODEL [--ctx 512,4096,16384] [--gen 64] [--batch N] [--threads N] [--json]";
+    Args args({"--model", "--ctx", "--gen", "--batch", "--threads"}, {"--json"}, {{"-m", "--model"}, {"-t", "--threads"}});
+    if (!args.parse(argc, argv, 2) || !args.has("--model") || !args.positional().empty()) {
+        if (!args.error().empty()) std::fprintf(stderr, "kvmix bench: %s\n", args.error().c_str());
+        std::fprintf(stderr, "%s\n", usage);
+        return 2;
+    }
+    auto depths = parse_int_list("--ctx", args.get("--ctx", "512,4096,16384"));
+    if (!depths) return fail("bench", depths.status());
+    auto gen = parse_int(args, "--gen", 64, 1, 1 << 20);
+    if (!gen) return fail("bench", gen.status());
+    auto batch = parse_int(args, "--batch", 256, 1, 1 << 16);
+    if (!batch) return fail("bench", batch.status());
+    auto threads = parse_int(args, "--threads", 0, 0, 1024);
+    if (!threads) return fail("bench", threads.status());
+    auto model = load_model(args);
+    if (!model) return fail("bench", model.status());
+    const ModelHParams& hp = (*model)->hparams();
+
+    ThreadPool bw_pool(static_cast<int>(*threads));
+    const double bandwidth = measure_read_bandwidth(bw_pool);
+    const bool json = args.has("--json");
+    std::fprintf(json ? stderr : stdout, "model %s: %u layers, weights %.1f MiB; read bandwidth %.2f GB/s (%d threads)\n",
+                 hp.name.c_str(), hp.n_layer, (*model)->file().weight_bytes() / 1048576.0, bandwidth / 1e9, bw_pool.size());
+    if (!json) std::printf("%8s %12s %12s %12s %12s %10s\n", "ctx", "prefill t/s", "decode t/s", "kv MiB", "bound t/s", "of bound");
+
+    nlohmann::json rows = nlohmann::json::array();
+    std::mt19937 rng(1234);
+    std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(hp.n_vocab) - 1);
+    for (int64_t depth : *depths) {
+        if (depth + *gen > hp.context_length) {
+            std::fprintf(stderr, "skipping ctx %lld: beyond the model's context of %u\n", static_cast<long long>(depth), hp.context_length);
+            continue;
+        }
+        SessionConfig cfg;
+        cfg.n_ctx = depth + *gen;
+        cfg.n_batch = *batch;
+        cfg.n_threads = static_cast<int>(*threads);
+        auto session = Session::create(*model, cfg);
+        if (!session) return fail("bench", session.status());
+        std::vector<int32_t> prompt(static_cast<size_t>(depth));
+        for (auto& t : prompt) t = token(rng);
+        auto t0 = Clock::now();
+        Status st = (*session)->eval(prompt);
+        if (!st.ok()) return fail("bench", st);
+        const double prefill_s = seconds_since(t0);
+        const uint64_t kv_bytes = (*session)->kv_memory().bytes;
+        std::vector<float> logits;
+        t0 = Clock::now();
+        for (int64_t i = 0; i < *gen; ++i) {
+            const int32_t next[1] = {token(rng)};
+            st = (*session)->eval(next, &logits);
+            if (!st.ok()) return fail("bench", st);
+        }
+        const double decode_s = seconds_since(t0);
+        const double prefill_tps = depth / prefill_s, decode_tps = *gen / decode_s;
+        const double bound_tps = bandwidth / static_cast<double>(bytes_per_decode_token(**model, depth + *gen / 2));
+        rows.push_back({{"ctx", depth}, {"prefill_tps", prefill_tps}, {"decode_tps", decode_tps}, {"kv_bytes", kv_bytes},
+                        {"bound_tps", bound_tps}, {"kv", "fp16"}});
+        if (!json)
+            std::printf("%8lld %12.1f %12.2f %12.1f %12.2f %9.0f%%\n", static_cast<long long>(depth), prefill_tps, decode_tps,
+                        kv_bytes / 1048576.0, bound_tps, 100 * decode_tps / bound_tps);
+        std::fflush(stdout);
+    }
+    if (json) {
+        nlohmann::json out = {{"model", hp.name}, {"bandwidth_bytes_per_s", bandwidth}, {"threads", bw_pool.size()}, {"rows", rows}};
+        std::printf("%s\n", out.dump().c_str());
+    }
+    return 0;
+}
+
+}  // namespace kvmix::cli
