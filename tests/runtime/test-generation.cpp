@@ -1,0 +1,197 @@
+// The generation loop on a tiny fixture with its SentencePiece tokenizer: greedy tokens
+// against transformers, the stop flag's latency, max tokens, stop strings, the context
+// policies (error, truncate-middle, rolling window), cache reuse and seeded sampling.
+#include <atomic>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "check.h"
+#include "model/model.h"
+#include "runtime/generation.h"
+#include "tokenizer/tokenizer-loader.h"
+
+using namespace kvmix;
+
+namespace {
+
+const char* kFixture = "tiny-llama-q8_0.gguf";
+
+struct Fixture {
+    std::shared_ptr<const Model> model;
+    std::unique_ptr<Tokenizer> tok;
+    nlohmann::json goldens;
+};
+
+Fixture load() {
+    Fixture f;
+    auto m = Model::load(kvmix_test::data_dir() + "/models/" + kFixture);
+    if (!m) return f;
+    f.model = *m;
+    auto t = load_tokenizer(f.model->file());
+    if (t) f.tok = std::move(t).value();
+    std::ifstream in(kvmix_test::data_dir() + "/models/logit-goldens.json");
+    f.goldens = nlohmann::json::parse(in)["fixtures"][kFixture];
+    return f;
+}
+
+std::unique_ptr<Session> new_session(const Fixture& f, int64_t n_ctx) {
+    SessionConfig cfg;
+    cfg.n_ctx = n_ctx;
+    cfg.n_batch = 32;
+    cfg.n_threads = 2;
+    auto s = Session::create(f.model, cfg);
+    return s ? std::move(s).value() : nullptr;
+}
+
+GenerationParams greedy(int32_t n) {
+    GenerationParams p;
+    p.sampling.temperature = 0;
+    p.max_tokens = n;
+    p.stop_at_eog = false;
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("generation: greedy tokens match transformers") {
+    Fixture f = load();
+    REQUIRE(f.model && f.tok);
+    const auto& pr = f.goldens["prompts"][1];
+    const auto ids = pr["prompt_ids"].get<std::vector<int32_t>>();
+    const auto want = pr["greedy"].get<std::vector<int32_t>>();
+    const auto margins = pr["margins"].get<std::vector<double>>();
+    size_t reliable = 0;
+    while (reliable < want.size() && margins[reliable] > 0.05) ++reliable;
+    auto s = new_session(f, 256);
+    std::string streamed;
+    auto r = generate(*s, *f.tok, ids, greedy(static_cast<int32_t>(reliable)), [&](std::string_view t) {
+        streamed += t;
+        return true;
+    });
+    REQUIRE_OK(r);
+    CHECK(std::vector<int32_t>(want.begin(), want.begin() + reliable) == r->tokens);
+    CHECK(r->reason == StopReason::max_tokens);
+    CHECK_EQ(streamed, r->text);
+    CHECK_EQ(r->text, f.tok->decode(r->tokens));
+    CHECK_EQ(r->stats.prompt_tokens, static_cast<int64_t>(ids.size()));
+    CHECK(reliable >= 4);
+}
+
+TEST_CASE("generation: the stop flag stops within one token") {
+    Fixture f = load();
+    REQUIRE(f.model && f.tok);
+    const auto ids = f.goldens["prompts"][0]["prompt_ids"].get<std::vector<int32_t>>();
+    std::atomic<bool> stop{true};
+    auto s = new_session(f, 256);
+    auto r = generate(*s, *f.tok, ids, greedy(20), {}, &stop);
+    REQUIRE_OK(r);
+    CHECK(r->reason == StopReason::cancelled);
+    CHECK(r->tokens.empty());
+
+    // Set from the text callback after the third token: exactly three tokens come out.
+    stop = false;
+    int calls = 0;
+    auto s2 = new_session(f, 256);
+    auto r2 = generate(*s2, *f.tok, ids, greedy(20), [&](std::string_view) {
+        if (++calls == 3) stop = true;
+        return true;
+    }, &stop);
+    REQUIRE_OK(r2);
+    CHECK(r2->reason == StopReason::cancelled);
+    CHECK(r2->tokens.size() >= 3 && r2->tokens.size() <= 4);  // text may lag a token behind (UTF-8, stop strings)
+}
+
+TEST_CASE("generation: stop strings end the answer before the match") {
+    Fixture f = load();
+    REQUIRE(f.model && f.tok);
+    const auto ids = f.goldens["prompts"][1]["prompt_ids"].get<std::vector<int32_t>>();
+    auto s = new_session(f, 256);
+    auto full = generate(*s, *f.tok, ids, greedy(16));
+    REQUIRE_OK(full);
+    REQUIRE(full->text.size() > 6);
+    const std::string stop = full->text.substr(full->text.size() / 2, 3);
+    const size_t at = full->text.find(stop);
+    GenerationParams p = greedy(16);
+    p.stop_strings = {stop};
+    auto s2 = new_session(f, 256);
+    auto r = generate(*s2, *f.tok, ids, p);
+    REQUIRE_OK(r);
+    CHECK(r->reason == StopReason::stop_string);
+    CHECK_EQ(r->text, full->text.substr(0, at));
+}
+
+TEST_CASE("generation: context policies are explicit") {
+    Fixture f = load();
+    REQUIRE(f.model && f.tok);
+    std::vector<int32_t> prompt(60);
+    for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(3 + (i * 37) % 500);
+    // error: 60 + 16 > 64
+    auto s = new_session(f, 64);
+    auto r = generate(*s, *f.tok, prompt, greedy(16));
+    REQUIRE(!r.ok());
+    CHECK(r.status().code() == ErrorCode::out_of_memory);
+    CHECK(r.status().message().find("exceed the context of 64 tokens") != std::string::npos);
+
+    // truncate-middle keeps the first 5 tokens and the latest ones, and says so.
+    GenerationParams p = greedy(16);
+    p.context_policy = ContextPolicy::truncate_middle;
+    p.keep_prefix = 5;
+    auto s2 = new_session(f, 64);
+    auto r2 = generate(*s2, *f.tok, prompt, p);
+    REQUIRE_OK(r2);
+    CHECK(r2->context.truncated);
+    CHECK_EQ(r2->context.tokens_dropped, int64_t(60 + 16 - 64));
+    CHECK(std::equal(prompt.begin(), prompt.begin() + 5, s2->tokens().begin()));
+    CHECK(std::equal(prompt.end() - (60 - 5 - 12), prompt.end(), s2->tokens().begin() + 5));
+    CHECK_EQ(r2->tokens.size(), size_t(16));
+
+    // rolling window: generation continues past the context, dropping old tokens.
+    GenerationParams q = greedy(100);
+    q.context_policy = ContextPolicy::rolling_window;
+    q.keep_prefix = 1;
+    auto s3 = new_session(f, 64);
+    auto r3 = generate(*s3, *f.tok, std::span<const int32_t>(prompt).first(40), q);
+    REQUIRE_OK(r3);
+    CHECK_EQ(r3->tokens.size(), size_t(100));
+    CHECK(r3->context.truncated);
+    CHECK(s3->n_past() <= 64);
+    CHECK_EQ(s3->tokens()[0], prompt[0]);
+}
+
+TEST_CASE("generation: a follow-up prompt reuses the cached prefix") {
+    Fixture f = load();
+    REQUIRE(f.model && f.tok);
+    const auto ids = f.goldens["prompts"][0]["prompt_ids"].get<std::vector<int32_t>>();
+    auto s = new_session(f, 256);
+    auto r = generate(*s, *f.tok, ids, greedy(8));
+    REQUIRE_OK(r);
+    std::vector<int32_t> next = ids;
+    next.insert(next.end(), r->tokens.begin(), r->tokens.end());
+    next.insert(next.end(), {10, 11, 12});
+    auto r2 = generate(*s, *f.tok, next, greedy(4));
+    REQUIRE_OK(r2);
+    // The last generated token was sampled but never evaluated; it runs with the 3 new ones.
+    CHECK_EQ(r2->stats.prompt_evaluated, int64_t(4));
+}
+
+TEST_CASE("generation: seeded sampling is reproducible") {
+    Fixture f = load();
+    REQUIRE(f.model && f.tok);
+    const auto ids = f.goldens["prompts"][0]["prompt_ids"].get<std::vector<int32_t>>();
+    GenerationParams p;
+    p.max_tokens = 24;
+    p.stop_at_eog = false;
+    p.sampling.temperature = 1.0f;
+    p.sampling.seed = 42;
+    auto a = generate(*new_session(f, 256), *f.tok, ids, p);
+    auto b = generate(*new_session(f, 256), *f.tok, ids, p);
+    p.sampling.seed = 43;
+    auto c = generate(*new_session(f, 256), *f.tok, ids, p);
+    REQUIRE_OK(a);
+    REQUIRE_OK(b);
+    REQUIRE_OK(c);
+    CHECK(a->tokens == b->tokens);
+    CHECK(a->tokens != c->tokens);
+}
+
+KVMIX_TEST_MAIN()
