@@ -9,7 +9,7 @@
 
 namespace kvmix::cli {
 
-std::set<std::string> model_options() { return {"--model", "--threads", "--ctx", "--batch"}; }
+std::set<std::string> model_options() { return {"--model", "--threads", "--ctx", "--batch", "--kv-cache"}; }
 
 std::set<std::string> sampling_options() {
     return {"--n-predict", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--repeat-window",
@@ -62,6 +62,10 @@ Expected<SessionConfig> session_config(const Args& args, int64_t default_ctx) {
     int64_t threads = 0;
     KVMIX_ASSIGN(threads, parse_int(args, "--threads", 0, 0, 1024));
     c.n_threads = static_cast<int>(threads);
+    const std::string kv = args.get("--kv-cache", "f16");
+    if (kv == "f16") c.kv_cache = KvCacheType::f16;
+    else if (kv == "f32") c.kv_cache = KvCacheType::f32;
+    else return error(ErrorCode::invalid_argument, "--kv-cache must be f16 or f32, got '" + kv + "'");
     return c;
 }
 

@@ -14,7 +14,8 @@
 
 namespace kvmix::cli {
 
-// Options every model-running command accepts.
+// Options every model-running command accepts: --model, --threads, --ctx, --batch and
+// --kv-cache f16|f32 (the dense cache's element type; f32 for exact comparisons).
 std::set<std::string> model_options();
 // Sampling and generation options (generate, chat).
 std::set<std::string> sampling_options();
@@ -24,6 +25,7 @@ Expected<double> parse_float(const Args& args, const std::string& name, double f
 // "512,4096,16384" -> {512, 4096, 16384}
 Expected<std::vector<int64_t>> parse_int_list(const std::string& name, const std::string& text);
 
+// --ctx, --batch, --threads, --kv-cache; a precise error for a bad value.
 Expected<SessionConfig> session_config(const Args& args, int64_t default_ctx);
 Expected<GenerationParams> generation_params(const Args& args);
 

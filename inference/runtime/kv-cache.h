@@ -3,8 +3,8 @@
 // A forward pass writes its chunk's tokens into slots [size(), size() + n) layer by layer,
 // attends over them, and commit(n) makes them part of the context once every layer ran —
 // so a cancelled or failed pass leaves the cache as it was.
-// The plain fp16 cache (Fp16KvCache) is the baseline; the KVmix cache implements the same
-// interface. Owned by one Session; not thread-safe.
+// The dense fp16 cache is the baseline and the dense fp32 cache the exact reference (both
+// in dense-kv-cache.cpp); the KVmix cache implements the same interface. Owned by one Session; not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -88,8 +88,17 @@ public:
     virtual Status load(std::istream& in) = 0;
 };
 
-// The fp16 baseline: per layer and KV head, keys [capacity, head_dim] and values
-// [capacity, head_dim_v] as fp16, preallocated (pages are touched only when written).
+// Element type of a dense cache. f16 is the default (half the memory, and the baseline
+// KVmix savings are reported against); f32 stores keys/values unrounded, so the forward
+// pass equals an fp32 reference implementation up to summation order.
+enum class KvCacheType { f16, f32 };
+
+// The dense caches: per layer and KV head, keys [capacity, head_dim] and values
+// [capacity, head_dim_v] as fp16 / fp32, preallocated (pages are touched only when
+// written). Snapshots are tagged with the element type: one never loads into the other.
+// memory(): bytes are the true bytes (4 per element for f32), fp16_bytes the fp16 size.
 Expected<std::unique_ptr<KvCache>> make_fp16_kv_cache(const std::vector<KvLayerShape>& layers, int64_t capacity);
+Expected<std::unique_ptr<KvCache>> make_f32_kv_cache(const std::vector<KvLayerShape>& layers, int64_t capacity);
+Expected<std::unique_ptr<KvCache>> make_kv_cache(KvCacheType type, const std::vector<KvLayerShape>& layers, int64_t capacity);
 
 }  // namespace kvmix

@@ -34,7 +34,7 @@ Expected<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> 
     if (config.n_batch <= 0) return error(ErrorCode::invalid_argument, "batch size must be positive");
     config.n_ctx = std::min<int64_t>(config.n_ctx, model->hparams().context_length);
     config.n_batch = std::min(config.n_batch, config.n_ctx);
-    auto cache = make_fp16_kv_cache(model->kv_shapes(), config.n_ctx);
+    auto cache = make_kv_cache(config.kv_cache, model->kv_shapes(), config.n_ctx);
     if (!cache) return cache.status();
     return std::unique_ptr<Session>(new Session(std::move(model), config, std::move(*cache)));
 }

@@ -23,6 +23,7 @@ struct SessionConfig {
     int64_t n_ctx = 4096;     // context capacity in tokens (clamped to the model's training context)
     int64_t n_batch = 256;    // prefill chunk: tokens per forward pass
     int n_threads = 0;        // 0: all hardware threads
+    KvCacheType kv_cache = KvCacheType::f16;  // f32: unrounded K/V (reference validation)
 };
 
 class Session {

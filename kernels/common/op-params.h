@@ -79,10 +79,17 @@ struct SoftmaxParams {
     int64_t row_begin = 0, row_end = 0;
 };
 
-// Causal multi-query attention over an fp16 KV cache, grouped-query native.
+// Element type of the K/V rows an attention call reads.
+enum class KvElementType { f16, f32 };
+
+// Causal multi-query attention over a dense fp16 or fp32 KV cache, grouped-query native.
 //   q   [n_q, n_head, head_dim] fp32 (query token stride q_stride, head stride head_dim)
-//   k   fp16, element (kv_head h, slot j, d) at k[h * k_head_stride + j * head_dim + d]
-//   v   fp16, element (kv_head h, slot j, d) at v[h * v_head_stride + j * head_dim_v + d]
+//   k   element (kv_head h, slot j, d) at k[h * k_head_stride + j * head_dim + d]
+//   v   element (kv_head h, slot j, d) at v[h * v_head_stride + j * head_dim_v + d]
+//       K/V are fp16 in `k`/`v` when kv_type is f16 (the default), fp32 in `k_f32`/`v_f32`
+//       when it is f32; the strides count elements of that type either way, and the pointers
+//       of the other type are ignored. (Typed pointers rather than one void*: the fp16
+//       fields predate the choice, and a mismatched type stays a compile error.)
 //   out [n_q, n_head, head_dim_v] fp32 (token stride out_stride)
 // Slot j holds the key of absolute position j (slots [0, n_kv) are valid). Query t at
 // position q_pos[t] sees slot j iff j <= q_pos[t] and (window == 0 or q_pos[t] - j < window).
@@ -104,6 +111,9 @@ struct AttentionParams {
     float scale = 1.0f;
     float softcap = 0.0f;
     int64_t head_begin = 0, head_end = 0;
+    KvElementType kv_type = KvElementType::f16;
+    const float* k_f32 = nullptr;  // [n_head_kv] x k_head_stride, used when kv_type is f32
+    const float* v_f32 = nullptr;  // [n_head_kv] x v_head_stride, used when kv_type is f32
 };
 
 }  // namespace kvmix

@@ -22,16 +22,24 @@ constexpr int kBlock = 32;    // slots per online-softmax step
 KVMIX_AVX2_BEGIN
 namespace {
 
+// K/V element access, overloaded on the cache's element type so one template serves both:
+// fp16 rows widen with F16C, fp32 rows load directly (no conversion, no rounding).
+inline __m256 load8(const uint16_t* p) { return avx2::load_half8(p); }
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline float load1(uint16_t h) { return fp16_to_fp32(h); }
+inline float load1(float f) { return f; }
+
+template <class T>
 struct HeadRun {
     const float* q;    // [G, head_dim] (head stride head_dim)
     float* out;        // [G, head_dim_v]
-    const uint16_t* k; // KV head's slot 0
-    const uint16_t* v;
+    const T* k;        // KV head's slot 0
+    const T* v;
     int64_t lo, hi;    // visible slots
 };
 
-template <int G>
-void attend(const AttentionParams& p, const HeadRun& run, float* acc) {
+template <int G, class T>
+void attend(const AttentionParams& p, const HeadRun<T>& run, float* acc) {
     const int64_t D = p.head_dim, DV = p.head_dim_v;
     if (run.lo >= run.hi) {
         for (int64_t i = 0; i < G * DV; ++i) run.out[i] = 0.0f;
@@ -49,17 +57,17 @@ void attend(const AttentionParams& p, const HeadRun& run, float* acc) {
         const int64_t nb = avx2::min_i64(kBlock, run.hi - jb);
         // Scores of the block for all G heads; each K row is converted once.
         for (int64_t jj = 0; jj < nb; ++jj) {
-            const uint16_t* kr = run.k + static_cast<size_t>((jb + jj) * D);
+            const T* kr = run.k + static_cast<size_t>((jb + jj) * D);
             __m256 a[G];
             for (int g = 0; g < G; ++g) a[g] = _mm256_setzero_ps();
             int64_t d = 0;
             for (; d + 8 <= D; d += 8) {
-                const __m256 kf = avx2::load_half8(kr + d);
+                const __m256 kf = load8(kr + d);
                 for (int g = 0; g < G; ++g) a[g] = _mm256_fmadd_ps(kf, _mm256_loadu_ps(run.q + g * D + d), a[g]);
             }
             for (int g = 0; g < G; ++g) {
                 float dot = avx2::hsum(a[g]);
-                for (int64_t dd = d; dd < D; ++dd) dot += run.q[g * D + dd] * fp16_to_fp32(kr[dd]);
+                for (int64_t dd = d; dd < D; ++dd) dot += run.q[g * D + dd] * load1(kr[dd]);
                 s[g][jj] = dot * p.scale;
             }
         }
@@ -100,7 +108,7 @@ void attend(const AttentionParams& p, const HeadRun& run, float* acc) {
             }
         }
         // acc[g] += sum_j p[g][j] * v[j]; 32 dims of one head live in registers across the block.
-        const uint16_t* vb = run.v + static_cast<size_t>(jb * DV);
+        const T* vb = run.v + static_cast<size_t>(jb * DV);
         for (int g = 0; g < G; ++g) {
             float* a = acc + g * DV;
             int64_t d = 0;
@@ -109,11 +117,11 @@ void attend(const AttentionParams& p, const HeadRun& run, float* acc) {
                 __m256 a2 = _mm256_loadu_ps(a + d + 16), a3 = _mm256_loadu_ps(a + d + 24);
                 for (int64_t jj = 0; jj < nb; ++jj) {
                     const __m256 pw = _mm256_broadcast_ss(&s[g][jj]);
-                    const uint16_t* vr = vb + static_cast<size_t>(jj * DV + d);
-                    a0 = _mm256_fmadd_ps(pw, avx2::load_half8(vr), a0);
-                    a1 = _mm256_fmadd_ps(pw, avx2::load_half8(vr + 8), a1);
-                    a2 = _mm256_fmadd_ps(pw, avx2::load_half8(vr + 16), a2);
-                    a3 = _mm256_fmadd_ps(pw, avx2::load_half8(vr + 24), a3);
+                    const T* vr = vb + static_cast<size_t>(jj * DV + d);
+                    a0 = _mm256_fmadd_ps(pw, load8(vr), a0);
+                    a1 = _mm256_fmadd_ps(pw, load8(vr + 8), a1);
+                    a2 = _mm256_fmadd_ps(pw, load8(vr + 16), a2);
+                    a3 = _mm256_fmadd_ps(pw, load8(vr + 24), a3);
                 }
                 _mm256_storeu_ps(a + d, a0);
                 _mm256_storeu_ps(a + d + 8, a1);
@@ -123,11 +131,11 @@ void attend(const AttentionParams& p, const HeadRun& run, float* acc) {
             for (; d + 8 <= DV; d += 8) {
                 __m256 a0 = _mm256_loadu_ps(a + d);
                 for (int64_t jj = 0; jj < nb; ++jj)
-                    a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(&s[g][jj]), avx2::load_half8(vb + static_cast<size_t>(jj * DV + d)), a0);
+                    a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(&s[g][jj]), load8(vb + static_cast<size_t>(jj * DV + d)), a0);
                 _mm256_storeu_ps(a + d, a0);
             }
             for (; d < DV; ++d)
-                for (int64_t jj = 0; jj < nb; ++jj) a[d] += s[g][jj] * fp16_to_fp32(vb[static_cast<size_t>(jj * DV + d)]);
+                for (int64_t jj = 0; jj < nb; ++jj) a[d] += s[g][jj] * load1(vb[static_cast<size_t>(jj * DV + d)]);
         }
     }
     for (int g = 0; g < G; ++g) {
@@ -136,11 +144,12 @@ void attend(const AttentionParams& p, const HeadRun& run, float* acc) {
     }
 }
 
-void attention_avx2(const AttentionParams& p, float* acc) {
+template <class T>
+void attention_avx2(const AttentionParams& p, const T* k, const T* v, float* acc) {
     const int64_t group = p.n_head / p.n_head_kv;
     for (int64_t t = 0; t < p.n_q; ++t) {
         const int64_t pos = p.q_pos[t];
-        HeadRun run{};
+        HeadRun<T> run{};
         run.hi = avx2::min_i64(pos + 1, p.n_kv);
         run.lo = p.window > 0 ? avx2::max_i64(0, pos - p.window + 1) : 0;
         for (int64_t h = p.head_begin; h < p.head_end;) {
@@ -148,8 +157,8 @@ void attention_avx2(const AttentionParams& p, float* acc) {
             const int64_t g_count = avx2::min_i64(kMaxGroup, avx2::min_i64(p.head_end - h, (hk + 1) * group - h));
             run.q = p.q + static_cast<size_t>(t) * p.q_stride + static_cast<size_t>(h * p.head_dim);
             run.out = p.out + static_cast<size_t>(t) * p.out_stride + static_cast<size_t>(h * p.head_dim_v);
-            run.k = p.k + static_cast<size_t>(hk) * p.k_head_stride;
-            run.v = p.v + static_cast<size_t>(hk) * p.v_head_stride;
+            run.k = k + static_cast<size_t>(hk) * p.k_head_stride;
+            run.v = v + static_cast<size_t>(hk) * p.v_head_stride;
             switch (g_count) {
                 case 1: attend<1>(p, run, acc); break;
                 case 2: attend<2>(p, run, acc); break;
@@ -183,8 +192,11 @@ void attention_cpu(const AttentionParams& p) {
             heap.resize(static_cast<size_t>(kMaxGroup * p.head_dim_v));
             acc = heap.data();
         }
-        attention_avx2(p, acc);
-        return;
+        switch (p.kv_type) {
+            case KvElementType::f16: attention_avx2(p, p.k, p.v, acc); return;
+            case KvElementType::f32: attention_avx2(p, p.k_f32, p.v_f32, acc); return;
+        }
+        KVMIX_ASSERT(false && "unknown KV element type");
     }
 #endif
     attention_ref(p);

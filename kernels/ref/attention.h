@@ -1,6 +1,6 @@
-// Scalar reference attention over an fp16 KV cache (see AttentionParams in
-// common/op-params.h for shapes, masking, GQA and softcap). Per (query, head): scores of
-// all visible slots in double (fp16 K/V widened exactly), then a two-pass softmax
+// Scalar reference attention over an fp16 or fp32 KV cache (see AttentionParams in
+// common/op-params.h for shapes, element types, masking, GQA and softcap). Per (query,
+// head): scores of all visible slots in double (K/V widened exactly), then a two-pass softmax
 // (max, then exp/sum) and the weighted sum of V in double; each output rounded once.
 // A query that sees no slot yields zeros. Allocates a score buffer per call; no state,
 // thread-safe.

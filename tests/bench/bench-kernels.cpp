@@ -136,54 +136,69 @@ int main(int argc, char** argv) {
                         bytes / t_cpu / 1e9, bytes / t_mt / 1e9});
     }
 
-    // Attention decode: one query at the newest slot, 32 heads x 128 dims.
-    for (int64_t n_kv : {int64_t{4096}, int64_t{16384}})
-        for (int64_t n_head_kv : {int64_t{32}, int64_t{8}}) {
-            if (quick && n_kv > 4096) continue;
-            const int64_t H = 32, D = 128;
-            std::vector<uint16_t> k(static_cast<size_t>(n_kv * n_head_kv * D)), v(k.size());
-            for (size_t i = 0; i < k.size(); ++i) {
-                k[i] = fp32_to_fp16(rng.normal());
-                v[i] = fp32_to_fp16(rng.normal());
+    // Attention decode: one query at the newest slot, 32 heads x 128 dims; the fp32 cache
+    // (reference validation mode) at 4096 slots only.
+    for (const KvElementType kt : {KvElementType::f16, KvElementType::f32})
+        for (int64_t n_kv : {int64_t{4096}, int64_t{16384}})
+            for (int64_t n_head_kv : {int64_t{32}, int64_t{8}}) {
+                if ((quick || kt == KvElementType::f32) && n_kv > 4096) continue;
+                const bool f32 = kt == KvElementType::f32;
+                const int64_t H = 32, D = 128;
+                const auto n_elems = static_cast<size_t>(n_kv * n_head_kv * D);
+                std::vector<uint16_t> k(f32 ? 0 : n_elems), v(k.size());
+                std::vector<float> kf(f32 ? n_elems : 0), vf(kf.size());
+                for (size_t i = 0; i < n_elems; ++i) {
+                    const float a = rng.normal(), b = rng.normal();
+                    if (f32) {
+                        kf[i] = a;
+                        vf[i] = b;
+                    } else {
+                        k[i] = fp32_to_fp16(a);
+                        v[i] = fp32_to_fp16(b);
+                    }
+                }
+                const auto q = rng.normals(static_cast<size_t>(H * D));
+                std::vector<float> out(static_cast<size_t>(H * D));
+                const int32_t pos = static_cast<int32_t>(n_kv - 1);
+                AttentionParams p;
+                p.q = q.data();
+                p.q_stride = static_cast<size_t>(H * D);
+                p.kv_type = kt;
+                p.k = k.data();
+                p.v = v.data();
+                p.k_f32 = kf.data();
+                p.v_f32 = vf.data();
+                p.k_head_stride = static_cast<size_t>(n_kv * D);
+                p.v_head_stride = static_cast<size_t>(n_kv * D);
+                p.out = out.data();
+                p.out_stride = static_cast<size_t>(H * D);
+                p.n_q = 1;
+                p.n_head = H;
+                p.n_head_kv = n_head_kv;
+                p.head_dim = D;
+                p.head_dim_v = D;
+                p.n_kv = n_kv;
+                p.q_pos = &pos;
+                p.scale = 1.0f / std::sqrt(static_cast<float>(D));
+                p.head_end = H;
+                const double bytes = static_cast<double>(2 * n_elems * (f32 ? sizeof(float) : sizeof(uint16_t)));
+                AttentionParams pr = p;  // ref over a quarter of the heads (whole KV groups)
+                pr.head_end = H / 4;
+                const double t_ref = time_best([&] { attention_ref(pr); }, budget / 2, 1) * 4;
+                const double t_cpu = time_best([&] { attention_cpu(p); }, budget);
+                const int64_t groups = n_head_kv;  // split by KV group so threads share no KV rows
+                const double t_mt = time_best([&] {
+                    parallel(threads, groups, [&](int64_t b, int64_t e) {
+                        AttentionParams a = p;
+                        a.head_begin = b * (H / n_head_kv);
+                        a.head_end = e * (H / n_head_kv);
+                        attention_cpu(a);
+                    });
+                }, budget);
+                const std::string name = std::string(f32 ? "f32 " : "") + "decode kv=" + std::to_string(n_kv) + " heads 32/" +
+                                         std::to_string(n_head_kv) + " d128";
+                rows.push_back({"attention", name, bytes / 1e6, bytes / t_ref / 1e9, bytes / t_cpu / 1e9, bytes / t_mt / 1e9});
             }
-            const auto q = rng.normals(static_cast<size_t>(H * D));
-            std::vector<float> out(static_cast<size_t>(H * D));
-            const int32_t pos = static_cast<int32_t>(n_kv - 1);
-            AttentionParams p;
-            p.q = q.data();
-            p.q_stride = static_cast<size_t>(H * D);
-            p.k = k.data();
-            p.k_head_stride = static_cast<size_t>(n_kv * D);
-            p.v = v.data();
-            p.v_head_stride = static_cast<size_t>(n_kv * D);
-            p.out = out.data();
-            p.out_stride = static_cast<size_t>(H * D);
-            p.n_q = 1;
-            p.n_head = H;
-            p.n_head_kv = n_head_kv;
-            p.head_dim = D;
-            p.head_dim_v = D;
-            p.n_kv = n_kv;
-            p.q_pos = &pos;
-            p.scale = 1.0f / std::sqrt(static_cast<float>(D));
-            p.head_end = H;
-            const double bytes = static_cast<double>(2 * k.size() * sizeof(uint16_t));
-            AttentionParams pr = p;  // ref over a quarter of the heads (whole KV groups)
-            pr.head_end = H / 4;
-            const double t_ref = time_best([&] { attention_ref(pr); }, budget / 2, 1) * 4;
-            const double t_cpu = time_best([&] { attention_cpu(p); }, budget);
-            const int64_t groups = n_head_kv;  // split by KV group so threads share no KV rows
-            const double t_mt = time_best([&] {
-                parallel(threads, groups, [&](int64_t b, int64_t e) {
-                    AttentionParams a = p;
-                    a.head_begin = b * (H / n_head_kv);
-                    a.head_end = e * (H / n_head_kv);
-                    attention_cpu(a);
-                });
-            }, budget);
-            rows.push_back({"attention", "decode kv=" + std::to_string(n_kv) + " heads 32/" + std::to_string(n_head_kv) + " d128",
-                            bytes / 1e6, bytes / t_ref / 1e9, bytes / t_cpu / 1e9, bytes / t_mt / 1e9});
-        }
 
     std::printf("avx2+fma+f16c: %s   threads (mt column): %d   streaming read baseline: %.2f GB/s\n",
                 cpu_has_avx2_fma_f16c() ? "yes" : "no (cpu = ref)", threads, read_gbs);

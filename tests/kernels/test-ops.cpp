@@ -5,7 +5,7 @@
 // Tolerances (NMSE over finite outputs; both sides see the same inputs):
 //   rms_norm, rope, glu, softmax    1e-10  (fp32 kernels vs double refs; exp/tanh ~1e-7 rel)
 //   matmul, every weight type        1e-9   (x stays fp32; fp32 vs double accumulation over k)
-//   attention                        1e-9   (fp32 online softmax vs double two-pass)
+//   attention, fp16 and fp32 K/V     1e-9   (fp32 online softmax vs double two-pass)
 // NaN parity: a NaN injected into an input must give NaN at exactly the same outputs in
 // both. Inf inputs are not parity-checked by design: the SIMD kernels factor sums
 // (a*Σqx + b*Σx in matmul, clamped exp in glu) so ±inf can become NaN or vice versa.
@@ -599,36 +599,56 @@ struct AttnShape {
     float softcap;
 };
 
+// K/V are held in the setup's element type only (k/v for f16, kf/vf for f32), so a kernel
+// that read the wrong pointers would see an empty vector's null data and crash.
 struct AttnSetup {
     AttnShape s;
+    KvElementType kv_type;
     size_t q_stride, out_stride, k_head_stride, v_head_stride;
     Guarded q;
     std::vector<uint16_t> k, v;
+    std::vector<float> kf, vf;
     std::vector<int32_t> pos;
-    AttnSetup(const AttnShape& sh, Rng& rng)
-        : s(sh), q_stride(static_cast<size_t>(sh.n_head * sh.head_dim + rng.below(3))),
+    AttnSetup(const AttnShape& sh, Rng& rng, KvElementType type = KvElementType::f16)
+        : s(sh), kv_type(type), q_stride(static_cast<size_t>(sh.n_head * sh.head_dim + rng.below(3))),
           out_stride(static_cast<size_t>(sh.n_head * sh.head_dim_v + rng.below(3))),
           k_head_stride(static_cast<size_t>((sh.n_kv + rng.below(4)) * sh.head_dim)),
           v_head_stride(static_cast<size_t>((sh.n_kv + rng.below(4)) * sh.head_dim_v)),
-          q(static_cast<size_t>(sh.n_q) * q_stride), k(k_head_stride * static_cast<size_t>(sh.n_head_kv)),
-          v(v_head_stride * static_cast<size_t>(sh.n_head_kv)), pos(static_cast<size_t>(sh.n_q)) {
+          q(static_cast<size_t>(sh.n_q) * q_stride), pos(static_cast<size_t>(sh.n_q)) {
         for (size_t i = 0; i < q.size(); ++i) q[i] = rng.normal();
+        const size_t nk = k_head_stride * static_cast<size_t>(sh.n_head_kv), nv = v_head_stride * static_cast<size_t>(sh.n_head_kv);
+        if (type == KvElementType::f16) {
+            k.resize(nk);
+            v.resize(nv);
+        } else {
+            kf.resize(nk);
+            vf.resize(nv);
+        }
         // Keys scaled so scores spread over a few units (a real softmax, not uniform).
-        for (auto& h : k) h = fp32_to_fp16(rng.normal(2.0f));
-        for (auto& h : v) h = fp32_to_fp16(rng.normal());
+        for (size_t i = 0; i < nk; ++i) set_k(i, rng.normal(2.0f));
+        for (size_t i = 0; i < nv; ++i) set_v(i, rng.normal());
         for (int64_t t = 0; t < sh.n_q; ++t) {
             // Last query at the newest slot, earlier ones anywhere (incl. 0 and past the end).
             const int64_t r = rng.below(sh.n_kv + 2);
             pos[static_cast<size_t>(t)] = static_cast<int32_t>(t == sh.n_q - 1 ? sh.n_kv - 1 : r);
         }
     }
+    bool f32() const { return kv_type == KvElementType::f32; }
+    // Element i of K / V as the kernel sees it (fp16 stores round).
+    float k_at(size_t i) const { return f32() ? kf[i] : fp16_to_fp32(k[i]); }
+    float v_at(size_t i) const { return f32() ? vf[i] : fp16_to_fp32(v[i]); }
+    void set_k(size_t i, float x) { f32() ? void(kf[i] = x) : void(k[i] = fp32_to_fp16(x)); }
+    void set_v(size_t i, float x) { f32() ? void(vf[i] = x) : void(v[i] = fp32_to_fp16(x)); }
     AttentionParams params(float* out, int64_t hb, int64_t he) const {
         AttentionParams p;
         p.q = q.data();
         p.q_stride = q_stride;
+        p.kv_type = kv_type;
         p.k = k.data();
-        p.k_head_stride = k_head_stride;
         p.v = v.data();
+        p.k_f32 = kf.data();
+        p.v_f32 = vf.data();
+        p.k_head_stride = k_head_stride;
         p.v_head_stride = v_head_stride;
         p.out = out;
         p.out_stride = out_stride;
@@ -654,8 +674,8 @@ struct AttnSetup {
     }
 };
 
-std::string attn_label(const AttnShape& s) {
-    return "attn nq=" + std::to_string(s.n_q) + " h=" + std::to_string(s.n_head) + "/" + std::to_string(s.n_head_kv) +
+std::string attn_label(const AttnShape& s, KvElementType t = KvElementType::f16) {
+    return std::string(t == KvElementType::f32 ? "attn f32" : "attn f16") + " nq=" + std::to_string(s.n_q) + " h=" + std::to_string(s.n_head) + "/" + std::to_string(s.n_head_kv) +
            " d=" + std::to_string(s.head_dim) + "/" + std::to_string(s.head_dim_v) + " kv=" + std::to_string(s.n_kv) +
            " win=" + std::to_string(s.window) + " cap=" + std::to_string(static_cast<int>(s.softcap));
 }
@@ -669,48 +689,75 @@ Compare attention_compare(const AttnSetup& a, int64_t hb, int64_t he, const std:
 
 }  // namespace
 
-TEST_CASE("attention_ref: equals a naive masked softmax(QKᵀ)V in double") {
+const KvElementType kKvTypes[] = {KvElementType::f16, KvElementType::f32};
+
+TEST_CASE("attention_ref: equals a naive masked softmax(QKᵀ)V in double (fp16 and fp32 K/V)") {
     Rng rng(61);
     const AttnShape shapes[] = {{3, 4, 2, 16, 8, 20, 0, 0.0f}, {4, 6, 3, 8, 8, 37, 5, 20.0f}, {2, 2, 1, 32, 16, 9, 3, 0.0f}};
-    for (const AttnShape& sh : shapes) {
-        AttnSetup a(sh, rng);
-        Guarded out = a.out();
-        const AttentionParams p = a.params(out.data(), 0, sh.n_head);
-        attention_ref(p);
-        Accum acc;
-        const int64_t group = sh.n_head / sh.n_head_kv;
-        for (int64_t t = 0; t < sh.n_q; ++t)
-            for (int64_t h = 0; h < sh.n_head; ++h) {
-                // Full score row over every slot with an explicit mask matrix entry.
-                std::vector<double> w(static_cast<size_t>(sh.n_kv));
-                double mx = -INFINITY;
-                for (int64_t j = 0; j < sh.n_kv; ++j) {
-                    const bool visible = j <= a.pos[static_cast<size_t>(t)] &&
-                                         (sh.window == 0 || a.pos[static_cast<size_t>(t)] - j < sh.window);
-                    double dot = 0;
-                    for (int64_t d = 0; d < sh.head_dim; ++d)
-                        dot += static_cast<double>(a.q[static_cast<size_t>(t) * a.q_stride + static_cast<size_t>(h * sh.head_dim + d)]) *
-                               fp16_to_fp32(a.k[static_cast<size_t>(h / group) * a.k_head_stride + static_cast<size_t>(j * sh.head_dim + d)]);
-                    double sc = dot * p.scale;
-                    if (sh.softcap > 0) sc = sh.softcap * std::tanh(sc / sh.softcap);
-                    w[static_cast<size_t>(j)] = visible ? sc : -INFINITY;
-                    mx = std::max(mx, w[static_cast<size_t>(j)]);
+    for (const KvElementType type : kKvTypes)
+        for (const AttnShape& sh : shapes) {
+            AttnSetup a(sh, rng, type);
+            Guarded out = a.out();
+            const AttentionParams p = a.params(out.data(), 0, sh.n_head);
+            attention_ref(p);
+            Accum acc;
+            const int64_t group = sh.n_head / sh.n_head_kv;
+            for (int64_t t = 0; t < sh.n_q; ++t)
+                for (int64_t h = 0; h < sh.n_head; ++h) {
+                    // Full score row over every slot with an explicit mask matrix entry.
+                    std::vector<double> w(static_cast<size_t>(sh.n_kv));
+                    double mx = -INFINITY;
+                    for (int64_t j = 0; j < sh.n_kv; ++j) {
+                        const bool visible = j <= a.pos[static_cast<size_t>(t)] &&
+                                             (sh.window == 0 || a.pos[static_cast<size_t>(t)] - j < sh.window);
+                        double dot = 0;
+                        for (int64_t d = 0; d < sh.head_dim; ++d)
+                            dot += static_cast<double>(a.q[static_cast<size_t>(t) * a.q_stride + static_cast<size_t>(h * sh.head_dim + d)]) *
+                                   a.k_at(static_cast<size_t>(h / group) * a.k_head_stride + static_cast<size_t>(j * sh.head_dim + d));
+                        double sc = dot * p.scale;
+                        if (sh.softcap > 0) sc = sh.softcap * std::tanh(sc / sh.softcap);
+                        w[static_cast<size_t>(j)] = visible ? sc : -INFINITY;
+                        mx = std::max(mx, w[static_cast<size_t>(j)]);
+                    }
+                    double z = 0;
+                    for (auto& x : w) z += (x = mx == -INFINITY ? 0.0 : std::exp(x - mx));
+                    for (int64_t d = 0; d < sh.head_dim_v; ++d) {
+                        double o = 0;
+                        for (int64_t j = 0; j < sh.n_kv; ++j)
+                            o += w[static_cast<size_t>(j)] *
+                                 a.v_at(static_cast<size_t>(h / group) * a.v_head_stride + static_cast<size_t>(j * sh.head_dim_v + d));
+                        acc.add(out[static_cast<size_t>(t) * a.out_stride + static_cast<size_t>(h * sh.head_dim_v + d)], z > 0 ? o / z : 0.0, 0);
+                    }
                 }
-                double z = 0;
-                for (auto& x : w) z += (x = mx == -INFINITY ? 0.0 : std::exp(x - mx));
-                for (int64_t d = 0; d < sh.head_dim_v; ++d) {
-                    double o = 0;
-                    for (int64_t j = 0; j < sh.n_kv; ++j)
-                        o += w[static_cast<size_t>(j)] *
-                             fp16_to_fp32(a.v[static_cast<size_t>(h / group) * a.v_head_stride + static_cast<size_t>(j * sh.head_dim_v + d)]);
-                    acc.add(out[static_cast<size_t>(t) * a.out_stride + static_cast<size_t>(h * sh.head_dim_v + d)], z > 0 ? o / z : 0.0, 0);
-                }
-            }
-        expect_close(acc.result(), 1e-13, attn_label(sh) + " ref vs naive");
-    }
+            expect_close(acc.result(), 1e-13, attn_label(sh, type) + " ref vs naive");
+        }
 }
 
-TEST_CASE("attention_cpu vs ref: GQA ratios, head dims, windows, softcap, n_q > 1, slices") {
+TEST_CASE("attention_ref: fp32 K/V are used unrounded, fp16 K/V rounded") {
+    // fp32 K/V holding fp16-exact values give the fp16 path's result bit for bit; a change
+    // below fp16 resolution still moves the fp32 result (nothing rounds it away).
+    Rng rng(66);
+    const AttnShape sh{2, 4, 2, 16, 16, 12, 0, 0.0f};
+    AttnSetup h(sh, rng, KvElementType::f16);
+    AttnSetup f = h;
+    f.kv_type = KvElementType::f32;
+    f.kf.resize(h.k.size());
+    f.vf.resize(h.v.size());
+    for (size_t i = 0; i < h.k.size(); ++i) f.kf[i] = fp16_to_fp32(h.k[i]);
+    for (size_t i = 0; i < h.v.size(); ++i) f.vf[i] = fp16_to_fp32(h.v[i]);
+    f.k.clear();
+    f.v.clear();
+    Guarded oh = h.out(), of = f.out();
+    attention_ref(h.params(oh.data(), 0, 4));
+    attention_ref(f.params(of.data(), 0, 4));
+    CHECK(bits_equal(oh, of));  // fp16-exact values: identical
+    f.kf[3] += 1e-4f;            // not representable in fp16
+    Guarded of2 = f.out();
+    attention_ref(f.params(of2.data(), 0, 4));
+    CHECK(!bits_equal(of, of2));
+}
+
+TEST_CASE("attention_cpu vs ref: GQA ratios, head dims, windows, softcap, n_q > 1, slices; fp16 and fp32 K/V") {
     Rng rng(62);
     std::vector<AttnShape> shapes;
     for (int64_t ratio : {1, 2, 3, 4, 8, 16})
@@ -727,60 +774,68 @@ TEST_CASE("attention_cpu vs ref: GQA ratios, head dims, windows, softcap, n_q > 
         {1, 2, 1, 64, 64, 10, 0, 0.0f},
     };
     shapes.insert(shapes.end(), std::begin(more), std::end(more));
-    for (const AttnShape& sh : shapes) {
-        AttnSetup a(sh, rng);
-        const std::string what = attn_label(sh);
-        expect_close(attention_compare(a, 0, sh.n_head, what), kTolAttention, what);
-        if (sh.n_head > 1) {
-            const int64_t hb = rng.below(sh.n_head), he = hb + 1 + rng.below(sh.n_head - hb);
-            expect_close(attention_compare(a, hb, he, what + " slice"), kTolAttention, what + " slice");
+    for (const KvElementType type : kKvTypes)
+        for (const AttnShape& sh : shapes) {
+            AttnSetup a(sh, rng, type);
+            const std::string what = attn_label(sh, type);
+            expect_close(attention_compare(a, 0, sh.n_head, what), kTolAttention, what);
+            if (sh.n_head > 1) {
+                const int64_t hb = rng.below(sh.n_head), he = hb + 1 + rng.below(sh.n_head - hb);
+                expect_close(attention_compare(a, hb, he, what + " slice"), kTolAttention, what + " slice");
+            }
         }
+}
+
+TEST_CASE("attention_cpu: queries that see nothing yield zeros; n_kv = 0 (fp16 and fp32 K/V)") {
+    Rng rng(63);
+    for (const KvElementType type : kKvTypes) {
+        const std::string tag = type == KvElementType::f32 ? " f32" : " f16";
+        AttnSetup a({3, 4, 2, 32, 32, 8, 4, 0.0f}, rng, type);
+        a.pos = {20, -1, 3};  // window 4 past the end, before slot 0, and a normal one
+        Guarded ref = a.out(), cpu = a.out(), before = a.out();
+        attention_ref(a.params(ref.data(), 0, 4));
+        attention_cpu(a.params(cpu.data(), 0, 4));
+        expect_close(verify(cpu, ref, before, [&](size_t i) { return a.in_slice(i, 0, 4); }, "empty" + tag), kTolAttention, "empty" + tag);
+        for (size_t i = 0; i < 2 * a.out_stride; ++i)
+            if (a.in_slice(i, 0, 4)) CHECK(cpu[i] == 0.0f && ref[i] == 0.0f);
+        AttnSetup z({1, 2, 1, 16, 16, 1, 0, 0.0f}, rng, type);
+        z.s.n_kv = 0;
+        z.pos = {0};
+        Guarded zr = z.out(), zc = z.out(), zb = z.out();
+        attention_ref(z.params(zr.data(), 0, 2));
+        attention_cpu(z.params(zc.data(), 0, 2));
+        expect_close(verify(zc, zr, zb, [&](size_t i) { return z.in_slice(i, 0, 2); }, "n_kv=0" + tag), kTolAttention, "n_kv=0" + tag);
     }
 }
 
-TEST_CASE("attention_cpu: queries that see nothing yield zeros; n_kv = 0") {
-    Rng rng(63);
-    AttnSetup a({3, 4, 2, 32, 32, 8, 4, 0.0f}, rng);
-    a.pos = {20, -1, 3};  // window 4 past the end, before slot 0, and a normal one
-    Guarded ref = a.out(), cpu = a.out(), before = a.out();
-    attention_ref(a.params(ref.data(), 0, 4));
-    attention_cpu(a.params(cpu.data(), 0, 4));
-    expect_close(verify(cpu, ref, before, [&](size_t i) { return a.in_slice(i, 0, 4); }, "empty"), kTolAttention, "empty");
-    for (size_t i = 0; i < 2 * a.out_stride; ++i)
-        if (a.in_slice(i, 0, 4)) CHECK(cpu[i] == 0.0f && ref[i] == 0.0f);
-    AttnSetup z({1, 2, 1, 16, 16, 1, 0, 0.0f}, rng);
-    z.s.n_kv = 0;
-    z.pos = {0};
-    Guarded zr = z.out(), zc = z.out(), zb = z.out();
-    attention_ref(z.params(zr.data(), 0, 2));
-    attention_cpu(z.params(zc.data(), 0, 2));
-    expect_close(verify(zc, zr, zb, [&](size_t i) { return z.in_slice(i, 0, 2); }, "n_kv=0"), kTolAttention, "n_kv=0");
+TEST_CASE("attention_cpu: NaN parity (q, visible and masked K, V; fp16 and fp32 K/V)") {
+    for (const KvElementType type : kKvTypes) {
+        Rng rng(64);
+        AttnSetup a({2, 8, 2, 64, 64, 100, 0, 0.0f}, rng, type);
+        a.pos = {99, 40};
+        a.q[static_cast<size_t>(0 * a.q_stride) + 3 * 64 + 5] = NAN;  // query 0, head 3
+        a.set_k(0 * a.k_head_stride + 50 * 64 + 7, NAN);                // KV head 0, slot 50: seen by q0 only
+        a.set_v(1 * a.v_head_stride + 10 * 64 + 9, NAN);                // KV head 1, slot 10, dim 9: both queries
+        a.set_k(1 * a.k_head_stride + 70 * 64 + 1, NAN);                // KV head 1, slot 70: seen by q0 only
+        const std::string what = type == KvElementType::f32 ? "attn NaN f32" : "attn NaN f16";
+        const Compare c = attention_compare(a, 0, 8, what);
+        expect_close(c, kTolAttention, what);
+        // q0: heads 0-3 (KV head 0 NaN key) and 4-7 (KV head 1 NaN key) all NaN = 8*64;
+        // q1: heads 4-7 dim 9 (NaN value) = 4.
+        CHECK_EQ(c.nan_count, static_cast<size_t>(8 * 64 + 4));
+    }
 }
 
-TEST_CASE("attention_cpu: NaN parity (q, visible and masked K, V)") {
-    Rng rng(64);
-    AttnSetup a({2, 8, 2, 64, 64, 100, 0, 0.0f}, rng);
-    a.pos = {99, 40};
-    const uint16_t nan16 = 0x7E00;
-    a.q[static_cast<size_t>(0 * a.q_stride) + 3 * 64 + 5] = NAN;  // query 0, head 3
-    a.k[0 * a.k_head_stride + 50 * 64 + 7] = nan16;                // KV head 0, slot 50: seen by q0 only
-    a.v[1 * a.v_head_stride + 10 * 64 + 9] = nan16;                // KV head 1, slot 10, dim 9: both queries
-    a.k[1 * a.k_head_stride + 70 * 64 + 1] = nan16;                // KV head 1, slot 70: seen by q0 only
-    const Compare c = attention_compare(a, 0, 8, "attn NaN");
-    expect_close(c, kTolAttention, "attn NaN");
-    // q0: heads 0-3 (KV head 0 NaN key) and 4-7 (KV head 1 NaN key) all NaN = 8*64;
-    // q1: heads 4-7 dim 9 (NaN value) = 4.
-    CHECK_EQ(c.nan_count, static_cast<size_t>(8 * 64 + 4));
-}
-
-TEST_CASE("attention_cpu: a split head range equals one call, bit for bit") {
-    Rng rng(65);
-    AttnSetup a({3, 12, 4, 64, 64, 200, 0, 50.0f}, rng);
-    Guarded one = a.out(), two = a.out();
-    attention_cpu(a.params(one.data(), 0, 12));
-    attention_cpu(a.params(two.data(), 0, 5));
-    attention_cpu(a.params(two.data(), 5, 12));
-    CHECK(bits_equal(one, two));
+TEST_CASE("attention_cpu: a split head range equals one call, bit for bit (fp16 and fp32 K/V)") {
+    for (const KvElementType type : kKvTypes) {
+        Rng rng(65);
+        AttnSetup a({3, 12, 4, 64, 64, 200, 0, 50.0f}, rng, type);
+        Guarded one = a.out(), two = a.out();
+        attention_cpu(a.params(one.data(), 0, 12));
+        attention_cpu(a.params(two.data(), 0, 5));
+        attention_cpu(a.params(two.data(), 5, 12));
+        CHECK(bits_equal(one, two));
+    }
 }
 
 TEST_CASE("summary: worst NMSE per op (cpu vs ref)") {

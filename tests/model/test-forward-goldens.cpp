@@ -1,7 +1,10 @@
 // The forward pass against Hugging Face transformers (float32, eager attention) on every
-// tiny fixture: last-position logits and 16 greedy tokens. Goldens come from
+// tiny fixture: last-position logits and 16 greedy tokens, once with the fp32 KV cache
+// (exact comparison) and once with the default fp16 cache. Goldens come from
 // tests/tools/gen-tiny-models.py; GGUF entries used that file's own dequantized weights.
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -13,13 +16,38 @@ using namespace kvmix;
 
 namespace {
 
-// Tolerances (max |logit diff| at the last prompt position). The only deliberate difference
-// from the reference is the fp16 KV cache (keys/values rounded to 11 significant bits);
-// everything else is fp32. That rounding alone moves the reference logits by up to 2e-3
-// (measured by rounding k_proj/v_proj outputs to fp16 in transformers).
-constexpr double kLogitTol = 1e-2;
+// Tolerances (max |logit diff| at the last prompt position).
+//
+// fp32 KV cache: nothing is rounded on purpose; what is left is fp32 summation order (SIMD
+// matmul/attention vs torch) and the weights' own dequantization, which the goldens share
+// (GGUF fixtures were run in transformers on our dequantized weights). The bound is per
+// weight type, the loosest type among the model's tensors:
+//   F32 / F16 / BF16   1e-3  (the target of this mode; measured ≤ TODO)
+//   Q8_0               1e-3  (measured ≤ TODO)
+//   Q4_K / Q6_K        1e-3  (measured ≤ TODO)
+// fp16 KV cache: keys/values rounded to 11 significant bits. That rounding alone moves the
+// reference logits by up to 2e-3 (measured by rounding k_proj/v_proj outputs to fp16 in
+// transformers), and up to ~5e-3 here.
+constexpr double kLogitTolFp16Cache = 1e-2;
 // Greedy tokens are compared only while the reference's top-2 margin exceeds this.
 constexpr double kMarginForGreedy = 0.05;
+
+double f32_cache_tolerance(TensorType t) {
+    switch (t) {
+        case TensorType::f32:
+        case TensorType::f16:
+        case TensorType::bf16: return 1e-3;
+        case TensorType::q8_0: return 1e-3;
+        default: return 1e-3;  // K-quants (Q4_K models carry Q6_K tensors too)
+    }
+}
+
+// The loosest fp32-cache bound over the model's weight tensors.
+double f32_cache_tolerance(const Model& m) {
+    double tol = 0;
+    for (const TensorView& t : m.file().tensors()) tol = std::max(tol, f32_cache_tolerance(t.type));
+    return tol;
+}
 
 int argmax(const std::vector<float>& v) {
     int best = 0;
@@ -30,7 +58,7 @@ int argmax(const std::vector<float>& v) {
 
 }  // namespace
 
-TEST_CASE("forward: logits and greedy tokens match transformers on every fixture") {
+TEST_CASE("forward: logits and greedy tokens match transformers on every fixture (fp32 and fp16 KV cache)") {
     const std::string dir = kvmix_test::data_dir() + "/models";
     std::ifstream in(dir + "/logit-goldens.json");
     REQUIRE(in.good());
@@ -40,36 +68,47 @@ TEST_CASE("forward: logits and greedy tokens match transformers on every fixture
         auto model = Model::load(dir + "/" + name);
         CHECK_OK(model);
         if (!model) continue;
-        int prompt_index = 0;
-        for (const auto& pr : fx["prompts"]) {
-            const auto ids = pr["prompt_ids"].get<std::vector<int32_t>>();
-            const auto want = pr["logits"].get<std::vector<double>>();
-            // Odd chunk sizes exercise chunked prefill attending to earlier chunks via the cache.
-            SessionConfig cfg;
-            cfg.n_ctx = 256;
-            cfg.n_batch = prompt_index == 0 ? 7 : 64;
-            cfg.n_threads = 2;
-            auto session = Session::create(*model, cfg);
-            REQUIRE_OK(session);
-            std::vector<float> logits;
-            REQUIRE_OK((*session)->eval(ids, &logits));
-            REQUIRE(logits.size() == want.size());
-            double max_diff = 0;
-            for (size_t i = 0; i < want.size(); ++i) max_diff = std::max(max_diff, std::fabs(logits[i] - want[i]));
-            if (max_diff > kLogitTol) std::printf("  %s prompt %d: max |logit diff| %.3g\n", name.c_str(), prompt_index, max_diff);
-            CHECK(max_diff <= kLogitTol);
+        const double tol_f32 = f32_cache_tolerance(**model);
+        for (const KvCacheType cache : {KvCacheType::f32, KvCacheType::f16}) {
+            const bool f32 = cache == KvCacheType::f32;
+            const double tol = f32 ? tol_f32 : kLogitTolFp16Cache;
+            double worst = 0;
+            int prompt_index = 0;
+            for (const auto& pr : fx["prompts"]) {
+                const auto ids = pr["prompt_ids"].get<std::vector<int32_t>>();
+                const auto want = pr["logits"].get<std::vector<double>>();
+                // Odd chunk sizes exercise chunked prefill attending to earlier chunks via the cache.
+                SessionConfig cfg;
+                cfg.n_ctx = 256;
+                cfg.n_batch = prompt_index == 0 ? 7 : 64;
+                cfg.n_threads = 2;
+                cfg.kv_cache = cache;
+                auto session = Session::create(*model, cfg);
+                REQUIRE_OK(session);
+                std::vector<float> logits;
+                REQUIRE_OK((*session)->eval(ids, &logits));
+                REQUIRE(logits.size() == want.size());
+                double max_diff = 0;
+                for (size_t i = 0; i < want.size(); ++i) max_diff = std::max(max_diff, std::fabs(logits[i] - want[i]));
+                worst = std::max(worst, max_diff);
+                if (!(max_diff <= tol))
+                    std::printf("  %s %s cache prompt %d: max |logit diff| %.3g > %.3g\n", name.c_str(), f32 ? "f32" : "f16",
+                                prompt_index, max_diff, tol);
+                CHECK(max_diff <= tol);
 
-            const auto greedy = pr["greedy"].get<std::vector<int32_t>>();
-            const auto margins = pr["margins"].get<std::vector<double>>();
-            for (size_t step = 0; step < greedy.size(); ++step) {
-                if (margins[step] < kMarginForGreedy) break;  // the reference itself is a near tie
-                const int32_t next = argmax(logits);
-                CHECK_EQ(next, greedy[step]);
-                if (next != greedy[step]) break;
-                const int32_t tok[1] = {next};
-                REQUIRE_OK((*session)->eval(tok, &logits));
+                const auto greedy = pr["greedy"].get<std::vector<int32_t>>();
+                const auto margins = pr["margins"].get<std::vector<double>>();
+                for (size_t step = 0; step < greedy.size(); ++step) {
+                    if (margins[step] < kMarginForGreedy) break;  // the reference itself is a near tie
+                    const int32_t next = argmax(logits);
+                    CHECK_EQ(next, greedy[step]);
+                    if (next != greedy[step]) break;
+                    const int32_t tok[1] = {next};
+                    REQUIRE_OK((*session)->eval(tok, &logits));
+                }
+                ++prompt_index;
             }
-            ++prompt_index;
+            std::printf("  %-26s %s cache: max |logit diff| %.3g (bound %.0e)\n", name.c_str(), f32 ? "f32" : "f16", worst, tol);
         }
         ++fixtures;
     }

@@ -332,7 +332,7 @@ TEST_CASE("top-p over a wide flat tail keeps exactly the reference set") {
         p.min_p = min_p;
         Sampler s(p, n);
         const auto want = reference_probs(logits, p);
-        const auto got = empirical(s, logits, {}, 50000);
+        const auto got = empirical(s, logits, {}, 20000);
         int want_support = 0, got_support = 0, outside = 0;
         double max_diff = 0;
         for (int32_t i = 0; i < n; ++i) {
@@ -345,8 +345,8 @@ TEST_CASE("top-p over a wide flat tail keeps exactly the reference set") {
                     static_cast<double>(min_p), want_support, got_support, max_diff);
         CHECK(want_support > 256);
         CHECK_EQ(outside, 0);
-        CHECK_EQ(got_support, want_support);  // >= ~50 draws expected per kept token: all show up
-        CHECK(max_diff < 0.0012);            // ~6 sigma for p ~ 0.002 over 50k draws
+        CHECK_EQ(got_support, want_support);  // >= ~20 draws expected per kept token: all show up
+        CHECK(max_diff < 0.002);             // ~6 sigma for p ~ 0.002 over 20k draws
     }
 }
 
@@ -513,7 +513,7 @@ TEST_CASE("262144-entry vocabulary (performance sanity, no timing assertion)") {
     for (const auto& c : configs) {
         Sampler s(c.p, n);
         const auto want = reference_probs(logits, c.p, recent);
-        const int iters = 30;
+        const int iters = 5;
         const auto t0 = std::chrono::steady_clock::now();
         for (int i = 0; i < iters; ++i) {
             auto t = s.sample(logits, recent);

@@ -24,11 +24,13 @@ std::shared_ptr<const Model> tiny(const std::string& name) {
     return *m;
 }
 
-std::unique_ptr<Session> session_for(std::shared_ptr<const Model> m, int64_t n_ctx, int64_t n_batch) {
+std::unique_ptr<Session> session_for(std::shared_ptr<const Model> m, int64_t n_ctx, int64_t n_batch,
+                                     KvCacheType kv = KvCacheType::f16) {
     SessionConfig cfg;
     cfg.n_ctx = n_ctx;
     cfg.n_batch = n_batch;
     cfg.n_threads = 2;
+    cfg.kv_cache = kv;
     auto s = Session::create(std::move(m), cfg);
     return s ? std::move(s).value() : nullptr;
 }
@@ -99,6 +101,47 @@ TEST_CASE("session: save and load continue exactly; mismatches are refused") {
     std::filesystem::remove(path);
 }
 
+TEST_CASE("session: fp32 KV cache: true-byte memory report, exact save/load, type-tagged snapshots") {
+    auto m = tiny("tiny-llama-q8_0.gguf");
+    REQUIRE(m != nullptr);
+    const auto toks = some_tokens(30, static_cast<int32_t>(m->hparams().n_vocab));
+    auto h = session_for(m, 64, 16), f = session_for(m, 64, 16, KvCacheType::f32);
+    REQUIRE(h && f);
+    REQUIRE_OK(h->eval(std::span<const int32_t>(toks).first(20)));
+    REQUIRE_OK(f->eval(std::span<const int32_t>(toks).first(20)));
+    const KvMemoryReport mh = h->kv_memory(), mf = f->kv_memory();
+    CHECK_EQ(mf.n_tokens, int64_t(20));
+    CHECK_EQ(mf.bytes, 2 * mh.bytes);
+    CHECK_EQ(mf.fp16_bytes, mh.bytes);
+    CHECK_EQ(mh.fp16_bytes, mh.bytes);
+    CHECK_EQ(mf.allocated_bytes, 2 * mh.allocated_bytes);
+    REQUIRE(!mf.layers.empty());
+    CHECK(mf.layers[0].k_bits == 32.0 && mf.layers[0].v_bits == 32.0 && mh.layers[0].k_bits == 16.0);
+
+    const std::string dir = std::filesystem::temp_directory_path().string();
+    const std::string ph = dir + "/kvmix-f16-" + std::to_string(::getpid()), pf = dir + "/kvmix-f32-" + std::to_string(::getpid());
+    REQUIRE_OK(h->save(ph));
+    REQUIRE_OK(f->save(pf));
+    std::vector<float> la, lb;
+    REQUIRE_OK(f->eval(std::span<const int32_t>(toks).subspan(20), &la));
+    auto g = session_for(m, 64, 16, KvCacheType::f32);
+    REQUIRE_OK(g->load(pf));
+    REQUIRE_OK(g->eval(std::span<const int32_t>(toks).subspan(20), &lb));
+    CHECK_EQ(max_abs_diff(la, lb), 0.0);
+
+    // Snapshots carry their element type: neither loads into a cache of the other.
+    auto g2 = session_for(m, 64, 16, KvCacheType::f32);
+    Status st = g2->load(ph);
+    CHECK(!st.ok() && st.message().find("holds fp16 keys/values, this session's cache is fp32") != std::string::npos);
+    CHECK_EQ(g2->n_past(), int64_t(0));
+    auto h2 = session_for(m, 64, 16);
+    st = h2->load(pf);
+    CHECK(!st.ok() && st.message().find("holds fp32 keys/values, this session's cache is fp16") != std::string::npos);
+    CHECK_EQ(h2->n_past(), int64_t(0));
+    std::filesystem::remove(ph);
+    std::filesystem::remove(pf);
+}
+
 TEST_CASE("session: truncate then re-evaluate gives the original logits") {
     auto m = tiny("tiny-llama3-f32.gguf");
     REQUIRE(m != nullptr);
@@ -117,25 +160,28 @@ TEST_CASE("session: erase re-rotates keys like a fresh evaluation of the shifted
     // remaining tokens at their new positions (up to fp16 rounding of the re-rotated keys).
     // Exact only for one-layer models: deeper layers' keys remember the erased tokens
     // through the hidden states (as in every engine's context shift).
-    for (const char* name : {"tiny-llama3-f32.gguf", "tiny-llama3-f32", "tiny-llama256-q4_k.gguf"}) {
-        auto m = tiny(name);
-        REQUIRE(m != nullptr);
-        const auto toks = some_tokens(30, static_cast<int32_t>(m->hparams().n_vocab));
-        auto shifted = session_for(m, 64, 8), fresh = session_for(m, 64, 8);
-        REQUIRE_OK(shifted->eval(toks));
-        shifted->erase(4, 12);
-        CHECK_EQ(shifted->n_past(), int64_t(22));
-        std::vector<int32_t> kept(toks.begin(), toks.begin() + 4);
-        kept.insert(kept.end(), toks.begin() + 12, toks.end());
-        CHECK(shifted->tokens() == kept);
-        const int32_t next[1] = {5};
-        std::vector<float> a, b;
-        REQUIRE_OK(shifted->eval(next, &a));
-        kept.push_back(5);
-        REQUIRE_OK(fresh->eval(kept, &b));
-        const double d = max_abs_diff(a, b);
-        if (d >= 2e-2) std::printf("  %s: erase vs fresh max diff %.4g\n", name, d);
-        CHECK(d < 2e-2);
+    // The fp32 cache re-rotates its keys in place (no fp16 round trip).
+    for (const KvCacheType kv : {KvCacheType::f16, KvCacheType::f32}) {
+        for (const char* name : {"tiny-llama3-f32.gguf", "tiny-llama3-f32", "tiny-llama256-q4_k.gguf"}) {
+            auto m = tiny(name);
+            REQUIRE(m != nullptr);
+            const auto toks = some_tokens(30, static_cast<int32_t>(m->hparams().n_vocab));
+            auto shifted = session_for(m, 64, 8, kv), fresh = session_for(m, 64, 8, kv);
+            REQUIRE_OK(shifted->eval(toks));
+            shifted->erase(4, 12);
+            CHECK_EQ(shifted->n_past(), int64_t(22));
+            std::vector<int32_t> kept(toks.begin(), toks.begin() + 4);
+            kept.insert(kept.end(), toks.begin() + 12, toks.end());
+            CHECK(shifted->tokens() == kept);
+            const int32_t next[1] = {5};
+            std::vector<float> a, b;
+            REQUIRE_OK(shifted->eval(next, &a));
+            kept.push_back(5);
+            REQUIRE_OK(fresh->eval(kept, &b));
+            const double d = max_abs_diff(a, b);
+            if (d >= 2e-2) std::printf("  %s %s cache: erase vs fresh max diff %.4g\n", name, kv == KvCacheType::f32 ? "f32" : "f16", d);
+            CHECK(d < 2e-2);
+        }
     }
 }
 
