@@ -11,4 +11,4 @@ if [ $# -gt 0 ]; then
 fi
 "$kvmix" info -m default
 echo
-"$kvmix" tokenize -m default "The capital of France is Paris."
+"$kvmix" generate -m default -p "The capital of France is" -n 32 --temp 0

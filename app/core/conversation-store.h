@@ -45,7 +45,8 @@ public:
         None,
         Locked,          // another connection held the lock past the busy timeout
         ReadOnly,        // the file or its folder cannot be written
-        NotOurDatabase,  // not SQLite, damaged, foreign schema, or a newer schema version
+        NotOurDatabase,  // not SQLite, damaged, or another program's schema
+        TooNew,          // written by a newer KVmix Chat (higher schema version)
         InvalidArgument, // unknown id, bad role/state, malformed import
         Io,              // anything else SQLite reported
         NotOpen,

@@ -1,6 +1,7 @@
 // Session behaviour on a tiny fixture model: chunked prefill equals one-token-at-a-time
 // decoding, save/restore continues bit-identically, truncate and erase (context shift)
 // keep the cache consistent, the generation loop's policies, stop flag and stop strings.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -183,6 +184,36 @@ TEST_CASE("session: erase re-rotates keys like a fresh evaluation of the shifted
             CHECK(d < 2e-2);
         }
     }
+}
+
+TEST_CASE("session: the observer sees every named intermediate tensor") {
+    auto m = tiny("tiny-gemma3-q8_0.gguf");
+    REQUIRE(m != nullptr);
+    auto s = session_for(m, 64, 16);
+    std::vector<std::string> names;
+    int64_t k_cols = 0, rows = 0;
+    s->set_observer([&](std::string_view name, const float* data, int64_t r, int64_t c) {
+        names.emplace_back(name);
+        if (name == "k_cache-2") {
+            k_cols = c;
+            rows = r;
+            CHECK(std::isfinite(data[0]));
+        }
+    });
+    const auto toks = some_tokens(5, static_cast<int32_t>(m->hparams().n_vocab));
+    std::vector<float> logits;
+    REQUIRE_OK(s->eval(toks, &logits));
+    const auto has = [&](const char* n) { return std::find(names.begin(), names.end(), n) != names.end(); };
+    CHECK(has("inp_embd"));
+    CHECK(has("attn_norm-0"));
+    CHECK(has("q-5"));
+    CHECK(has("kqv_out-3"));
+    CHECK(has("ffn_out-1"));
+    CHECK(has("l_out-5"));
+    CHECK(has("result_norm"));
+    CHECK(has("result_output"));
+    CHECK_EQ(rows, int64_t(5));
+    CHECK_EQ(k_cols, static_cast<int64_t>(m->hparams().n_head_kv * m->hparams().head_dim));
 }
 
 KVMIX_TEST_MAIN()
