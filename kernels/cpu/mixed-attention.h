@@ -1,0 +1,27 @@
+// SIMD attention over a mixed fp16 / quantized KV cache; same contract as mixed_attention_ref
+// (ref/mixed-attention.h, MixedAttentionParams in common/mixed-attention-params.h): query
+// heads [head_begin, head_end) for all queries.
+//
+// AVX2 + FMA + F16C when the CPU has them (runtime dispatch), else mixed_attention_ref.
+// One pass over all segments with an online (flash-style) softmax in fp32, in blocks of 32
+// tokens (a packed chunk). Packed codes are read directly and never expanded into a copy of
+// the cache:
+//   q·k over a key group folds the per-channel scales into the query once per group
+//       (qs_c = q_c·s_c, qm = Σ_c q_c·m_c, score_t = Σ_c qs_c·code_ct + qm), and each
+//       unpacked 8-token code vector feeds all query heads of the kv head (GQA native, up
+//       to 8 heads share every unpack);
+//   p·v accumulates (p_t·s_t)·code_td per head and keeps the Σ p_t·m_t terms in one scalar
+//       per (head, 32 channels), added once at the end.
+// Widths 2/4/8 unpack with one zero-extend, shift and mask; 3-bit adds one variable shift
+// of the high-bit byte (all vectorized). Query tokens are processed one after another (a
+// prefill chunk re-reads the cache per query token).
+// No state; stack scratch (heap when head_dim or head_dim_v > 512); thread-safe.
+#pragma once
+
+#include "common/mixed-attention-params.h"
+
+namespace kvmix {
+
+void mixed_attention_cpu(const MixedAttentionParams& p);
+
+}  // namespace kvmix
