@@ -16,6 +16,17 @@
 
 namespace kvmix {
 
+namespace {
+
+// Per-call buffers of the decode path: int8 x, per-32 scales and per-32 sums.
+struct DecodeScratch {
+    int8_t* q;
+    float* d;
+    float* s;
+};
+
+}  // namespace
+
 #if KVMIX_CPU_X86
 KVMIX_AVX2_BEGIN
 namespace {
@@ -36,7 +47,7 @@ inline __m256i zext8(const uint8_t* p) { return _mm256_cvtepu8_epi32(load8(p)); 
 
 struct DecQ8_0 {
     static constexpr int kElems = 32, kBytes = 34;
-    static constexpr bool kHasMin = false, kTwoScales = false;
+    static constexpr bool kHasMin = false;
     template <class F>
     static void block(const uint8_t* b, F&& f) {
         const float d = half_to_float(load_u16(b));
@@ -50,7 +61,7 @@ struct DecQ8_0 {
 template <bool kMin>
 struct DecQ4 {
     static constexpr int kElems = 32, kBytes = kMin ? 20 : 18;
-    static constexpr bool kHasMin = kMin, kTwoScales = false;
+    static constexpr bool kHasMin = kMin;
     template <class F>
     static void block(const uint8_t* b, F&& f) {
         const float d = half_to_float(load_u16(b));
@@ -71,7 +82,7 @@ struct DecQ4 {
 template <bool kMin>
 struct DecQ5 {
     static constexpr int kElems = 32, kBytes = kMin ? 24 : 22;
-    static constexpr bool kHasMin = kMin, kTwoScales = false;
+    static constexpr bool kHasMin = kMin;
     template <class F>
     static void block(const uint8_t* b, F&& f) {
         const float d = half_to_float(load_u16(b));
@@ -101,7 +112,7 @@ struct DecQ5 {
 template <bool kHigh>
 struct DecK45 {
     static constexpr int kElems = QK_K, kBytes = kHigh ? 176 : 144;
-    static constexpr bool kHasMin = true, kTwoScales = false;
+    static constexpr bool kHasMin = true;
     template <class F>
     static void block(const uint8_t* b, F&& f) {
         const float d = half_to_float(load_u16(b));
@@ -142,7 +153,7 @@ struct DecK45 {
 // chunk c (8 lanes, l = 8c + lane) comes from ql[l], ql[l+32], qh[l]; scale index 2r + c/2.
 struct DecQ6K {
     static constexpr int kElems = QK_K, kBytes = 210;
-    static constexpr bool kHasMin = false, kTwoScales = true;
+    static constexpr bool kHasMin = false;
     template <class F>
     static void block(const uint8_t* b, F&& f) {
         const float d = half_to_float(load_u16(b + 208));
@@ -168,41 +179,199 @@ struct DecQ6K {
     }
 };
 
-// --- Decode: fused dequantize-dot --------------------------------------------------------
+// --- Decode: int8 activations × quantized weights ---------------------------------------
+// For m == 1, x is quantized once per call into blocks of 32: q = round(x * 127 / amax)
+// (|q| <= 127) with scale d = amax / 127, plus the exact fp32 sum of the block (for the
+// additive term of Q4_1/Q5_1/Q4_K/Q5_K, which therefore sees no activation error). Every
+// weight type then dots 32 bytes at a time with vpmaddubsw (unsigned × signed bytes) and
+// vpmaddwd, and one fp32 FMA per 32 weights applies weight scale × d. Pair sums stay far
+// from int16 saturation: |w| <= 128 (abs of signed) or <= 63 (unsigned) times |q| <= 127.
 
-// xsum[g] = sum of x over group g of 32 (for the additive term of Q4_1/Q5_1/Q4_K/Q5_K).
-void group_sums(const float* x, int64_t k, float* xsum) {
-    for (int64_t g = 0; g < k / 32; ++g) {
-        const float* xg = x + 32 * g;
-        const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xg), _mm256_loadu_ps(xg + 8)),
-                                       _mm256_add_ps(_mm256_loadu_ps(xg + 16), _mm256_loadu_ps(xg + 24)));
-        xsum[g] = hsum(s);
+struct QuantX {
+    const int8_t* q;  // [k], 32-byte aligned
+    const float* d;   // [k / 32] scale; NaN when the block holds a NaN (so outputs stay NaN)
+    const float* s;   // [k / 32] fp32 sum of the block
+};
+
+void quantize_x(const float* x, int64_t k, int8_t* q, float* d, float* s) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t b = 0; b < k / 32; ++b) {
+        const float* xb = x + 32 * b;
+        __m256 v[4];
+        for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(xb + 8 * i);
+        const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                                       _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+        const float amax = avx2::hmax(m);
+        const float sum = hsum(_mm256_add_ps(_mm256_add_ps(v[0], v[1]), _mm256_add_ps(v[2], v[3])));
+        // maxps drops NaNs, the sum keeps them. Blocks with amax below ~1e-36 (127 / amax
+        // would overflow) are flushed to zero.
+        const float id = amax > 1e-36f ? 127.0f / amax : 0.0f;
+        d[b] = sum != sum ? sum : amax / 127.0f;
+        s[b] = sum;
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256i n[4];
+        for (int i = 0; i < 4; ++i) n[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));  // round to nearest even
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(n[0], n[1]), _mm256_packs_epi32(n[2], n[3]));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(q + 32 * b), _mm256_permutevar8x32_epi32(p, order));
     }
 }
 
-template <class Dec>
-float dot_row(const uint8_t* row, const float* x, const float* xsum, int64_t nb) {
-    __m256 acc = _mm256_setzero_ps();
-    float bacc = 0.0f;
-    for (int64_t i = 0; i < nb; ++i) {
-        const float* xb = x + i * Dec::kElems;
-        const float* xs = xsum + i * (Dec::kElems / 32);
-        Dec::block(row + i * Dec::kBytes, [&](int g, const __m256i(&q)[4], float a_lo, float a_hi, float b) {
-            const float* xg = xb + 32 * g;
-            __m256 s0 = _mm256_mul_ps(_mm256_cvtepi32_ps(q[0]), _mm256_loadu_ps(xg));
-            __m256 s1 = _mm256_mul_ps(_mm256_cvtepi32_ps(q[2]), _mm256_loadu_ps(xg + 16));
-            s0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[1]), _mm256_loadu_ps(xg + 8), s0);
-            s1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[3]), _mm256_loadu_ps(xg + 24), s1);
-            if constexpr (Dec::kTwoScales) {
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(a_lo), s0, acc);
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(a_hi), s1, acc);
-            } else {
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(a_lo), _mm256_add_ps(s0, s1), acc);
-            }
-            if constexpr (Dec::kHasMin) bacc += b * xs[g];
-        });
+inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m256i load_xq(const int8_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// 16 int16 pair sums of w·x for signed weights (|w| <= 128 as unsigned after abs).
+inline __m256i dot_s8(__m256i w, __m256i x) { return _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)); }
+
+// 32 nibbles from 16 bytes: low nibbles are elements 0..15, high nibbles 16..31.
+inline __m256i nibbles32(const uint8_t* p) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
+}
+
+// Byte i = 0xFF where bit i of the little-endian 32-bit mask at p is set.
+inline __m256i bits32(const uint8_t* p) {
+    const __m256i shuf = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+    const __m256i sel = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+    const __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(load_u32(p))), shuf);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(b, sel), sel);
+}
+
+// acc += float(p) * s, p: eight int32 partial sums of one group.
+inline void accumulate(__m256& acc, __m256i p, float s) { acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s), acc); }
+
+// 32-element types. Block::dot(b, xq, d_x) returns the int32 partial sums of q_w · q_x and
+// the weight scale; Block::kMin types also return the additive term m (times fp32 sum of x).
+struct IntQ8_0 {
+    static constexpr int kBytes = 34;
+    static constexpr bool kMin = false;
+    static __m256i dot(const uint8_t* b, __m256i x) { return dot_s8(load32(b + 2), x); }
+};
+template <bool kHasMin>
+struct IntQ4 {
+    static constexpr int kBytes = kHasMin ? 20 : 18;
+    static constexpr bool kMin = kHasMin;
+    static __m256i dot(const uint8_t* b, __m256i x) {
+        const __m256i w = nibbles32(b + (kHasMin ? 4 : 2));
+        if constexpr (kHasMin) return _mm256_maddubs_epi16(w, x);
+        return dot_s8(_mm256_sub_epi8(w, _mm256_set1_epi8(8)), x);
     }
-    return hsum(acc) + bacc;
+};
+template <bool kHasMin>
+struct IntQ5 {
+    static constexpr int kBytes = kHasMin ? 24 : 22;
+    static constexpr bool kMin = kHasMin;
+    static __m256i dot(const uint8_t* b, __m256i x) {
+        const uint8_t* qh = b + (kHasMin ? 4 : 2);
+        const __m256i w = nibbles32(qh + 4), h = bits32(qh);
+        if constexpr (kHasMin) return _mm256_maddubs_epi16(_mm256_or_si256(w, _mm256_and_si256(h, _mm256_set1_epi8(0x10))), x);
+        // q - 16 as a signed byte: the nibble itself with bit 4 set, else nibble | 0xF0.
+        return dot_s8(_mm256_or_si256(w, _mm256_andnot_si256(h, _mm256_set1_epi8(static_cast<char>(0xF0)))), x);
+    }
+};
+
+template <class B>
+float dot_row_q32(const uint8_t* row, const QuantX& x, int64_t nb) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    float bacc = 0.0f;
+    auto one = [&](int64_t i, __m256& acc) {
+        const uint8_t* b = row + i * B::kBytes;
+        const __m256i p = _mm256_madd_epi16(B::dot(b, load_xq(x.q + 32 * i)), ones);
+        accumulate(acc, p, half_to_float(load_u16(b)) * x.d[i]);
+        if constexpr (B::kMin) bacc += half_to_float(load_u16(b + 2)) * x.s[i];
+    };
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        one(i, acc0);
+        one(i + 1, acc1);
+    }
+    if (i < nb) one(i, acc0);
+    return hsum(_mm256_add_ps(acc0, acc1)) + bacc;
+}
+
+// Q4_K / Q5_K: 6-bit scales and mins of the 8 sub-blocks, unpacked 4 at a time (see
+// unpack_k_scale_min): sc[0..3] / mn[0..3] are the low 6 bits of bytes 0-3 / 4-7; for
+// 4..7 the low nibble / high nibble of bytes 8-11 plus the top 2 bits of bytes 0-3 / 4-7.
+inline void unpack_k_scales(const uint8_t* p, uint8_t* sc, uint8_t* mn) {
+    const uint32_t a = load_u32(p), b = load_u32(p + 4), c = load_u32(p + 8);
+    const uint32_t s[4] = {a & 0x3F3F3F3Fu, (c & 0x0F0F0F0Fu) | (((a >> 6) & 0x03030303u) << 4), b & 0x3F3F3F3Fu,
+                           ((c >> 4) & 0x0F0F0F0Fu) | (((b >> 6) & 0x03030303u) << 4)};
+    std::memcpy(sc, s, 8);
+    std::memcpy(mn, s + 2, 8);
+}
+
+template <bool kHigh>
+float dot_row_k45(const uint8_t* row, const QuantX& x, int64_t nb) {
+    constexpr int kBytes = kHigh ? 176 : 144;
+    const __m256i m15 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, macc = acc0;
+    for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t* b = row + i * kBytes;
+        const float d = half_to_float(load_u16(b)), dmin = half_to_float(load_u16(b + 2));
+        alignas(8) uint8_t sc[8], mn[8];
+        unpack_k_scales(b + 4, sc, mn);
+        const uint8_t* qs = b + (kHigh ? 48 : 16);
+        const int8_t* xq = x.q + 256 * i;
+        const float* dx = x.d + 8 * i;
+        __m256i hb = _mm256_setzero_si256();
+        if constexpr (kHigh) hb = load32(b + 16);
+        for (int pair = 0; pair < 4; ++pair) {
+            const __m256i v = load32(qs + 32 * pair);
+            __m256i lo = _mm256_and_si256(v, m15), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m15);
+            if constexpr (kHigh) {
+                // bit j of qh[l] is bit 4 of element l of sub-block j (j = 2 pair, 2 pair + 1)
+                const int j = 2 * pair;
+                const __m256i bl = j <= 4 ? _mm256_slli_epi16(hb, 4 - j) : _mm256_srli_epi16(hb, j - 4);
+                const __m256i bh = j + 1 <= 4 ? _mm256_slli_epi16(hb, 3 - j) : _mm256_srli_epi16(hb, j - 3);
+                lo = _mm256_or_si256(lo, _mm256_and_si256(bl, b4));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(bh, b4));
+            }
+            const int g = 2 * pair;
+            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load_xq(xq + 32 * g)), _mm256_set1_epi16(sc[g]));
+            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load_xq(xq + 32 * g + 32)), _mm256_set1_epi16(sc[g + 1]));
+            accumulate(acc0, p0, d * dx[g]);
+            accumulate(acc1, p1, d * dx[g + 1]);
+        }
+        const __m256 mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn))));
+        macc = _mm256_fmadd_ps(_mm256_set1_ps(-dmin), _mm256_mul_ps(mins, _mm256_loadu_ps(x.s + 8 * i)), macc);
+    }
+    return hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), macc));
+}
+
+// Q6_K: group r (32 weights) of half h takes bits from ql[64h + l] / ql[64h + 32 + l] (low
+// or high nibble) and a bit pair of qh[32h + l]; its two halves of 16 use scales 2r, 2r + 1.
+float dot_row_q6k(const uint8_t* row, const QuantX& x, int64_t nb) {
+    const __m256i m15 = _mm256_set1_epi8(0x0F), m48 = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
+    // Shuffle that spreads int16 scale 2r over the low 128 bits and 2r + 1 over the high.
+    __m256i spread[4];
+    for (int r = 0; r < 4; ++r) {
+        const int64_t lo = (4 * r) | ((4 * r + 1) << 8), hi = (4 * r + 2) | ((4 * r + 3) << 8);
+        const int64_t l4 = lo * 0x0001000100010001ll, h4 = hi * 0x0001000100010001ll;
+        spread[r] = _mm256_setr_epi64x(l4, l4, h4, h4);
+    }
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t* b = row + i * 210;
+        const float d = half_to_float(load_u16(b + 208));
+        for (int half = 0; half < 2; ++half) {
+            const uint8_t* ql = b + 64 * half;
+            const __m256i la = load32(ql), lb = load32(ql + 32), h = load32(b + 128 + 32 * half);
+            const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 192 + 8 * half))));
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(la, m15), _mm256_and_si256(_mm256_slli_epi16(h, 4), m48)),
+                _mm256_or_si256(_mm256_and_si256(lb, m15), _mm256_and_si256(_mm256_slli_epi16(h, 2), m48)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m15), _mm256_and_si256(h, m48)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m15), _mm256_and_si256(_mm256_srli_epi16(h, 2), m48))};
+            const int64_t g0 = 8 * i + 4 * half;
+            for (int r = 0; r < 4; ++r) {
+                const __m256i w = _mm256_sub_epi8(q[r], off);
+                const __m256i p = _mm256_madd_epi16(dot_s8(w, load_xq(x.q + 32 * (g0 + r))), _mm256_shuffle_epi8(sc, spread[r]));
+                accumulate(r & 1 ? acc1 : acc0, p, d * x.d[g0 + r]);
+            }
+        }
+    }
+    return hsum(_mm256_add_ps(acc0, acc1));
 }
 
 template <class Dec>
@@ -339,14 +508,16 @@ void matmul_tiled(const MatmulParams& p, DequantFn dequant, int64_t block_elems,
     }
 }
 
+using DotFn = float (*)(const uint8_t*, const QuantX&, int64_t);
+
 template <class Dec>
-void matmul_quant(const MatmulParams& p, float* xsum) {
+void matmul_quant(const MatmulParams& p, const DecodeScratch& scratch, DotFn dot) {
     if (p.m > 1) return matmul_tiled(p, &dequant_row<Dec>, Dec::kElems, Dec::kBytes);
-    if constexpr (Dec::kHasMin) group_sums(p.x, p.k, xsum);
+    quantize_x(p.x, p.k, scratch.q, scratch.d, scratch.s);
+    const QuantX x{scratch.q, scratch.d, scratch.s};
     const auto* w = static_cast<const uint8_t*>(p.w);
     const int64_t nb = p.k / Dec::kElems;
-    for (int64_t j = p.n_begin; j < p.n_end; ++j)
-        p.y[j] = dot_row<Dec>(w + static_cast<size_t>(j) * p.w_row_bytes, p.x, xsum, nb);
+    for (int64_t j = p.n_begin; j < p.n_end; ++j) p.y[j] = dot(w + static_cast<size_t>(j) * p.w_row_bytes, x, nb);
 }
 
 template <class T>
@@ -357,19 +528,19 @@ void matmul_plain(const MatmulParams& p) {
         p.y[j] = dot_plain<T>(w + static_cast<size_t>(j) * p.w_row_bytes, p.x, p.k);
 }
 
-void matmul_avx2(const MatmulParams& p, float* xsum) {
+void matmul_avx2(const MatmulParams& p, const DecodeScratch& xs) {
     switch (p.w_type) {
         case TensorType::f32: return matmul_plain<PlainF32>(p);
         case TensorType::f16: return matmul_plain<PlainF16>(p);
         case TensorType::bf16: return matmul_plain<PlainBF16>(p);
-        case TensorType::q4_0: return matmul_quant<DecQ4<false>>(p, xsum);
-        case TensorType::q4_1: return matmul_quant<DecQ4<true>>(p, xsum);
-        case TensorType::q5_0: return matmul_quant<DecQ5<false>>(p, xsum);
-        case TensorType::q5_1: return matmul_quant<DecQ5<true>>(p, xsum);
-        case TensorType::q8_0: return matmul_quant<DecQ8_0>(p, xsum);
-        case TensorType::q4_k: return matmul_quant<DecK45<false>>(p, xsum);
-        case TensorType::q5_k: return matmul_quant<DecK45<true>>(p, xsum);
-        case TensorType::q6_k: return matmul_quant<DecQ6K>(p, xsum);
+        case TensorType::q4_0: return matmul_quant<DecQ4<false>>(p, xs, &dot_row_q32<IntQ4<false>>);
+        case TensorType::q4_1: return matmul_quant<DecQ4<true>>(p, xs, &dot_row_q32<IntQ4<true>>);
+        case TensorType::q5_0: return matmul_quant<DecQ5<false>>(p, xs, &dot_row_q32<IntQ5<false>>);
+        case TensorType::q5_1: return matmul_quant<DecQ5<true>>(p, xs, &dot_row_q32<IntQ5<true>>);
+        case TensorType::q8_0: return matmul_quant<DecQ8_0>(p, xs, &dot_row_q32<IntQ8_0>);
+        case TensorType::q4_k: return matmul_quant<DecK45<false>>(p, xs, &dot_row_k45<false>);
+        case TensorType::q5_k: return matmul_quant<DecK45<true>>(p, xs, &dot_row_k45<true>);
+        case TensorType::q6_k: return matmul_quant<DecQ6K>(p, xs, &dot_row_q6k);
         default: KVMIX_ASSERT(!"matmul_cpu: unsupported weight type");
     }
 }
@@ -385,16 +556,21 @@ void matmul_cpu(const MatmulParams& p) {
     if (p.m == 0 || p.n_begin == p.n_end) return;
 #if KVMIX_CPU_X86
     if (cpu_has_avx2_fma_f16c()) {
-        // Per-32 sums of x for the decode path of types with an additive term.
-        constexpr int64_t kLocal = 1024;
-        float local[kLocal];
-        std::vector<float> heap;
-        float* xsum = local;
-        if (p.k / 32 > kLocal) {
-            heap.resize(static_cast<size_t>(p.k / 32));
-            xsum = heap.data();
+        // Quantized x for the decode path: on the stack up to k = 8192, else on the heap.
+        constexpr int64_t kLocal = 8192;
+        alignas(32) int8_t local_q[kLocal];
+        float local_f[2 * kLocal / 32];
+        std::vector<int8_t> heap_q;
+        std::vector<float> heap_f;
+        DecodeScratch xs{local_q, local_f, local_f + kLocal / 32};
+        const bool quant_decode = p.m == 1 && tensor_type_traits(p.w_type).block_elems > 1;
+        if (quant_decode && p.k > kLocal) {
+            heap_q.resize(static_cast<size_t>(p.k) + 32);  // + 32: room to align to 32 bytes
+            heap_f.resize(static_cast<size_t>(2 * (p.k / 32)));
+            const auto addr = reinterpret_cast<uintptr_t>(heap_q.data());
+            xs = {heap_q.data() + ((32 - addr % 32) % 32), heap_f.data(), heap_f.data() + p.k / 32};
         }
-        matmul_avx2(p, xsum);
+        matmul_avx2(p, xs);
         return;
     }
 #endif

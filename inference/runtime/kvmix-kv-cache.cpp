@@ -1,0 +1,319 @@
+#include "runtime/kvmix-kv-cache.h"
+
+#include <algorithm>
+#include <cstring>
+#include <istream>
+#include <new>
+#include <ostream>
+#include <set>
+
+#include "common/assert.h"
+#include "common/half.h"
+#include "common/kv-quant-format.h"
+#include "common/mixed-attention-params.h"
+#include "cpu/mixed-attention.h"
+#include "ref/kv-quantize.h"
+
+namespace kvmix {
+
+namespace {
+
+constexpr int64_t kGroupsPerPage = 16;  // quantized storage grows by 16 groups (512 tokens at G = 32)
+
+// One side (keys or values) of one layer.
+struct Side {
+    int bits = 16;
+    int64_t dim = 0;        // head_dim (keys) or head_dim_v (values)
+    int64_t ring_cap = 0;   // fp16 tail capacity in tokens (multiple of G)
+    std::unique_ptr<uint16_t[]> sinks;  // [n_head_kv][n_sinks][dim]
+    std::unique_ptr<uint16_t[]> ring;   // [n_head_kv][ring_cap][dim]; position p at slot (p - S) % ring_cap
+    int64_t q_tokens = 0;               // tokens after the sinks already quantized (multiple of G)
+    size_t unit_bytes = 0;              // key group bytes (keys) or value row bytes (values)
+    int64_t units_per_page = 0;         // key groups or value rows per page
+    std::vector<std::unique_ptr<uint8_t[]>> pages;  // each [n_head_kv][units_per_page * unit_bytes]
+    size_t page_bytes(int64_t n_head_kv) const { return static_cast<size_t>(n_head_kv * units_per_page) * unit_bytes; }
+};
+
+struct Layer {
+    KvLayerShape shape;
+    Side k, v;
+};
+
+class KvmixKvCache final : public KvCache {
+public:
+    KvmixKvCache(std::vector<KvLayerShape> shapes, KvProfile profile, int64_t capacity, int64_t max_chunk)
+        : profile_(std::move(profile)), capacity_(capacity), sinks_(std::min<int64_t>(profile_.sinks, capacity)) {
+        const int64_t G = profile_.group_size;
+        const int64_t tail = ((profile_.window_max + G - 1) / G + 1) * G + (max_chunk + G - 1) / G * G;
+        layers_.resize(shapes.size());
+        for (size_t il = 0; il < shapes.size(); ++il) {
+            Layer& L = layers_[il];
+            L.shape = shapes[il];
+            init_side(L.k, profile_.layers[il].k_bits, L.shape.head_dim, L.shape.n_head_kv, tail, /*keys=*/true);
+            init_side(L.v, profile_.layers[il].v_bits, L.shape.head_dim_v, L.shape.n_head_kv, tail, /*keys=*/false);
+        }
+    }
+
+    int64_t capacity() const override { return capacity_; }
+    int64_t size() const override { return size_; }
+    uint32_t n_layer() const override { return static_cast<uint32_t>(layers_.size()); }
+    const KvLayerShape& shape(uint32_t layer) const override { return layers_[layer].shape; }
+
+    void write(uint32_t layer, int64_t offset, int64_t n, const float* k, const float* v) override {
+        Layer& L = layers_[layer];
+        const int64_t first = size_ + offset;
+        KVMIX_ASSERT(first >= 0 && first + n <= capacity_);
+        write_side(L.k, L.shape.n_head_kv, first, n, k);
+        write_side(L.v, L.shape.n_head_kv, first, n, v);
+    }
+
+    void attend(uint32_t layer, const AttentionQuery& q, CpuBackend& backend) override {
+        const Layer& L = layers_[layer];
+        std::vector<KvSegment> segments;
+        build_segments(L, q.n_kv, segments);
+        MixedAttentionParams p;
+        p.q = q.q;
+        p.q_stride = static_cast<size_t>(q.n_head * L.shape.head_dim);
+        p.out = q.out;
+        p.out_stride = static_cast<size_t>(q.n_head * L.shape.head_dim_v);
+        p.n_q = q.n_q;
+        p.n_head = q.n_head;
+        p.n_head_kv = L.shape.n_head_kv;
+        p.head_dim = L.shape.head_dim;
+        p.head_dim_v = L.shape.head_dim_v;
+        p.q_pos = q.q_pos;
+        p.window = q.window;
+        p.scale = q.scale;
+        p.softcap = q.softcap;
+        p.segments = segments.data();
+        p.n_segments = static_cast<int32_t>(segments.size());
+        backend.pool().parallel_for(q.n_head, 1, [&](int64_t begin, int64_t end) {
+            MixedAttentionParams slice = p;
+            slice.head_begin = begin;
+            slice.head_end = end;
+            mixed_attention_cpu(slice);
+        });
+    }
+
+    void commit(int64_t n) override {
+        KVMIX_ASSERT(n >= 0 && size_ + n <= capacity_);
+        size_ += n;
+        // Age tokens out of the fp16 window: quantize the oldest whole group while the tail
+        // is longer than window + G (KVMIX.md decision 6), in place into the pages.
+        for (uint32_t il = 0; il < layers_.size(); ++il) {
+            Layer& L = layers_[il];
+            quantize_aged(L.k, L.shape.n_head_kv, profile_.k_window(il, size_), /*keys=*/true);
+            quantize_aged(L.v, L.shape.n_head_kv, profile_.v_window(il, size_), /*keys=*/false);
+        }
+    }
+
+    void truncate(int64_t n) override {
+        n = std::clamp<int64_t>(n, 0, size_);
+        // Quantized groups cannot be split: a cut inside them falls back to the group start.
+        int64_t kept = n;
+        for (const Layer& L : layers_)
+            for (const Side* s : {&L.k, &L.v})
+                if (sinks_ + s->q_tokens > n) kept = std::min(kept, n < sinks_ ? n : sinks_ + (n - sinks_) / profile_.group_size * profile_.group_size);
+        for (Layer& L : layers_)
+            for (Side* s : {&L.k, &L.v}) {
+                s->q_tokens = std::min(s->q_tokens, std::max<int64_t>(0, kept - sinks_));
+                s->q_tokens -= s->q_tokens % profile_.group_size;
+            }
+        size_ = kept;
+    }
+
+    void erase(int64_t begin, int64_t end, const KeyRerotateFn&) override {
+        // Moving quantized keys would need dequantize-rotate-requantize; the session falls
+        // back to truncating instead (see Session::erase).
+        (void)begin;
+        (void)end;
+        KVMIX_ASSERT(false && "erase is not supported by the KVmix cache");
+    }
+
+    KvMemoryReport memory() const override {
+        KvMemoryReport r;
+        r.n_tokens = size_;
+        r.capacity = capacity_;
+        for (const Layer& L : layers_) {
+            KvLayerMemory m;
+            m.k_bits = L.k.bits;
+            m.v_bits = L.v.bits;
+            m.bytes = side_bytes(L.k, L.shape.n_head_kv) + side_bytes(L.v, L.shape.n_head_kv);
+            m.fp16_bytes = static_cast<uint64_t>(size_ * L.shape.n_head_kv * (L.shape.head_dim + L.shape.head_dim_v) * 2);
+            r.bytes += m.bytes;
+            r.fp16_bytes += m.fp16_bytes;
+            r.allocated_bytes += side_allocated(L.k, L.shape.n_head_kv) + side_allocated(L.v, L.shape.n_head_kv);
+            r.layers.push_back(m);
+        }
+        return r;
+    }
+
+    Status save(std::ostream&) const override {
+        return error(ErrorCode::unsupported, "saving a KVmix-quantized session is not supported yet; use --kv fp16 to save sessions");
+    }
+    Status load(std::istream&) override {
+        size_ = 0;
+        return error(ErrorCode::unsupported, "loading a session into a KVmix-quantized cache is not supported yet");
+    }
+
+private:
+    void init_side(Side& s, int bits, int64_t dim, int64_t n_head_kv, int64_t tail, bool keys) {
+        const int G = profile_.group_size;
+        // A side whose dims do not split into groups stays fp16 (e.g. tiny head sizes).
+        if (bits != 16 && (keys ? dim <= 0 : !kvq::value_row_supported(G, dim))) bits = 16;
+        s.bits = bits;
+        s.dim = dim;
+        s.ring_cap = bits == 16 ? std::max<int64_t>(capacity_ - sinks_, 1) : std::min(tail, (std::max<int64_t>(capacity_ - sinks_, 1) + G - 1) / G * G);
+        if (bits != 16) s.ring_cap = (s.ring_cap + G - 1) / G * G;
+        s.sinks.reset(new uint16_t[static_cast<size_t>(std::max<int64_t>(sinks_, 1) * n_head_kv * dim)]);
+        s.ring.reset(new uint16_t[static_cast<size_t>(s.ring_cap * n_head_kv * dim)]);
+        if (bits != 16) {
+            s.unit_bytes = keys ? kvq::key_group_bytes(bits, G, dim) : kvq::value_row_bytes(bits, G, dim);
+            s.units_per_page = keys ? kGroupsPerPage : kGroupsPerPage * G;
+        }
+    }
+
+    uint16_t* slot(Side& s, int64_t n_head_kv_index, int64_t pos) const {
+        if (pos < sinks_) return s.sinks.get() + (n_head_kv_index * sinks_ + pos) * s.dim;
+        return s.ring.get() + (n_head_kv_index * s.ring_cap + (pos - sinks_) % s.ring_cap) * s.dim;
+    }
+
+    void write_side(Side& s, int64_t n_head_kv, int64_t first, int64_t n, const float* x) {
+        KVMIX_ASSERT(first + n <= sinks_ || first + n - sinks_ - s.q_tokens <= s.ring_cap);
+        for (int64_t t = 0; t < n; ++t)
+            for (int64_t h = 0; h < n_head_kv; ++h) {
+                const float* src = x + (t * n_head_kv + h) * s.dim;
+                uint16_t* dst = slot(s, h, first + t);
+                for (int64_t d = 0; d < s.dim; ++d) dst[d] = fp32_to_fp16(src[d]);
+            }
+    }
+
+    uint8_t* unit_ptr(Side& s, int64_t n_head_kv, int64_t h, int64_t unit) {
+        const int64_t page = unit / s.units_per_page;
+        while (static_cast<int64_t>(s.pages.size()) <= page)
+            s.pages.emplace_back(new uint8_t[s.page_bytes(n_head_kv)]);
+        return s.pages[page].get() + static_cast<size_t>(h * s.units_per_page + unit % s.units_per_page) * s.unit_bytes;
+    }
+
+    void quantize_aged(Side& s, int64_t n_head_kv, int64_t window, bool keys) {
+        if (s.bits == 16) return;
+        const int G = profile_.group_size;
+        std::vector<float> buf(static_cast<size_t>(G * s.dim));
+        while (size_ - sinks_ - s.q_tokens > window + G) {
+            const int64_t p0 = sinks_ + s.q_tokens;
+            for (int64_t h = 0; h < n_head_kv; ++h) {
+                for (int64_t t = 0; t < G; ++t) {
+                    const uint16_t* src = slot(s, h, p0 + t);
+                    for (int64_t d = 0; d < s.dim; ++d) buf[static_cast<size_t>(t * s.dim + d)] = fp16_to_fp32(src[d]);
+                }
+                if (keys) {
+                    quantize_key_group_ref(buf.data(), static_cast<size_t>(s.dim), s.dim, G, s.bits,
+                                           unit_ptr(s, n_head_kv, h, s.q_tokens / G));
+                } else {
+                    for (int64_t t = 0; t < G; ++t)
+                        quantize_value_row_ref(buf.data() + t * s.dim, s.dim, G, s.bits, unit_ptr(s, n_head_kv, h, s.q_tokens + t));
+                }
+            }
+            s.q_tokens += G;
+        }
+    }
+
+    // Splits [0, n_kv) into segments at every boundary where the K or V storage changes:
+    // the sinks, the quantized/fp16 boundary of each side, page ends and ring wrap points.
+    void build_segments(const Layer& L, int64_t n_kv, std::vector<KvSegment>& out) const {
+        const int64_t G = profile_.group_size;
+        std::set<int64_t> cuts = {0, std::min(sinks_, n_kv), n_kv};
+        for (const Side* s : {&L.k, &L.v}) {
+            const int64_t qend = sinks_ + s->q_tokens;
+            if (qend < n_kv) cuts.insert(qend);
+            if (s->bits != 16) {
+                const int64_t page_tokens = kGroupsPerPage * G;  // a page holds 16 groups of either side
+                for (int64_t p = sinks_ + page_tokens; p < std::min(qend, n_kv); p += page_tokens) cuts.insert(p);
+            }
+            for (int64_t p = sinks_ + (s->q_tokens / s->ring_cap + 1) * s->ring_cap; p < n_kv; p += s->ring_cap) cuts.insert(p);
+        }
+        const int64_t nh = L.shape.n_head_kv;
+        int64_t prev = -1;
+        for (int64_t c : cuts) {
+            if (prev >= 0 && c > prev) {
+                KvSegment seg;
+                seg.pos0 = prev;
+                seg.n_tokens = c - prev;
+                seg.group_size = static_cast<int32_t>(G);
+                describe(L.k, nh, prev, seg, true);
+                describe(L.v, nh, prev, seg, false);
+                out.push_back(seg);
+            }
+            prev = c;
+        }
+    }
+
+    void describe(const Side& s, int64_t n_head_kv, int64_t pos, KvSegment& seg, bool keys) const {
+        auto& self = const_cast<KvmixKvCache&>(*this);
+        Side& ms = const_cast<Side&>(s);
+        const bool quantized = pos >= sinks_ && pos < sinks_ + s.q_tokens;
+        const uint16_t* f16 = nullptr;
+        size_t f16_stride = 0;
+        if (!quantized) {
+            f16 = self.slot(ms, 0, pos);
+            f16_stride = static_cast<size_t>((pos < sinks_ ? sinks_ : s.ring_cap) * s.dim);
+        }
+        if (keys) {
+            seg.k_bits = quantized ? s.bits : kvq::kNotQuantized;
+            if (quantized) {
+                const int64_t unit = (pos - sinks_) / profile_.group_size;
+                seg.kq = self.unit_ptr(ms, n_head_kv, 0, unit);
+                seg.kq_head_stride = static_cast<size_t>(s.units_per_page) * s.unit_bytes;
+                seg.kq_group_stride = s.unit_bytes;
+            } else {
+                seg.k16 = f16;
+                seg.k16_head_stride = f16_stride;
+            }
+        } else {
+            seg.v_bits = quantized ? s.bits : kvq::kNotQuantized;
+            if (quantized) {
+                const int64_t unit = pos - sinks_;
+                seg.vq = self.unit_ptr(ms, n_head_kv, 0, unit);
+                seg.vq_head_stride = static_cast<size_t>(s.units_per_page) * s.unit_bytes;
+                seg.vq_token_stride = s.unit_bytes;
+            } else {
+                seg.v16 = f16;
+                seg.v16_head_stride = f16_stride;
+            }
+        }
+    }
+
+    uint64_t side_bytes(const Side& s, int64_t n_head_kv) const {
+        const int64_t n_sink = std::min(size_, sinks_);
+        const int64_t n_tail = std::max<int64_t>(0, size_ - sinks_ - s.q_tokens);
+        uint64_t b = static_cast<uint64_t>((n_sink + n_tail) * n_head_kv * s.dim * 2);
+        b += s.pages.size() * s.page_bytes(n_head_kv);  // includes the partly filled last page
+        return b;
+    }
+
+    uint64_t side_allocated(const Side& s, int64_t n_head_kv) const {
+        return static_cast<uint64_t>((std::max<int64_t>(sinks_, 1) + s.ring_cap) * n_head_kv * s.dim * 2) +
+               s.pages.size() * s.page_bytes(n_head_kv);
+    }
+
+    KvProfile profile_;
+    int64_t capacity_;
+    int64_t sinks_;
+    int64_t size_ = 0;
+    std::vector<Layer> layers_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<KvCache>> make_kvmix_kv_cache(const std::vector<KvLayerShape>& layers, const KvProfile& profile,
+                                                       int64_t capacity, int64_t max_chunk) {
+    KVMIX_TRY(validate(profile, static_cast<uint32_t>(layers.size())));
+    if (capacity <= 0 || max_chunk <= 0) return error(ErrorCode::invalid_argument, "KV cache capacity and chunk must be positive");
+    try {
+        return std::unique_ptr<KvCache>(new KvmixKvCache(layers, profile, capacity, max_chunk));
+    } catch (const std::bad_alloc&) {
+        return error(ErrorCode::out_of_memory, "cannot allocate the KVmix cache for " + std::to_string(capacity) + " tokens");
+    }
+}
+
+}  // namespace kvmix

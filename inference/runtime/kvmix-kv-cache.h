@@ -1,0 +1,24 @@
+// The KVmix KV cache (../shared/KVMIX.md): per layer, the first `sinks` tokens and a recent
+// window stay fp16; older tokens are quantized in whole groups of G — keys per channel over
+// G tokens, values per token over G channels — at the layer's own K and V bit widths, into
+// pages allocated as the context grows. Attention reads the packed codes directly through
+// the mixed-attention kernel (sinks, quantized pages and the fp16 window as segments,
+// merged by an online softmax). A side with 16 bits is never quantized.
+// Owned by one Session; not thread-safe.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "kvmix/status.h"
+#include "runtime/kv-cache.h"
+#include "runtime/kv-profile.h"
+
+namespace kvmix {
+
+// `max_chunk` is the most tokens one forward pass writes (the session's batch): the fp16
+// window buffers are sized for window_max + G + max_chunk tokens.
+Expected<std::unique_ptr<KvCache>> make_kvmix_kv_cache(const std::vector<KvLayerShape>& layers, const KvProfile& profile,
+                                                       int64_t capacity, int64_t max_chunk);
+
+}  // namespace kvmix

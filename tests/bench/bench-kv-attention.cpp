@@ -1,0 +1,213 @@
+// Decode-attention micro-benchmark over the KVmix mixed cache: n_q = 1, 32 query heads x 128
+// dims (MHA, and GQA 4 with 8 kv heads), 4k and 16k context tokens. Baseline: attention_cpu
+// over a dense fp16 cache; candidates: mixed_attention_cpu over [4 fp16 sinks][quantized
+// groups, G = 32][fp16 recent window of 128 + remainder] at k8v8, k4v4, k3v3, k2v2. Reports
+// best time per call, GB/s of the bytes the kernel actually has to read (codes, scales,
+// mins, fp16 rows; not the query/output) and the speed ratio against fp16 in the same run.
+// Prints a table, then one JSON line (also written to the file after --json).
+// Single-threaded unless --threads N (heads split across std::threads, as the backend does).
+// Usage: bench-kv-attention [--quick] [--threads N] [--json path]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/half.h"
+#include "common/kv-quant-format.h"
+#include "common/mixed-attention-params.h"
+#include "cpu/attention.h"
+#include "cpu/mixed-attention.h"
+
+using namespace kvmix;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double time_best(const std::function<void()>& fn, double budget_s, int min_reps = 3) {
+    double best = 1e30, total = 0;
+    for (int rep = 0; rep < min_reps || total < budget_s; ++rep) {
+        const auto t0 = Clock::now();
+        fn();
+        const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+        best = std::min(best, dt);
+        total += dt;
+        if (rep > 200) break;
+    }
+    return best;
+}
+
+void parallel(int threads, int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+    if (threads <= 1) return body(0, n);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        const int64_t b = n * t / threads, e = n * (t + 1) / threads;
+        pool.emplace_back([&body, b, e] { body(b, e); });
+    }
+    for (auto& th : pool) th.join();
+}
+
+constexpr int64_t kHeads = 32, kDim = 128, kSinks = 4, kWindow = 128;
+constexpr int kGroup = 32;
+
+struct Row {
+    std::string name;
+    int64_t ctx, n_head_kv;
+    double mbytes, ms, gbs, speedup;
+};
+
+// Random packed storage with valid fp16 scales/mins in every record (scale ~ 4/2^b, so the
+// dequantized values look like unit-variance data).
+std::vector<uint8_t> random_records(size_t n_records, int bits, std::mt19937_64& gen) {
+    const size_t rec = kvq::record_bytes(bits, kGroup);
+    std::vector<uint8_t> buf(n_records * rec);
+    for (auto& b : buf) b = static_cast<uint8_t>(gen() & 0xFF);
+    std::uniform_real_distribution<float> u(0.5f, 1.5f);
+    for (size_t r = 0; r < n_records; ++r) {
+        const uint16_t s = fp32_to_fp16(u(gen) * 4.0f / static_cast<float>(kvq::max_code(bits)));
+        const uint16_t m = fp32_to_fp16(-2.0f * u(gen));
+        std::memcpy(buf.data() + r * rec, &s, 2);
+        std::memcpy(buf.data() + r * rec + 2, &m, 2);
+    }
+    return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    bool quick = false;
+    int threads = 1;
+    std::string json_path;
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--quick")) quick = true;
+        else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::max(1, std::atoi(argv[++i]));
+        else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+    }
+    const double budget = quick ? 0.1 : 0.5;
+    std::mt19937_64 gen(7);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<Row> rows;
+    std::vector<float> q(static_cast<size_t>(kHeads * kDim)), out(static_cast<size_t>(kHeads * kDim));
+    for (auto& x : q) x = nd(gen);
+
+    for (int64_t ctx : {int64_t{4096}, int64_t{16384}}) {
+        for (int64_t hkv : {kHeads, kHeads / 4}) {
+            const int32_t pos = static_cast<int32_t>(ctx - 1);
+            // fp16 dense baseline.
+            std::vector<uint16_t> k16(static_cast<size_t>(hkv * ctx * kDim)), v16(k16.size());
+            for (auto& x : k16) x = fp32_to_fp16(nd(gen));
+            for (auto& x : v16) x = fp32_to_fp16(nd(gen));
+            AttentionParams a;
+            a.q = q.data();
+            a.q_stride = static_cast<size_t>(kHeads * kDim);
+            a.out = out.data();
+            a.out_stride = a.q_stride;
+            a.n_q = 1;
+            a.n_head = kHeads;
+            a.n_head_kv = hkv;
+            a.head_dim = a.head_dim_v = kDim;
+            a.n_kv = ctx;
+            a.q_pos = &pos;
+            a.scale = 1.0f / std::sqrt(static_cast<float>(kDim));
+            a.k = k16.data();
+            a.v = v16.data();
+            a.k_head_stride = a.v_head_stride = static_cast<size_t>(ctx * kDim);
+            const double fp16_bytes = static_cast<double>(k16.size() + v16.size()) * 2.0;
+            const double t16 = time_best([&] {
+                parallel(threads, kHeads, [&](int64_t b, int64_t e) {
+                    AttentionParams s = a;
+                    s.head_begin = b;
+                    s.head_end = e;
+                    attention_cpu(s);
+                });
+            }, budget);
+            rows.push_back({"fp16", ctx, hkv, fp16_bytes / 1e6, t16 * 1e3, fp16_bytes / t16 / 1e9, 1.0});
+
+            // Mixed: fp16 sinks + tail reuse the dense fp16 arrays (same head stride).
+            const int64_t n_groups = (ctx - kSinks - kWindow) / kGroup;
+            const int64_t nq_tok = n_groups * kGroup, tail = ctx - kSinks - nq_tok;
+            for (int bits : {8, 4, 3, 2}) {
+                const size_t grp_bytes = kvq::key_group_bytes(bits, kGroup, kDim);
+                const size_t row_bytes = kvq::value_row_bytes(bits, kGroup, kDim);
+                const std::vector<uint8_t> kq = random_records(static_cast<size_t>(hkv * n_groups * kDim), bits, gen);
+                const std::vector<uint8_t> vq = random_records(static_cast<size_t>(hkv * nq_tok * (kDim / kGroup)), bits, gen);
+                KvSegment segs[3];
+                segs[0].pos0 = 0;
+                segs[0].n_tokens = kSinks;
+                segs[0].k16 = k16.data();
+                segs[0].v16 = v16.data();
+                segs[0].k16_head_stride = segs[0].v16_head_stride = static_cast<size_t>(ctx * kDim);
+                segs[1].pos0 = kSinks;
+                segs[1].n_tokens = nq_tok;
+                segs[1].k_bits = segs[1].v_bits = bits;
+                segs[1].group_size = kGroup;
+                segs[1].kq = kq.data();
+                segs[1].kq_group_stride = grp_bytes;
+                segs[1].kq_head_stride = grp_bytes * static_cast<size_t>(n_groups);
+                segs[1].vq = vq.data();
+                segs[1].vq_token_stride = row_bytes;
+                segs[1].vq_head_stride = row_bytes * static_cast<size_t>(nq_tok);
+                segs[2] = segs[0];
+                segs[2].pos0 = kSinks + nq_tok;
+                segs[2].n_tokens = tail;
+                segs[2].k16 = k16.data() + (kSinks + nq_tok) * kDim;
+                segs[2].v16 = v16.data() + (kSinks + nq_tok) * kDim;
+                MixedAttentionParams m;
+                m.q = q.data();
+                m.q_stride = a.q_stride;
+                m.out = out.data();
+                m.out_stride = a.out_stride;
+                m.n_q = 1;
+                m.n_head = kHeads;
+                m.n_head_kv = hkv;
+                m.head_dim = m.head_dim_v = kDim;
+                m.q_pos = &pos;
+                m.scale = a.scale;
+                m.segments = segs;
+                m.n_segments = 3;
+                const double bytes = static_cast<double>(kq.size() + vq.size()) +
+                                     static_cast<double>(hkv * (kSinks + tail) * kDim) * 2.0 * 2.0;
+                const double t = time_best([&] {
+                    parallel(threads, kHeads, [&](int64_t b, int64_t e) {
+                        MixedAttentionParams s = m;
+                        s.head_begin = b;
+                        s.head_end = e;
+                        mixed_attention_cpu(s);
+                    });
+                }, budget);
+                const std::string name = "k" + std::to_string(bits) + "v" + std::to_string(bits);
+                rows.push_back({name, ctx, hkv, bytes / 1e6, t * 1e3, bytes / t / 1e9, t16 / t});
+            }
+        }
+    }
+
+    std::printf("decode attention, n_q = 1, %lld heads x %lld, G = %d, %d thread(s)\n", static_cast<long long>(kHeads),
+                static_cast<long long>(kDim), kGroup, threads);
+    std::printf("%-6s %6s %4s %10s %10s %8s %10s\n", "cache", "ctx", "hkv", "MB read", "ms", "GB/s", "vs fp16");
+    for (const Row& r : rows)
+        std::printf("%-6s %6lld %4lld %10.2f %10.3f %8.2f %9.2fx\n", r.name.c_str(), static_cast<long long>(r.ctx),
+                    static_cast<long long>(r.n_head_kv), r.mbytes, r.ms, r.gbs, r.speedup);
+    std::string json = "{\"bench\":\"kv-attention\",\"threads\":" + std::to_string(threads) + ",\"rows\":[";
+    for (size_t i = 0; i < rows.size(); ++i) {
+        char buf[256];
+        std::snprintf(buf, sizeof buf, "%s{\"cache\":\"%s\",\"ctx\":%lld,\"n_head_kv\":%lld,\"mbytes\":%.3f,\"ms\":%.4f,\"gbs\":%.3f,\"speedup_vs_fp16\":%.3f}",
+                      i ? "," : "", rows[i].name.c_str(), static_cast<long long>(rows[i].ctx),
+                      static_cast<long long>(rows[i].n_head_kv), rows[i].mbytes, rows[i].ms, rows[i].gbs, rows[i].speedup);
+        json += buf;
+    }
+    json += "]}";
+    std::printf("%s\n", json.c_str());
+    if (!json_path.empty()) {
+        if (FILE* f = std::fopen(json_path.c_str(), "w")) {
+            std::fprintf(f, "%s\n", json.c_str());
+            std::fclose(f);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,637 @@
+// KVmix quantized KV format and mixed-cache attention (kernels/common/kv-quant-format.h,
+// ref/kv-quantize, ref/mixed-attention, cpu/mixed-attention):
+//  - packing: every code value at every position of every width and group size survives a
+//    pack/unpack round trip, writes stay inside G·b/8 bytes, 3-bit is a real 3-bit code;
+//  - quantize -> dequantize: error <= s/2 per element (+ fp32 rounding of x̂), constant
+//    groups exact (s = 0, no NaN), non-finite input poisons only its group;
+//  - mixed_attention_ref == attention_ref over the DEQUANTIZED dense fp32 cache (1e-12),
+//    and its error against the UNQUANTIZED fp32 cache per bit width (bounds below, the
+//    measured values are printed);
+//  - mixed_attention_cpu vs ref: NMSE <= 1e-8 (fp32 online softmax with folded scales vs
+//    double), NaN parity, guard canaries, head slices, over K/V widths {2,3,4,8,16}
+//    independently, G ∈ {32,64,128}, random segment splits, GQA 1/2/4/8, n_q 1..5,
+//    sliding windows and softcap.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "check.h"
+#include "common/half.h"
+#include "common/kv-quant-format.h"
+#include "common/mixed-attention-params.h"
+#include "cpu/mixed-attention.h"
+#include "op-harness.h"
+#include "ref/attention.h"
+#include "ref/kv-quantize.h"
+#include "ref/mixed-attention.h"
+
+using namespace kvmix;
+using kvmix_test::Accum;
+using kvmix_test::Compare;
+using kvmix_test::Guarded;
+using kvmix_test::Rng;
+
+namespace {
+
+constexpr int kBits[] = {2, 3, 4, 8};
+constexpr int kGroups[] = {32, 64, 128};
+constexpr double kTolCpu = 1e-8;
+constexpr double kTolDequantized = 1e-12;
+
+std::string sci(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", v);
+    return buf;
+}
+
+uint16_t u16_at(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+
+// ---- a mixed cache built from fp32 K/V ----------------------------------------------------
+
+struct CacheSpec {
+    int64_t n_head = 4, n_head_kv = 2, head_dim = 64, head_dim_v = 64;
+    int64_t pos_base = 0;  // absolute position of cache token 0
+    int64_t sinks = 4, n_groups = 3, tail = 20;
+    int group = 32, k_bits = 4, v_bits = 4;  // 16 = fp16 side
+    int n_pages = 1;                         // quantized groups split into this many segments
+    int32_t window = 0;
+    float softcap = 0.0f;
+    int64_t n_q = 1;
+};
+
+struct MixedCache {
+    CacheSpec spec;
+    int64_t n_ctx = 0;
+    std::vector<float> k, v;          // original fp32 [n_head_kv][n_ctx][D]
+    std::vector<float> kd, vd;        // what the cache holds, dequantized: same shape
+    std::vector<uint16_t> k16, v16;   // fp16 storage, same shape (only fp16 tokens used)
+    std::vector<uint8_t> kq, vq;      // quantized storage (padded strides)
+    size_t kq_head = 0, kq_grp = 0, vq_head = 0, vq_tok = 0;
+    std::vector<KvSegment> segs;
+    std::vector<float> q;
+    std::vector<int32_t> q_pos;
+
+    size_t at(int64_t h, int64_t j, int64_t d, int64_t dim) const {
+        return static_cast<size_t>((h * n_ctx + j) * dim + d);
+    }
+};
+
+MixedCache build_cache(const CacheSpec& sp, Rng& rng) {
+    MixedCache c;
+    c.spec = sp;
+    const int64_t G = sp.group, D = sp.head_dim, DV = sp.head_dim_v, HK = sp.n_head_kv;
+    const int64_t nq_tok = sp.n_groups * G;
+    c.n_ctx = sp.sinks + nq_tok + sp.tail;
+    // Keys with per-channel offsets (the outlier channels that motivate per-channel K).
+    std::vector<float> chan_bias(static_cast<size_t>(HK * D));
+    for (auto& b : chan_bias) b = rng.below(4) == 0 ? rng.normal(3.0f) : 0.0f;
+    c.k.resize(static_cast<size_t>(HK * c.n_ctx * D));
+    c.v.resize(static_cast<size_t>(HK * c.n_ctx * DV));
+    for (int64_t h = 0; h < HK; ++h)
+        for (int64_t j = 0; j < c.n_ctx; ++j) {
+            for (int64_t d = 0; d < D; ++d) c.k[c.at(h, j, d, D)] = rng.normal() + chan_bias[static_cast<size_t>(h * D + d)];
+            for (int64_t d = 0; d < DV; ++d) c.v[c.at(h, j, d, DV)] = rng.normal();
+        }
+    c.k16.resize(c.k.size());
+    c.v16.resize(c.v.size());
+    for (size_t i = 0; i < c.k.size(); ++i) c.k16[i] = fp32_to_fp16(c.k[i]);
+    for (size_t i = 0; i < c.v.size(); ++i) c.v16[i] = fp32_to_fp16(c.v[i]);
+    c.kd.resize(c.k.size());
+    c.vd.resize(c.v.size());
+    for (size_t i = 0; i < c.k.size(); ++i) c.kd[i] = fp16_to_fp32(c.k16[i]);
+    for (size_t i = 0; i < c.v.size(); ++i) c.vd[i] = fp16_to_fp32(c.v16[i]);
+
+    const bool kq = sp.k_bits != 16, vq = sp.v_bits != 16;
+    if (kq) {
+        c.kq_grp = kvq::key_group_bytes(sp.k_bits, sp.group, D) + 4 * static_cast<size_t>(rng.below(3));
+        c.kq_head = c.kq_grp * static_cast<size_t>(sp.n_groups) + 2 * static_cast<size_t>(rng.below(5));
+        c.kq.assign(c.kq_head * static_cast<size_t>(HK), 0xEE);
+        std::vector<float> tmp(static_cast<size_t>(G * D));
+        for (int64_t h = 0; h < HK; ++h)
+            for (int64_t n = 0; n < sp.n_groups; ++n) {
+                const int64_t j0 = sp.sinks + n * G;
+                uint8_t* dst = c.kq.data() + static_cast<size_t>(h) * c.kq_head + static_cast<size_t>(n) * c.kq_grp;
+                quantize_key_group_ref(&c.k[c.at(h, j0, 0, D)], static_cast<size_t>(D), D, sp.group, sp.k_bits, dst);
+                dequantize_key_group_ref(dst, D, sp.group, sp.k_bits, tmp.data(), static_cast<size_t>(D));
+                std::copy(tmp.begin(), tmp.end(), c.kd.begin() + static_cast<std::ptrdiff_t>(c.at(h, j0, 0, D)));
+            }
+    }
+    if (vq) {
+        c.vq_tok = kvq::value_row_bytes(sp.v_bits, sp.group, DV) + 2 * static_cast<size_t>(rng.below(3));
+        c.vq_head = c.vq_tok * static_cast<size_t>(nq_tok) + static_cast<size_t>(rng.below(7));
+        c.vq.assign(c.vq_head * static_cast<size_t>(HK), 0xEE);
+        for (int64_t h = 0; h < HK; ++h)
+            for (int64_t i = 0; i < nq_tok; ++i) {
+                const int64_t j = sp.sinks + i;
+                uint8_t* dst = c.vq.data() + static_cast<size_t>(h) * c.vq_head + static_cast<size_t>(i) * c.vq_tok;
+                quantize_value_row_ref(&c.v[c.at(h, j, 0, DV)], DV, sp.group, sp.v_bits, dst);
+                dequantize_value_row_ref(dst, DV, sp.group, sp.v_bits, &c.vd[c.at(h, j, 0, DV)]);
+            }
+    }
+
+    // Segments: [sinks fp16][quantized groups in n_pages pages][tail fp16]. fp16 segments
+    // point into the full-size fp16 arrays (head stride n_ctx·D), offset to their first token.
+    auto fp16_seg = [&](int64_t j0, int64_t n) {
+        KvSegment s;
+        s.pos0 = sp.pos_base + j0;
+        s.n_tokens = n;
+        s.k16 = c.k16.data() + j0 * D;
+        s.k16_head_stride = static_cast<size_t>(c.n_ctx * D);
+        s.v16 = c.v16.data() + j0 * DV;
+        s.v16_head_stride = static_cast<size_t>(c.n_ctx * DV);
+        return s;
+    };
+    if (sp.sinks > 0) c.segs.push_back(fp16_seg(0, sp.sinks));
+    // Random page boundaries at group granularity.
+    std::vector<int64_t> cuts = {0, sp.n_groups};
+    for (int i = 1; i < sp.n_pages && sp.n_groups > 1; ++i) cuts.push_back(1 + rng.below(sp.n_groups - 1));
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+        const int64_t g0 = cuts[i], gn = cuts[i + 1] - cuts[i];
+        KvSegment s = fp16_seg(sp.sinks + g0 * G, gn * G);
+        s.k_bits = sp.k_bits;
+        s.v_bits = sp.v_bits;
+        s.group_size = sp.group;
+        if (kq) {
+            s.k16 = nullptr;
+            s.kq = c.kq.data() + static_cast<size_t>(g0) * c.kq_grp;
+            s.kq_head_stride = c.kq_head;
+            s.kq_group_stride = c.kq_grp;
+        }
+        if (vq) {
+            s.v16 = nullptr;
+            s.vq = c.vq.data() + static_cast<size_t>(g0 * G) * c.vq_tok;
+            s.vq_head_stride = c.vq_head;
+            s.vq_token_stride = c.vq_tok;
+        }
+        c.segs.push_back(s);
+    }
+    if (sp.tail > 0) c.segs.push_back(fp16_seg(sp.sinks + nq_tok, sp.tail));
+
+    // Queries: the last position always; others random over the context (and a bit before
+    // it when pos_base > 0, where they see nothing).
+    c.q = rng.normals(static_cast<size_t>(sp.n_q * sp.n_head * D));
+    for (int64_t t = 0; t < sp.n_q; ++t) {
+        const int64_t pos = t == 0 ? sp.pos_base + c.n_ctx - 1 : rng.below(sp.pos_base + c.n_ctx);
+        c.q_pos.push_back(static_cast<int32_t>(pos));
+    }
+    return c;
+}
+
+MixedAttentionParams mixed_params(const MixedCache& c, float* out, int64_t hb, int64_t he) {
+    const CacheSpec& sp = c.spec;
+    MixedAttentionParams p;
+    p.q = c.q.data();
+    p.q_stride = static_cast<size_t>(sp.n_head * sp.head_dim);
+    p.out = out;
+    p.out_stride = static_cast<size_t>(sp.n_head * sp.head_dim_v);
+    p.n_q = sp.n_q;
+    p.n_head = sp.n_head;
+    p.n_head_kv = sp.n_head_kv;
+    p.head_dim = sp.head_dim;
+    p.head_dim_v = sp.head_dim_v;
+    p.q_pos = c.q_pos.data();
+    p.window = sp.window;
+    p.scale = 1.0f / std::sqrt(static_cast<float>(sp.head_dim));
+    p.softcap = sp.softcap;
+    p.segments = c.segs.data();
+    p.n_segments = static_cast<int32_t>(c.segs.size());
+    p.head_begin = hb;
+    p.head_end = he;
+    return p;
+}
+
+// attention_ref over a dense fp32 cache [n_head_kv][n_ctx][D] whose slot j is absolute
+// position pos_base + j: queries are shifted by pos_base (positions before the cache see nothing).
+std::vector<float> dense_attention(const MixedCache& c, const std::vector<float>& k, const std::vector<float>& v) {
+    const CacheSpec& sp = c.spec;
+    std::vector<float> out(static_cast<size_t>(sp.n_q * sp.n_head * sp.head_dim_v));
+    std::vector<int32_t> pos(c.q_pos.size());
+    for (size_t t = 0; t < pos.size(); ++t) pos[t] = static_cast<int32_t>(c.q_pos[t] - sp.pos_base);
+    for (int64_t t = 0; t < sp.n_q; ++t) {
+        AttentionParams a;
+        a.q = c.q.data() + static_cast<size_t>(t * sp.n_head * sp.head_dim);
+        a.q_stride = 0;
+        a.out = out.data() + static_cast<size_t>(t * sp.n_head * sp.head_dim_v);
+        a.out_stride = 0;
+        a.n_q = 1;
+        a.n_head = sp.n_head;
+        a.n_head_kv = sp.n_head_kv;
+        a.head_dim = sp.head_dim;
+        a.head_dim_v = sp.head_dim_v;
+        a.n_kv = c.n_ctx;
+        a.q_pos = &pos[static_cast<size_t>(t)];
+        a.window = sp.window;
+        a.scale = 1.0f / std::sqrt(static_cast<float>(sp.head_dim));
+        a.softcap = sp.softcap;
+        a.head_begin = 0;
+        a.head_end = sp.n_head;
+        a.kv_type = KvElementType::f32;
+        a.k_f32 = k.data();
+        a.k_head_stride = static_cast<size_t>(c.n_ctx * sp.head_dim);
+        a.v_f32 = v.data();
+        a.v_head_stride = static_cast<size_t>(c.n_ctx * sp.head_dim_v);
+        if (pos[static_cast<size_t>(t)] < 0) {  // sees nothing
+            std::fill(a.out, a.out + sp.n_head * sp.head_dim_v, 0.0f);
+            continue;
+        }
+        attention_ref(a);
+    }
+    return out;
+}
+
+Compare compare(const float* got, const float* want, size_t n) {
+    Accum acc;
+    for (size_t i = 0; i < n; ++i) acc.add(got[i], want[i], i);
+    return acc.result();
+}
+
+std::string describe(const CacheSpec& s) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "k%d v%d G%d H%lld/%lld D%lld/%lld sinks %lld groups %lld pages %d tail %lld win %d cap %g nq %lld base %lld",
+                  s.k_bits, s.v_bits, s.group, static_cast<long long>(s.n_head), static_cast<long long>(s.n_head_kv),
+                  static_cast<long long>(s.head_dim), static_cast<long long>(s.head_dim_v), static_cast<long long>(s.sinks),
+                  static_cast<long long>(s.n_groups), s.n_pages, static_cast<long long>(s.tail), s.window,
+                  static_cast<double>(s.softcap), static_cast<long long>(s.n_q), static_cast<long long>(s.pos_base));
+    return buf;
+}
+
+// cpu vs ref over the full head range and a slice, with guards. Returns the worst NMSE.
+double check_cpu_vs_ref(const MixedCache& c, const std::string& what) {
+    const CacheSpec& sp = c.spec;
+    const size_t n = static_cast<size_t>(sp.n_q * sp.n_head * sp.head_dim_v);
+    Guarded ref(n), cpu(n);
+    mixed_attention_ref(mixed_params(c, ref.data(), 0, sp.n_head));
+    mixed_attention_cpu(mixed_params(c, cpu.data(), 0, sp.n_head));
+    const Compare r = compare(cpu.data(), ref.data(), n);
+    CHECK(ref.guards_intact() && cpu.guards_intact());
+    if (!(r.parity_breaks == 0 && r.nmse <= kTolCpu))
+        std::fprintf(stderr, "cpu vs ref: %s: nmse %s, parity breaks %zu\n", what.c_str(), sci(r.nmse).c_str(), r.parity_breaks);
+    CHECK(r.parity_breaks == 0);
+    CHECK(r.nmse <= kTolCpu);
+    double worst = r.nmse;
+    // A head slice writes exactly its heads.
+    if (sp.n_head > 1) {
+        const int64_t hb = 1, he = sp.n_head - (sp.n_head > 2 ? 1 : 0);
+        cpu.fill_canary();
+        mixed_attention_cpu(mixed_params(c, cpu.data(), hb, he));
+        CHECK(cpu.guards_intact());
+        bool slice_ok = true;
+        for (int64_t t = 0; t < sp.n_q; ++t)
+            for (int64_t h = 0; h < sp.n_head; ++h)
+                for (int64_t d = 0; d < sp.head_dim_v; ++d) {
+                    const size_t i = static_cast<size_t>((t * sp.n_head + h) * sp.head_dim_v + d);
+                    const bool inside = h >= hb && h < he;
+                    if (inside != !kvmix_test::is_canary(cpu[i])) slice_ok = false;
+                    if (!inside) cpu[i] = ref[i];
+                }
+        CHECK(slice_ok);
+        const Compare rs = compare(cpu.data(), ref.data(), n);
+        CHECK(rs.parity_breaks == 0 && rs.nmse <= kTolCpu);
+        worst = std::max(worst, rs.nmse);
+    }
+    return worst;
+}
+
+}  // namespace
+
+// ---- packing ------------------------------------------------------------------------------
+
+TEST_CASE("kv format: sizes are exact, b + 32/G bits per element with metadata") {
+    for (int b : kBits)
+        for (int g : kGroups) {
+            CHECK(kvq::codes_bytes(b, g) * 8 == static_cast<size_t>(g * b));
+            for (int64_t d : {32, 64, 128, 256}) {
+                // Key group: G tokens x d channels; value row: 1 token x d channels.
+                CHECK(kvq::key_group_bytes(b, g, d) * 8 * static_cast<size_t>(g) ==
+                      static_cast<size_t>(g * d) * static_cast<size_t>(b * g + 32));
+                if (d % g == 0)
+                    CHECK(kvq::value_row_bytes(b, g, d) * 8 * static_cast<size_t>(g) ==
+                          static_cast<size_t>(d) * static_cast<size_t>(b * g + 32));
+            }
+        }
+    CHECK(kvq::codes_bytes(3, 32) == 12);  // 96 bits for 32 codes: a real 3-bit code each
+    CHECK(!kvq::value_row_supported(32, 16) && kvq::value_row_supported(128, 256) && !kvq::value_row_supported(128, 64));
+}
+
+TEST_CASE("kv format: every code at every position survives pack/unpack; writes stay in G*b/8 bytes") {
+    for (int b : kBits)
+        for (int g : kGroups) {
+            const uint32_t n_codes = kvq::max_code(b) + 1;
+            const size_t nbytes = kvq::codes_bytes(b, g);
+            int bad = 0;
+            for (uint32_t v = 0; v < n_codes; ++v)
+                for (uint32_t stride : {1u, 3u}) {
+                    std::vector<uint8_t> buf(nbytes, 0);
+                    buf.resize(nbytes + 8, 0xA5);  // canaries after the codes
+                    auto code_of = [&](int i) { return (v + stride * static_cast<uint32_t>(i)) % n_codes; };
+                    for (int i = 0; i < g; ++i)
+                        kvq::put_code(buf.data() + (i / 32) * kvq::chunk_bytes(b), b, i % 32, code_of(i));
+                    for (int i = 0; i < g; ++i)
+                        bad += kvq::get_code(buf.data() + (i / 32) * kvq::chunk_bytes(b), b, i % 32) != code_of(i);
+                    for (size_t i = nbytes; i < buf.size(); ++i) bad += buf[i] != 0xA5;
+                }
+            if (bad) std::fprintf(stderr, "b=%d G=%d: %d mismatches\n", b, g, bad);
+            CHECK(bad == 0);
+        }
+}
+
+TEST_CASE("kv format: 3-bit keeps all three bits of every element (no 11-per-word clipping)") {
+    // Every element 7, then every element a distinct pattern: with 32 codes in 96 bits there
+    // is no slot to drop. A layout that packs 10 or 11 codes per 32-bit word would lose the
+    // top bit of element 10 / 21 / 31 here.
+    for (int g : kGroups) {
+        std::vector<float> x(static_cast<size_t>(g));
+        for (int i = 0; i < g; ++i) x[static_cast<size_t>(i)] = static_cast<float>(i % 8);
+        x[0] = 0.0f;
+        x[1] = 7.0f;  // min 0, max 7: s = 1 exactly, codes = values
+        std::vector<uint8_t> row(kvq::value_row_bytes(3, g, g));
+        quantize_value_row_ref(x.data(), g, g, 3, row.data());
+        CHECK(u16_at(row.data()) == fp32_to_fp16(1.0f));
+        std::vector<float> y(static_cast<size_t>(g));
+        dequantize_value_row_ref(row.data(), g, g, 3, y.data());
+        int bad = 0;
+        for (int i = 0; i < g; ++i) bad += y[static_cast<size_t>(i)] != x[static_cast<size_t>(i)];
+        CHECK(bad == 0);
+        // All-7 codes set exactly 3·G bits.
+        std::vector<uint8_t> codes(kvq::codes_bytes(3, g), 0);
+        for (int i = 0; i < g; ++i) kvq::put_code(codes.data() + (i / 32) * 12, 3, i % 32, 7);
+        int bits = 0;
+        for (uint8_t byte : codes) bits += __builtin_popcount(byte);
+        CHECK(bits == 3 * g);
+    }
+}
+
+// ---- quantize / dequantize ----------------------------------------------------------------
+
+TEST_CASE("kv quantize: error <= s/2 per element, keys per channel and values per token") {
+    Rng rng(11);
+    for (int b : kBits)
+        for (int g : kGroups) {
+            const int64_t D = 128;
+            double worst_ratio = 0;
+            for (int rep = 0; rep < 4; ++rep) {
+                const float spread = rep == 3 ? 1e-3f : 1.0f, offset = rep == 2 ? 37.0f : 0.0f;
+                std::vector<float> k(static_cast<size_t>(g * D)), kd(k.size());
+                for (auto& x : k) x = offset + rng.normal(spread);
+                std::vector<uint8_t> grp(kvq::key_group_bytes(b, g, D));
+                quantize_key_group_ref(k.data(), static_cast<size_t>(D), D, g, b, grp.data());
+                dequantize_key_group_ref(grp.data(), D, g, b, kd.data(), static_cast<size_t>(D));
+                for (int64_t c = 0; c < D; ++c) {
+                    const uint8_t* rec = grp.data() + static_cast<size_t>(c) * kvq::key_record_bytes(b, g);
+                    const float s = fp16_to_fp32(u16_at(rec)), m = fp16_to_fp32(u16_at(rec + 2));
+                    for (int t = 0; t < g; ++t) {
+                        const float x = k[static_cast<size_t>(t * D + c)], y = kd[static_cast<size_t>(t * D + c)];
+                        const double slack = 1e-6 * (std::fabs(m) + kvq::max_code(b) * s);
+                        const double err = std::fabs(static_cast<double>(x) - y);
+                        CHECK(err <= s / 2.0 + slack);
+                        worst_ratio = std::max(worst_ratio, err / (s / 2.0 + slack));
+                    }
+                }
+                // Values per token over channel groups.
+                std::vector<float> v(static_cast<size_t>(2 * g)), vd(v.size());
+                for (auto& x : v) x = offset + rng.normal(spread);
+                std::vector<uint8_t> row(kvq::value_row_bytes(b, g, 2 * g));
+                quantize_value_row_ref(v.data(), 2 * g, g, b, row.data());
+                dequantize_value_row_ref(row.data(), 2 * g, g, b, vd.data());
+                for (int i = 0; i < 2 * g; ++i) {
+                    const uint8_t* rec = row.data() + static_cast<size_t>(i / g) * kvq::value_record_bytes(b, g);
+                    const float s = fp16_to_fp32(u16_at(rec)), m = fp16_to_fp32(u16_at(rec + 2));
+                    const double slack = 1e-6 * (std::fabs(m) + kvq::max_code(b) * s);
+                    CHECK(std::fabs(static_cast<double>(v[static_cast<size_t>(i)]) - vd[static_cast<size_t>(i)]) <= s / 2.0 + slack);
+                }
+            }
+            CHECK(worst_ratio <= 1.0);
+        }
+}
+
+TEST_CASE("kv quantize: constant groups are exact with s = 0; non-finite input poisons its group only") {
+    for (int b : kBits)
+        for (int g : kGroups) {
+            for (float cst : {0.0f, 0.75f, -3.5f, 0.1f}) {
+                std::vector<float> x(static_cast<size_t>(g), cst), y(x.size());
+                std::vector<uint8_t> row(kvq::value_row_bytes(b, g, g));
+                quantize_value_row_ref(x.data(), g, g, b, row.data());
+                dequantize_value_row_ref(row.data(), g, g, b, y.data());
+                CHECK(u16_at(row.data()) == 0);  // s = +0
+                const float want = fp16_to_fp32(fp32_to_fp16(cst));  // exact when representable
+                bool ok = true;
+                for (float f : y) ok &= f == want && !std::isnan(f);
+                CHECK(ok);
+            }
+            // NaN in one channel group: that group NaN, the other intact.
+            std::vector<float> x(static_cast<size_t>(2 * g)), y(x.size());
+            for (int i = 0; i < 2 * g; ++i) x[static_cast<size_t>(i)] = static_cast<float>(i % 5);
+            x[3] = NAN;
+            std::vector<uint8_t> row(kvq::value_row_bytes(b, g, 2 * g));
+            quantize_value_row_ref(x.data(), 2 * g, g, b, row.data());
+            dequantize_value_row_ref(row.data(), 2 * g, g, b, y.data());
+            bool ok = true;
+            for (int i = 0; i < g; ++i) ok &= std::isnan(y[static_cast<size_t>(i)]);
+            for (int i = g; i < 2 * g; ++i) ok &= std::isfinite(y[static_cast<size_t>(i)]);
+            CHECK(ok);
+        }
+}
+
+TEST_CASE("kv quantize: tiny ranges use subnormal fp16 scales without dividing by zero") {
+    std::vector<float> x(32), y(32);
+    for (int i = 0; i < 32; ++i) x[static_cast<size_t>(i)] = 1.0f + static_cast<float>(i) * 1e-9f;
+    std::vector<uint8_t> row(kvq::value_row_bytes(2, 32, 32));
+    quantize_value_row_ref(x.data(), 32, 32, 2, row.data());
+    dequantize_value_row_ref(row.data(), 32, 32, 2, y.data());
+    bool ok = true;
+    for (int i = 0; i < 32; ++i) ok &= std::isfinite(y[static_cast<size_t>(i)]) && std::fabs(y[static_cast<size_t>(i)] - x[static_cast<size_t>(i)]) < 1e-3f;
+    CHECK(ok);
+}
+
+// ---- mixed attention: reference ------------------------------------------------------------
+
+TEST_CASE("mixed_attention_ref equals attention_ref over the dequantized dense cache") {
+    Rng rng(21);
+    double worst = 0;
+    for (int kb : {2, 3, 4, 8, 16})
+        for (int vb : {2, 3, 4, 8, 16})
+            for (int g : {32, 64}) {
+                CacheSpec sp;
+                sp.k_bits = kb;
+                sp.v_bits = vb;
+                sp.group = g;
+                sp.n_groups = 2;
+                sp.n_pages = 2;
+                sp.tail = 1 + rng.below(40);
+                sp.n_q = 3;
+                sp.window = rng.below(2) ? 0 : static_cast<int32_t>(20 + rng.below(100));
+                sp.softcap = rng.below(2) ? 0.0f : 5.0f;
+                sp.pos_base = rng.below(2) ? 0 : 7;
+                MixedCache c = build_cache(sp, rng);
+                std::vector<float> out(static_cast<size_t>(sp.n_q * sp.n_head * sp.head_dim_v));
+                mixed_attention_ref(mixed_params(c, out.data(), 0, sp.n_head));
+                const std::vector<float> want = dense_attention(c, c.kd, c.vd);
+                const Compare r = compare(out.data(), want.data(), out.size());
+                CHECK(r.parity_breaks == 0);
+                CHECK(r.nmse <= kTolDequantized);
+                worst = std::max(worst, r.nmse);
+            }
+    std::printf("  ref vs dense attention over the dequantized cache: worst nmse %s\n", sci(worst).c_str());
+}
+
+TEST_CASE("mixed_attention_ref vs the unquantized fp32 cache: error per bit width") {
+    // All-quantized cache, K and V at the same width; bounds ~1.5x the worst measured NMSE
+    // over G (printed; deterministic seed). D = 128, 512 random-normal tokens, GQA 4.
+    Rng rng(31);
+    const double bound[] = {0, 0, 1.0, 0.15, 0.03, 0, 0, 0, 1.5e-4};
+    for (int b : kBits) {
+        for (int g : kGroups) {
+            CacheSpec sp;
+            sp.k_bits = sp.v_bits = b;
+            sp.group = g;
+            sp.head_dim = sp.head_dim_v = 128;
+            sp.n_head = 4;
+            sp.n_head_kv = 1;
+            sp.sinks = 0;
+            sp.tail = 0;
+            sp.n_groups = 512 / g;
+            sp.n_q = 4;
+            MixedCache c = build_cache(sp, rng);
+            std::vector<float> out(static_cast<size_t>(sp.n_q * sp.n_head * sp.head_dim_v));
+            mixed_attention_ref(mixed_params(c, out.data(), 0, sp.n_head));
+            const std::vector<float> want = dense_attention(c, c.k, c.v);
+            const Compare r = compare(out.data(), want.data(), out.size());
+            CHECK(r.parity_breaks == 0);
+            CHECK(r.nmse <= bound[b]);
+            std::printf("  k%d v%d G%-3d: nmse vs unquantized fp32 cache %s (bound %s)\n", b, b, g, sci(r.nmse).c_str(),
+                        sci(bound[b]).c_str());
+        }
+    }
+}
+
+TEST_CASE("mixed attention: queries before every segment see nothing and yield zeros") {
+    Rng rng(41);
+    CacheSpec sp;
+    sp.pos_base = 50;
+    sp.n_q = 2;
+    MixedCache c = build_cache(sp, rng);
+    c.q_pos = {10, 49};
+    const size_t n = static_cast<size_t>(sp.n_q * sp.n_head * sp.head_dim_v);
+    Guarded ref(n), cpu(n);
+    mixed_attention_ref(mixed_params(c, ref.data(), 0, sp.n_head));
+    mixed_attention_cpu(mixed_params(c, cpu.data(), 0, sp.n_head));
+    bool zeros = true;
+    for (size_t i = 0; i < n; ++i) zeros &= ref[i] == 0.0f && cpu[i] == 0.0f;
+    CHECK(zeros);
+    CHECK(ref.guards_intact() && cpu.guards_intact());
+    // No segments at all.
+    MixedAttentionParams p = mixed_params(c, cpu.data(), 0, sp.n_head);
+    p.n_segments = 0;
+    cpu.fill_canary();
+    mixed_attention_cpu(p);
+    zeros = true;
+    for (size_t i = 0; i < n; ++i) zeros &= cpu[i] == 0.0f;
+    CHECK(zeros && cpu.guards_intact());
+}
+
+// ---- mixed attention: cpu vs ref -----------------------------------------------------------
+
+TEST_CASE("mixed_attention_cpu vs ref: every K/V width pair, group size, GQA ratio, windows, softcap") {
+    Rng rng(51);
+    double worst = 0;
+    int cases = 0;
+    const int bits[] = {2, 3, 4, 8, 16};
+    for (int kb : bits)
+        for (int vb : bits)
+            for (int g : kGroups) {
+                CacheSpec sp;
+                sp.k_bits = kb;
+                sp.v_bits = vb;
+                sp.group = g;
+                const int64_t gqa = int64_t{1} << rng.below(4);  // 1, 2, 4, 8
+                sp.n_head_kv = 1 + rng.below(2);
+                sp.n_head = sp.n_head_kv * gqa;
+                sp.head_dim = g == 128 ? 128 : (rng.below(2) ? 64 : 128);
+                sp.head_dim_v = sp.head_dim;
+                if (kb != 16 && vb == 16 && rng.below(3) == 0) sp.head_dim = sp.head_dim_v = 40 + 8 * rng.below(3);
+                sp.sinks = rng.below(6);
+                sp.n_groups = 1 + rng.below(3);
+                sp.n_pages = 1 + static_cast<int>(rng.below(3));
+                sp.tail = rng.below(70);
+                sp.n_q = rng.below(3) ? 1 : 2 + rng.below(4);
+                sp.window = rng.below(3) ? 0 : static_cast<int32_t>(1 + rng.below(150));
+                sp.softcap = rng.below(4) == 0 ? 3.0f : 0.0f;
+                sp.pos_base = rng.below(4) == 0 ? 3 + rng.below(20) : 0;
+                MixedCache c = build_cache(sp, rng);
+                worst = std::max(worst, check_cpu_vs_ref(c, describe(sp)));
+                ++cases;
+            }
+    std::printf("  cpu vs ref: %d shapes, worst nmse %s (tol %s)\n", cases, sci(worst).c_str(), sci(kTolCpu).c_str());
+}
+
+TEST_CASE("mixed_attention_cpu vs ref: odd head dims on fp16 keys, GQA 3/6 (heads split 4+2), 1-token window") {
+    Rng rng(61);
+    for (int64_t gqa : {3, 6, 7}) {
+        CacheSpec sp;
+        sp.n_head_kv = 2;
+        sp.n_head = 2 * gqa;
+        sp.k_bits = 16;
+        sp.v_bits = 16;
+        sp.head_dim = 36;
+        sp.head_dim_v = 20;
+        sp.n_q = 3;
+        MixedCache c = build_cache(sp, rng);
+        check_cpu_vs_ref(c, "fp16 odd dims gqa " + std::to_string(gqa));
+        sp.k_bits = 3;
+        sp.v_bits = 2;
+        sp.head_dim = sp.head_dim_v = 64;
+        sp.window = 1;
+        MixedCache c2 = build_cache(sp, rng);
+        check_cpu_vs_ref(c2, "k3 v2 window 1 gqa " + std::to_string(gqa));
+    }
+}
+
+TEST_CASE("mixed_attention_cpu vs ref: NaN parity (query head, fp16 sink key, poisoned quantized group)") {
+    Rng rng(71);
+    for (int kb : {2, 3, 4, 8}) {
+        CacheSpec sp;
+        sp.k_bits = kb;
+        sp.v_bits = kb == 8 ? 2 : (kb == 4 ? 8 : kb + 1);
+        sp.n_q = 2;
+        sp.n_head = 4;
+        sp.n_head_kv = 2;
+        MixedCache c = build_cache(sp, rng);
+        c.q[5] = NAN;  // query 0, head 0
+        c.k16[c.at(1, 0, 3, sp.head_dim)] = fp32_to_fp16(NAN);  // kv head 1, sink token 0
+        check_cpu_vs_ref(c, "nan q / sink key k" + std::to_string(kb));
+        // A quantized key record with a NaN scale: every query that sees the group is NaN.
+        MixedCache c2 = build_cache(sp, rng);
+        const uint16_t nan16 = 0x7E00;
+        std::memcpy(c2.kq.data() + 7 * kvq::key_record_bytes(kb, sp.group), &nan16, 2);
+        check_cpu_vs_ref(c2, "nan key scale k" + std::to_string(kb));
+    }
+}
+
+TEST_CASE("mixed_attention_cpu vs ref: long context, many pages (G = 128, GQA 8)") {
+    Rng rng(81);
+    CacheSpec sp;
+    sp.k_bits = 2;
+    sp.v_bits = 3;
+    sp.group = 128;
+    sp.n_head = 8;
+    sp.n_head_kv = 1;
+    sp.head_dim = sp.head_dim_v = 128;
+    sp.n_groups = 8;
+    sp.n_pages = 5;
+    sp.tail = 100;
+    sp.n_q = 3;
+    sp.window = 700;
+    MixedCache c = build_cache(sp, rng);
+    check_cpu_vs_ref(c, describe(sp));
+}
+
+KVMIX_TEST_MAIN()
