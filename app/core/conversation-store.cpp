@@ -29,7 +29,7 @@ const std::vector<std::vector<const char*>>& migrations() {
     static const std::vector<std::vector<const char*>> steps = {
         // 1: the schema.
         {
-            "PRAGMA application_id = 1263946051",  // kApplicationId
+            "PRAGMA application_id = 1263947075",  // kApplicationId, 0x4B564D43
             "CREATE TABLE conversations ("
             " id INTEGER PRIMARY KEY,"
             " title TEXT NOT NULL DEFAULT '',"
@@ -97,6 +97,9 @@ QDateTime fromMs(const QVariant& v) {
 QString toJsonText(const QJsonObject& o) { return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact)); }
 
 QJsonObject fromJsonText(const QString& s) { return QJsonDocument::fromJson(s.toUtf8()).object(); }
+
+// A null QString would bind as SQL NULL; the text columns are NOT NULL.
+QVariant nonNull(const QString& s) { return s.isNull() ? QVariant(QStringLiteral("")) : QVariant(s); }
 
 QVariant idOrNull(qint64 id) { return id > 0 ? QVariant(id) : QVariant(QMetaType::fromType<qint64>()); }
 
@@ -208,7 +211,7 @@ bool ConversationStore::failQuery(const QSqlQuery& query, const QString& what) {
         case 5:  // SQLITE_BUSY
         case 6:  // SQLITE_LOCKED
             return fail(ErrorKind::Locked, QStringLiteral("conversations database %1 is locked by another program "
-                                                          "(still busy after %2 ms): %3")
+                                                          "(still busy after %2 ms while %3)")
                                                .arg(m_path)
                                                .arg(m_busyTimeoutMs)
                                                .arg(what));
@@ -238,7 +241,7 @@ bool ConversationStore::execSql(const QString& sql, const QString& what) {
 
 // IMMEDIATE takes the write lock up front, so a competing writer makes us wait in the
 // busy handler instead of failing halfway through the transaction.
-bool ConversationStore::begin() { return execSql(QStringLiteral("BEGIN IMMEDIATE"), QStringLiteral("starting a transaction")); }
+bool ConversationStore::begin() { return execSql(QStringLiteral("BEGIN IMMEDIATE"), QStringLiteral("writing")); }
 
 bool ConversationStore::commit() {
     if (execSql(QStringLiteral("COMMIT"), QStringLiteral("committing"))) return true;
@@ -254,6 +257,8 @@ void ConversationStore::rollback() {
 bool ConversationStore::requireOpen() {
     Q_ASSERT_X(!m_thread || QThread::currentThread() == m_thread, "ConversationStore",
                "used from a thread other than the one that opened it");
+    m_error.clear();  // lastError() describes the latest call only
+    m_errorKind = ErrorKind::None;
     if (m_open) return true;
     return fail(ErrorKind::NotOpen, QStringLiteral("the conversations database is not open"));
 }
@@ -275,7 +280,9 @@ bool ConversationStore::open(const QString& path, const OpenOptions& options) {
         return fail(ErrorKind::ReadOnly,
                     QStringLiteral("cannot write conversations to %1: cannot create the folder").arg(m_path));
     if (info.exists()) {
-        if (info.isDir()) return fail(ErrorKind::NotOurDatabase, QStringLiteral("%1 is a folder").arg(m_path));
+        if (info.isDir())
+            return fail(ErrorKind::NotOurDatabase,
+                        QStringLiteral("%1 is not a KVmix Chat database: it is a folder").arg(m_path));
         QFile file(m_path);
         if (!file.open(QIODevice::ReadOnly))
             return fail(ErrorKind::Io, QStringLiteral("cannot read %1: %2").arg(m_path, file.errorString()));
@@ -313,7 +320,7 @@ bool ConversationStore::open(const QString& path, const OpenOptions& options) {
     };
     const auto scalar = [this](const QString& sql, QVariant* out) {
         QSqlQuery q(m_db);
-        if (!q.exec(sql)) return failQuery(q, QStringLiteral("opening (%1)").arg(sql));
+        if (!q.exec(sql)) return failQuery(q, QStringLiteral("opening"));
         *out = q.next() ? q.value(0) : QVariant();
         return true;
     };
@@ -376,6 +383,13 @@ bool ConversationStore::open(const QString& path, const OpenOptions& options) {
 
 bool ConversationStore::migrate(int target) {
     const auto& steps = migrations();
+    {
+        // Up to date: no write lock needed, so a database another program is writing still opens.
+        QSqlQuery q(m_db);
+        if (!q.exec(QStringLiteral("PRAGMA user_version")) || !q.next())
+            return failQuery(q, QStringLiteral("reading the schema version"));
+        if (q.value(0).toInt() >= target) return true;
+    }
     for (;;) {
         if (!begin()) return false;
         QSqlQuery q(m_db);
@@ -448,12 +462,12 @@ qint64 ConversationStore::createConversation(const QString& title, const QString
     QSqlQuery q(m_db);
     q.prepare(QStringLiteral("INSERT INTO conversations (title, created_at, updated_at, system_prompt, model_path,"
                              " preset, sampling_json) VALUES (?, ?, ?, ?, ?, ?, ?)"));
-    q.addBindValue(title);
+    q.addBindValue(nonNull(title));
     q.addBindValue(now);
     q.addBindValue(now);
-    q.addBindValue(systemPrompt);
-    q.addBindValue(modelPath);
-    q.addBindValue(preset);
+    q.addBindValue(nonNull(systemPrompt));
+    q.addBindValue(nonNull(modelPath));
+    q.addBindValue(nonNull(preset));
     q.addBindValue(toJsonText(sampling));
     if (!exec(q, QStringLiteral("creating a conversation"))) return 0;
     return q.lastInsertId().toLongLong();
@@ -462,9 +476,9 @@ qint64 ConversationStore::createConversation(const QString& title, const QString
 bool ConversationStore::renameConversation(qint64 conversationId, const QString& title) {
     if (!requireOpen()) return false;
     QSqlQuery q(m_db);
-    q.prepare(QStringLiteral("UPDATE conversations SET title = ?, updated_at = ? WHERE id = ?"));
-    q.addBindValue(title);
-    q.addBindValue(nowMs());
+    // Not activity: renaming does not move the conversation in the list.
+    q.prepare(QStringLiteral("UPDATE conversations SET title = ? WHERE id = ?"));
+    q.addBindValue(nonNull(title));
     q.addBindValue(conversationId);
     if (!exec(q, QStringLiteral("renaming a conversation"))) return false;
     if (q.numRowsAffected() != 1)
@@ -479,9 +493,9 @@ bool ConversationStore::setConversationSettings(qint64 conversationId, const QSt
     QSqlQuery q(m_db);
     q.prepare(QStringLiteral("UPDATE conversations SET system_prompt = ?, model_path = ?, preset = ?,"
                              " sampling_json = ? WHERE id = ?"));
-    q.addBindValue(systemPrompt);
-    q.addBindValue(modelPath);
-    q.addBindValue(preset);
+    q.addBindValue(nonNull(systemPrompt));
+    q.addBindValue(nonNull(modelPath));
+    q.addBindValue(nonNull(preset));
     q.addBindValue(toJsonText(sampling));
     q.addBindValue(conversationId);
     if (!exec(q, QStringLiteral("saving conversation settings"))) return false;
@@ -628,7 +642,7 @@ qint64 ConversationStore::insertMessage(qint64 conversationId, qint64 parentId, 
     q.addBindValue(conversationId);
     q.addBindValue(idOrNull(parentId));
     q.addBindValue(roleName(role));
-    q.addBindValue(content);
+    q.addBindValue(nonNull(content));
     q.addBindValue(stateName(state));
     q.addBindValue(now);
     q.addBindValue(now);
@@ -673,7 +687,7 @@ bool ConversationStore::checkpointAssistantMessage(qint64 messageId, const QStri
     if (!requireOpen()) return false;
     QSqlQuery q(m_db);
     q.prepare(QStringLiteral("UPDATE messages SET content = ?, updated_at = ? WHERE id = ? AND state = 'streaming'"));
-    q.addBindValue(partialText);
+    q.addBindValue(nonNull(partialText));
     q.addBindValue(nowMs());
     q.addBindValue(messageId);
     if (!exec(q, QStringLiteral("saving a streaming reply"))) return false;
@@ -692,7 +706,7 @@ bool ConversationStore::finishAssistantMessage(qint64 messageId, const QString& 
     QSqlQuery q(m_db);
     q.prepare(QStringLiteral("UPDATE messages SET content = ?, state = ?, tokens = ?, stats_json = ?, updated_at = ?"
                              " WHERE id = ? AND state = 'streaming' RETURNING conversation_id"));
-    q.addBindValue(finalText);
+    q.addBindValue(nonNull(finalText));
     q.addBindValue(stateName(state));
     q.addBindValue(tokens);
     q.addBindValue(toJsonText(stats));
@@ -1016,12 +1030,12 @@ qint64 ConversationStore::importJson(const QByteArray& json) {
     QSqlQuery q(m_db);
     q.prepare(QStringLiteral("INSERT INTO conversations (title, created_at, updated_at, system_prompt, model_path,"
                              " preset, sampling_json, pinned) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
-    q.addBindValue(conv.title);
+    q.addBindValue(nonNull(conv.title));
     q.addBindValue(conv.createdAt.toMSecsSinceEpoch());
     q.addBindValue(conv.updatedAt.toMSecsSinceEpoch());
-    q.addBindValue(conv.systemPrompt);
-    q.addBindValue(conv.modelPath);
-    q.addBindValue(conv.preset);
+    q.addBindValue(nonNull(conv.systemPrompt));
+    q.addBindValue(nonNull(conv.modelPath));
+    q.addBindValue(nonNull(conv.preset));
     q.addBindValue(toJsonText(conv.sampling));
     q.addBindValue(conv.pinned ? 1 : 0);
     if (!exec(q, QStringLiteral("importing a conversation"))) return abort();
@@ -1033,7 +1047,7 @@ qint64 ConversationStore::importJson(const QByteArray& json) {
         q.addBindValue(convId);
         q.addBindValue(idOrNull(dbIds.value(item.localParent)));
         q.addBindValue(roleName(item.m.role));
-        q.addBindValue(item.m.content);
+        q.addBindValue(nonNull(item.m.content));
         q.addBindValue(stateName(item.m.state));
         q.addBindValue(item.m.createdAt.toMSecsSinceEpoch());
         q.addBindValue(item.m.updatedAt.toMSecsSinceEpoch());

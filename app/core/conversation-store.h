@@ -59,7 +59,7 @@ public:
         qint64 id = 0;
         QString title;
         QDateTime createdAt;
-        QDateTime updatedAt;  // last activity: creation, rename, any message added or finished
+        QDateTime updatedAt;  // last activity: creation, a message added or finished
         QString systemPrompt;
         QString modelPath;
         QString preset;
