@@ -22,6 +22,8 @@ public:
 
     bool has(const std::string& name) const { return values_.count(name) || set_switches_.count(name); }
     std::string get(const std::string& name, const std::string& fallback = "") const;
+    // Overrides an option's value (e.g. one entry of a list the command iterates over).
+    void set(const std::string& name, const std::string& value) { values_[name] = value; }
     // Every value of an option given several times (e.g. --stop A --stop B), in order.
     std::vector<std::string> get_all(const std::string& name) const;
     const std::vector<std::string>& positional() const { return positional_; }

@@ -9,7 +9,9 @@
 
 namespace kvmix::cli {
 
-std::set<std::string> model_options() { return {"--model", "--threads", "--ctx", "--batch", "--kv-cache"}; }
+std::set<std::string> model_options() {
+    return {"--model", "--threads", "--ctx", "--batch", "--kv-cache", "--kv", "--kv-group", "--kv-window", "--kv-sinks"};
+}
 
 std::set<std::string> sampling_options() {
     return {"--n-predict", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--repeat-window",
@@ -98,6 +100,26 @@ Expected<GenerationParams> generation_params(const Args& args) {
     else return error(ErrorCode::invalid_argument, "--context-policy must be error, truncate or rolling, got '" + policy + "'");
     KVMIX_ASSIGN(p.keep_prefix, parse_int(args, "--keep", 0, 0, 1 << 24));
     return p;
+}
+
+Status apply_kv_options(const Args& args, const ModelHParams& hp, SessionConfig& config) {
+    const std::string spec = args.get("--kv", "fp16");
+    auto profile = parse_kv_spec(spec, hp.n_layer);
+    if (!profile) return profile.status();
+    int64_t v = 0;
+    KVMIX_ASSIGN(v, parse_int(args, "--kv-group", profile->group_size, 32, 128));
+    profile->group_size = static_cast<int>(v);
+    KVMIX_ASSIGN(v, parse_int(args, "--kv-sinks", profile->sinks, 0, 1024));
+    profile->sinks = static_cast<int>(v);
+    if (args.has("--kv-window")) {
+        double r = 0;
+        KVMIX_ASSIGN(r, parse_float(args, "--kv-window", 0.1));
+        if (!(r >= 0 && r <= 1)) return error(ErrorCode::invalid_argument, "--kv-window must be a ratio in [0, 1], got " + args.get("--kv-window"));
+        for (auto& l : profile->layers) l.k_window_ratio = l.v_window_ratio = static_cast<float>(r);
+    }
+    KVMIX_TRY(validate(*profile, hp.n_layer));
+    config.kv_profile = std::move(profile).value();
+    return {};
 }
 
 Expected<std::shared_ptr<const Model>> load_model(const Args& args) {

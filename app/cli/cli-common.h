@@ -29,6 +29,9 @@ Expected<std::vector<int64_t>> parse_int_list(const std::string& name, const std
 Expected<SessionConfig> session_config(const Args& args, int64_t default_ctx);
 Expected<GenerationParams> generation_params(const Args& args);
 
+// --kv SPEC (fp16, kXvY, profile:FILE), --kv-group G, --kv-window R, --kv-sinks S for this model.
+Status apply_kv_options(const Args& args, const ModelHParams& hp, SessionConfig& config);
+
 // The model named by -m (resolving "default").
 Expected<std::shared_ptr<const Model>> load_model(const Args& args);
 

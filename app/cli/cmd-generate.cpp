@@ -61,7 +61,7 @@ int cmd_generate(int argc, char** argv) {
     const char* usage =
         "usage: kvmix generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
         "         [--repeat-penalty R] [--repeat-window N] [--seed S] [--stop TEXT]... [--chat] [--system TEXT]\n"
-        "         [--threads N] [--ctx N] [--batch N] [--context-policy error|truncate|rolling] [--keep N] [--verbose-prompt]";
+        "         [--threads N] [--ctx N] [--batch N] [--kv SPEC] [--kv-cache f16|f32] [--context-policy error|truncate|rolling] [--keep N] [--verbose-prompt]";
     Args args(with(with(model_options(), sampling_options()), {"--prompt", "--system"}), {"--chat", "--verbose-prompt"}, kAliases);
     if (!args.parse(argc, argv, 2) || !args.has("--model") || !args.has("--prompt") || !args.positional().empty()) {
         if (!args.error().empty()) std::fprintf(stderr, "kvmix generate: %s\n", args.error().c_str());
@@ -98,6 +98,7 @@ int cmd_generate(int argc, char** argv) {
         for (int32_t id : prompt) std::fprintf(stderr, " %d:'%s'", id, std::string(tok.piece(id)).c_str());
         std::fputc('\n', stderr);
     }
+    if (Status st = apply_kv_options(args, (*model)->hparams(), *cfg); !st.ok()) return fail("generate", st);
     auto session = Session::create(*model, *cfg);
     if (!session) return fail("generate", session.status());
 
@@ -136,6 +137,7 @@ int cmd_chat(int argc, char** argv) {
     auto tokenizer = load_tokenizer((*model)->file());
     if (!tokenizer) return fail("chat", tokenizer.status());
     const Tokenizer& tok = **tokenizer;
+    if (Status st = apply_kv_options(args, (*model)->hparams(), *cfg); !st.ok()) return fail("chat", st);
     auto session = Session::create(*model, *cfg);
     if (!session) return fail("chat", session.status());
 

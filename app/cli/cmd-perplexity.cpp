@@ -15,8 +15,12 @@
 namespace kvmix::cli {
 
 int cmd_perplexity(int argc, char** argv) {
-    const char* usage = "usage: kvmix perplexity -m MODEL -f FILE [--ctx N] [--chunk N] [--max-windows N] [--threads N] [--json]";
-    Args args({"--model", "--file", "--ctx", "--chunk", "--max-windows", "--threads"}, {"--json"},
+    const char* usage =
+        "usage: kvmix perplexity -m MODEL -f FILE [--ctx N] [--chunk N] [--max-windows N] [--threads N] [--json]\n"
+        "         [--kv SPEC] [--kv-group G] [--kv-window R] [--kv-sinks S] [--kv-cache f16|f32]";
+    Args args({"--model", "--file", "--ctx", "--chunk", "--max-windows", "--threads", "--kv", "--kv-group", "--kv-window",
+               "--kv-sinks", "--kv-cache"},
+              {"--json"},
               {{"-m", "--model"}, {"-f", "--file"}, {"-c", "--ctx"}, {"-t", "--threads"}});
     if (!args.parse(argc, argv, 2) || !args.has("--model") || !args.has("--file") || !args.positional().empty()) {
         if (!args.error().empty()) std::fprintf(stderr, "kvmix perplexity: %s\n", args.error().c_str());
@@ -55,6 +59,10 @@ int cmd_perplexity(int argc, char** argv) {
     cfg.n_ctx = n_ctx;
     cfg.n_batch = *chunk;
     cfg.n_threads = static_cast<int>(*threads);
+    auto dense = session_config(args, n_ctx);  // --kv-cache
+    if (!dense) return fail("perplexity", dense.status());
+    cfg.kv_cache = dense->kv_cache;
+    if (Status st = apply_kv_options(args, (*model)->hparams(), cfg); !st.ok()) return fail("perplexity", st);
     auto session = Session::create(*model, cfg);
     if (!session) return fail("perplexity", session.status());
 
@@ -89,12 +97,12 @@ int cmd_perplexity(int argc, char** argv) {
     const double ppl = std::exp(nll / scored);
     if (args.has("--json")) {
         nlohmann::json j = {{"ppl", ppl}, {"tokens", scored}, {"seconds", seconds}, {"windows", n_windows},
-                            {"ctx", n_ctx}, {"chunk", *chunk}, {"kv", "fp16"}};
+                            {"ctx", n_ctx}, {"chunk", *chunk}, {"kv", args.get("--kv", "fp16")}};
         std::printf("%s\n", j.dump().c_str());
     } else {
-        std::printf("perplexity %.4f over %lld scored tokens (%lld windows of %lld, chunk %lld) in %.1f s\n", ppl,
+        std::printf("perplexity %.4f over %lld scored tokens (%lld windows of %lld, chunk %lld, kv %s) in %.1f s\n", ppl,
                     static_cast<long long>(scored), static_cast<long long>(n_windows), static_cast<long long>(n_ctx),
-                    static_cast<long long>(*chunk), seconds);
+                    static_cast<long long>(*chunk), args.get("--kv", "fp16").c_str(), seconds);
     }
     return 0;
 }

@@ -4,9 +4,9 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QHash>
-#include <QSet>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QSet>
 #include <QSqlError>
 #include <QSqlQuery>
 #include <QStringList>
@@ -87,21 +87,31 @@ const std::vector<std::vector<const char*>>& migrations() {
     return steps;
 }
 
-qint64 nowMs() { return QDateTime::currentMSecsSinceEpoch(); }
+qint64 nowMs() {
+    return QDateTime::currentMSecsSinceEpoch();
+}
 
 QDateTime fromMs(const QVariant& v) {
     if (v.isNull()) return {};
     return QDateTime::fromMSecsSinceEpoch(v.toLongLong(), Qt::UTC);
 }
 
-QString toJsonText(const QJsonObject& o) { return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact)); }
+QString toJsonText(const QJsonObject& o) {
+    return QString::fromUtf8(QJsonDocument(o).toJson(QJsonDocument::Compact));
+}
 
-QJsonObject fromJsonText(const QString& s) { return QJsonDocument::fromJson(s.toUtf8()).object(); }
+QJsonObject fromJsonText(const QString& s) {
+    return QJsonDocument::fromJson(s.toUtf8()).object();
+}
 
 // A null QString would bind as SQL NULL; the text columns are NOT NULL.
-QVariant nonNull(const QString& s) { return s.isNull() ? QVariant(QStringLiteral("")) : QVariant(s); }
+QVariant nonNull(const QString& s) {
+    return s.isNull() ? QVariant(QStringLiteral("")) : QVariant(s);
+}
 
-QVariant idOrNull(qint64 id) { return id > 0 ? QVariant(id) : QVariant(QMetaType::fromType<qint64>()); }
+QVariant idOrNull(qint64 id) {
+    return id > 0 ? QVariant(id) : QVariant(QMetaType::fromType<qint64>());
+}
 
 constexpr const char* kMessageColumns =
     "id, conversation_id, parent_id, role, content, state, created_at, updated_at, tokens, stats_json";
@@ -141,7 +151,9 @@ QString ftsExpression(const QString& query) {
     return terms.join(QLatin1Char(' '));
 }
 
-QString isoMs(const QDateTime& t) { return t.toUTC().toString(Qt::ISODateWithMs); }
+QString isoMs(const QDateTime& t) {
+    return t.toUTC().toString(Qt::ISODateWithMs);
+}
 
 }  // namespace
 
@@ -150,26 +162,38 @@ ConversationStore::ConversationStore() {
     m_connectionName = QStringLiteral("kvmix-conversations-%1").arg(counter.fetch_add(1));
 }
 
-ConversationStore::~ConversationStore() { close(); }
+ConversationStore::~ConversationStore() {
+    close();
+}
 
-int ConversationStore::latestSchemaVersion() { return static_cast<int>(migrations().size()); }
+int ConversationStore::latestSchemaVersion() {
+    return static_cast<int>(migrations().size());
+}
 
 QString ConversationStore::roleName(Role role) {
     switch (role) {
-        case Role::System: return QStringLiteral("system");
-        case Role::User: return QStringLiteral("user");
-        case Role::Assistant: return QStringLiteral("assistant");
+        case Role::System:
+            return QStringLiteral("system");
+        case Role::User:
+            return QStringLiteral("user");
+        case Role::Assistant:
+            return QStringLiteral("assistant");
     }
     return {};
 }
 
 QString ConversationStore::stateName(State state) {
     switch (state) {
-        case State::Complete: return QStringLiteral("complete");
-        case State::Streaming: return QStringLiteral("streaming");
-        case State::Stopped: return QStringLiteral("stopped");
-        case State::Interrupted: return QStringLiteral("interrupted");
-        case State::Error: return QStringLiteral("error");
+        case State::Complete:
+            return QStringLiteral("complete");
+        case State::Streaming:
+            return QStringLiteral("streaming");
+        case State::Stopped:
+            return QStringLiteral("stopped");
+        case State::Interrupted:
+            return QStringLiteral("interrupted");
+        case State::Error:
+            return QStringLiteral("error");
     }
     return {};
 }
@@ -241,7 +265,9 @@ bool ConversationStore::execSql(const QString& sql, const QString& what) {
 
 // IMMEDIATE takes the write lock up front, so a competing writer makes us wait in the
 // busy handler instead of failing halfway through the transaction.
-bool ConversationStore::begin() { return execSql(QStringLiteral("BEGIN IMMEDIATE"), QStringLiteral("writing")); }
+bool ConversationStore::begin() {
+    return execSql(QStringLiteral("BEGIN IMMEDIATE"), QStringLiteral("writing"));
+}
 
 bool ConversationStore::commit() {
     if (execSql(QStringLiteral("COMMIT"), QStringLiteral("committing"))) return true;
@@ -360,23 +386,23 @@ bool ConversationStore::open(const QString& path, const OpenOptions& options) {
             return bail();
         }
         if (q.next() && q.value(0).toString() != QLatin1String("ok")) {
-            fail(ErrorKind::NotOurDatabase,
-                 QStringLiteral("%1 is not a KVmix Chat database: the file is damaged (%2)")
-                     .arg(m_path, q.value(0).toString()));
+            fail(ErrorKind::NotOurDatabase, QStringLiteral("%1 is not a KVmix Chat database: the file is damaged (%2)")
+                                                .arg(m_path, q.value(0).toString()));
             return bail();
         }
     }
     if (!scalar(QStringLiteral("PRAGMA journal_mode = WAL"), &v)) return bail();
     if (v.toString().compare(QLatin1String("wal"), Qt::CaseInsensitive) != 0) {
-        fail(ErrorKind::Io, QStringLiteral("cannot switch %1 to WAL mode (journal mode is %2)").arg(m_path, v.toString()));
+        fail(ErrorKind::Io,
+             QStringLiteral("cannot switch %1 to WAL mode (journal mode is %2)").arg(m_path, v.toString()));
         return bail();
     }
     // FULL: every commit (user message, checkpoint) is on disk, not only in the OS cache.
     if (!execSql(QStringLiteral("PRAGMA synchronous = FULL"), QStringLiteral("opening")) ||
         !execSql(QStringLiteral("PRAGMA foreign_keys = ON"), QStringLiteral("opening")))
         return bail();
-    const int target = options.schemaVersion < 0 ? latestSchemaVersion()
-                                                 : std::min(options.schemaVersion, latestSchemaVersion());
+    const int target =
+        options.schemaVersion < 0 ? latestSchemaVersion() : std::min(options.schemaVersion, latestSchemaVersion());
     if (!migrate(target)) return bail();
     return true;
 }
@@ -460,8 +486,9 @@ qint64 ConversationStore::createConversation(const QString& title, const QString
     if (!requireOpen()) return 0;
     const qint64 now = nowMs();
     QSqlQuery q(m_db);
-    q.prepare(QStringLiteral("INSERT INTO conversations (title, created_at, updated_at, system_prompt, model_path,"
-                             " preset, sampling_json) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+    q.prepare(
+        QStringLiteral("INSERT INTO conversations (title, created_at, updated_at, system_prompt, model_path,"
+                       " preset, sampling_json) VALUES (?, ?, ?, ?, ?, ?, ?)"));
     q.addBindValue(nonNull(title));
     q.addBindValue(now);
     q.addBindValue(now);
@@ -491,8 +518,9 @@ bool ConversationStore::setConversationSettings(qint64 conversationId, const QSt
                                                 const QJsonObject& sampling) {
     if (!requireOpen()) return false;
     QSqlQuery q(m_db);
-    q.prepare(QStringLiteral("UPDATE conversations SET system_prompt = ?, model_path = ?, preset = ?,"
-                             " sampling_json = ? WHERE id = ?"));
+    q.prepare(
+        QStringLiteral("UPDATE conversations SET system_prompt = ?, model_path = ?, preset = ?,"
+                       " sampling_json = ? WHERE id = ?"));
     q.addBindValue(nonNull(systemPrompt));
     q.addBindValue(nonNull(modelPath));
     q.addBindValue(nonNull(preset));
@@ -637,8 +665,9 @@ qint64 ConversationStore::insertMessage(qint64 conversationId, qint64 parentId, 
                         QStringLiteral("no message %1 in conversation %2").arg(parentId).arg(conversationId));
     }
     const qint64 now = nowMs();
-    q.prepare(QStringLiteral("INSERT INTO messages (conversation_id, parent_id, role, content, state, created_at,"
-                             " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+    q.prepare(
+        QStringLiteral("INSERT INTO messages (conversation_id, parent_id, role, content, state, created_at,"
+                       " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"));
     q.addBindValue(conversationId);
     q.addBindValue(idOrNull(parentId));
     q.addBindValue(roleName(role));
@@ -704,8 +733,9 @@ bool ConversationStore::finishAssistantMessage(qint64 messageId, const QString& 
     if (!begin()) return false;
     const qint64 now = nowMs();
     QSqlQuery q(m_db);
-    q.prepare(QStringLiteral("UPDATE messages SET content = ?, state = ?, tokens = ?, stats_json = ?, updated_at = ?"
-                             " WHERE id = ? AND state = 'streaming' RETURNING conversation_id"));
+    q.prepare(
+        QStringLiteral("UPDATE messages SET content = ?, state = ?, tokens = ?, stats_json = ?, updated_at = ?"
+                       " WHERE id = ? AND state = 'streaming' RETURNING conversation_id"));
     q.addBindValue(nonNull(finalText));
     q.addBindValue(stateName(state));
     q.addBindValue(tokens);
@@ -786,7 +816,8 @@ QList<ConversationStore::Message> ConversationStore::children(qint64 messageId) 
     if (!requireOpen()) return out;
     QSqlQuery q(m_db);
     q.setForwardOnly(true);
-    q.prepare(QStringLiteral("SELECT %1 FROM messages WHERE parent_id = ? ORDER BY id").arg(QLatin1String(kMessageColumns)));
+    q.prepare(
+        QStringLiteral("SELECT %1 FROM messages WHERE parent_id = ? ORDER BY id").arg(QLatin1String(kMessageColumns)));
     q.addBindValue(messageId);
     readMessages(q, &out);
     return out;
@@ -814,8 +845,9 @@ QList<ConversationStore::Message> ConversationStore::siblings(qint64 messageId) 
 bool ConversationStore::setCurrentMessage(qint64 conversationId, qint64 messageId) {
     if (!requireOpen()) return false;
     QSqlQuery q(m_db);
-    q.prepare(QStringLiteral("UPDATE conversations SET current_message_id = ? WHERE id = ?"
-                             " AND EXISTS (SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?)"));
+    q.prepare(
+        QStringLiteral("UPDATE conversations SET current_message_id = ? WHERE id = ?"
+                       " AND EXISTS (SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?)"));
     q.addBindValue(messageId);
     q.addBindValue(conversationId);
     q.addBindValue(messageId);
@@ -934,13 +966,16 @@ qint64 ConversationStore::importJson(const QByteArray& json) {
     };
     QJsonParseError parseError;
     const QJsonDocument doc = QJsonDocument::fromJson(json, &parseError);
-    if (doc.isNull()) return bad(QStringLiteral("invalid JSON at offset %1: %2").arg(parseError.offset).arg(parseError.errorString()));
+    if (doc.isNull())
+        return bad(
+            QStringLiteral("invalid JSON at offset %1: %2").arg(parseError.offset).arg(parseError.errorString()));
     if (!doc.isObject()) return bad(QStringLiteral("the top level is not an object"));
     const QJsonObject root = doc.object();
     if (root.value(QStringLiteral("format")).toString() != QLatin1String("kvmix-chat-conversation"))
         return bad(QStringLiteral("not a KVmix Chat conversation export"));
     if (root.value(QStringLiteral("version")).toInt(-1) != 1)
-        return bad(QStringLiteral("unsupported export version %1").arg(root.value(QStringLiteral("version")).toVariant().toString()));
+        return bad(QStringLiteral("unsupported export version %1")
+                       .arg(root.value(QStringLiteral("version")).toVariant().toString()));
 
     const auto time = [](const QJsonValue& v, QDateTime* out) {
         if (!v.isString()) return false;
@@ -999,7 +1034,8 @@ qint64 ConversationStore::importJson(const QByteArray& json) {
         if (!stateFromName(o.value(QStringLiteral("state")).toString(), &item.m.state))
             return bad(where + QStringLiteral("invalid 'state'"));
         if (item.m.state == State::Streaming) item.m.state = State::Interrupted;
-        if (!o.value(QStringLiteral("content")).isString()) return bad(where + QStringLiteral("'content' is not a string"));
+        if (!o.value(QStringLiteral("content")).isString())
+            return bad(where + QStringLiteral("'content' is not a string"));
         item.m.content = o.value(QStringLiteral("content")).toString();
         if (!time(o.value(QStringLiteral("created_at")), &item.m.createdAt) ||
             !time(o.value(QStringLiteral("updated_at")), &item.m.updatedAt))
@@ -1028,8 +1064,9 @@ qint64 ConversationStore::importJson(const QByteArray& json) {
         return qint64(0);
     };
     QSqlQuery q(m_db);
-    q.prepare(QStringLiteral("INSERT INTO conversations (title, created_at, updated_at, system_prompt, model_path,"
-                             " preset, sampling_json, pinned) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+    q.prepare(
+        QStringLiteral("INSERT INTO conversations (title, created_at, updated_at, system_prompt, model_path,"
+                       " preset, sampling_json, pinned) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
     q.addBindValue(nonNull(conv.title));
     q.addBindValue(conv.createdAt.toMSecsSinceEpoch());
     q.addBindValue(conv.updatedAt.toMSecsSinceEpoch());
@@ -1041,8 +1078,9 @@ qint64 ConversationStore::importJson(const QByteArray& json) {
     if (!exec(q, QStringLiteral("importing a conversation"))) return abort();
     const qint64 convId = q.lastInsertId().toLongLong();
     QHash<int, qint64> dbIds;
-    q.prepare(QStringLiteral("INSERT INTO messages (conversation_id, parent_id, role, content, state, created_at,"
-                             " updated_at, tokens, stats_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    q.prepare(
+        QStringLiteral("INSERT INTO messages (conversation_id, parent_id, role, content, state, created_at,"
+                       " updated_at, tokens, stats_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     for (const Item& item : items) {
         q.addBindValue(convId);
         q.addBindValue(idOrNull(dbIds.value(item.localParent)));

@@ -43,12 +43,12 @@ class ConversationStore {
 public:
     enum class ErrorKind {
         None,
-        Locked,          // another connection held the lock past the busy timeout
-        ReadOnly,        // the file or its folder cannot be written
-        NotOurDatabase,  // not SQLite, damaged, or another program's schema
-        TooNew,          // written by a newer KVmix Chat (higher schema version)
-        InvalidArgument, // unknown id, bad role/state, malformed import
-        Io,              // anything else SQLite reported
+        Locked,           // another connection held the lock past the busy timeout
+        ReadOnly,         // the file or its folder cannot be written
+        NotOurDatabase,   // not SQLite, damaged, or another program's schema
+        TooNew,           // written by a newer KVmix Chat (higher schema version)
+        InvalidArgument,  // unknown id, bad role/state, malformed import
+        Io,               // anything else SQLite reported
         NotOpen,
     };
 
@@ -108,7 +108,11 @@ public:
 
     // Opens or creates the database at path (the folder is created when missing),
     // enables WAL and foreign keys and runs pending migrations. Never modifies a file
-    // that is not a KVmix Chat database.
+    // that is not a KVmix Chat database. Runs PRAGMA quick_check (linear in the file
+    // size, milliseconds for a chat history). Another program holding only the write
+    // lock does not stop open() (WAL readers are not blocked); writes then fail as
+    // Locked after busyTimeoutMs. Meant for one app instance per file: recoverInterrupted()
+    // would also mark another live instance's streaming replies.
     bool open(const QString& path, const OpenOptions& options);
     bool open(const QString& path) { return open(path, OpenOptions{}); }
     void close();

@@ -74,6 +74,7 @@ Expected<GenerationResult> generate(Session& session, const Tokenizer& tokenizer
     while (common < cached.size() && common < prompt.size() && cached[common] == prompt[common]) ++common;
     if (common == prompt.size()) --common;  // the last prompt token must run to get logits
     session.truncate(static_cast<int64_t>(common));
+    common = static_cast<size_t>(session.n_past());  // a quantized cache may cut earlier
     result.stats.prompt_tokens = static_cast<int64_t>(prompt.size());
     result.stats.prompt_evaluated = static_cast<int64_t>(prompt.size() - common);
 
@@ -136,7 +137,11 @@ Expected<GenerationResult> generate(Session& session, const Tokenizer& tokenizer
             }
             // Drop half of what follows the kept prefix; later keys are re-rotated.
             const int64_t n_discard = std::max<int64_t>(1, (session.n_past() - keep) / 2);
-            session.erase(keep, keep + n_discard);
+            if (!session.erase(keep, keep + n_discard).ok()) {
+                result.reason = StopReason::context_full;
+                result.context.description = "the context is full and this KV cache cannot drop old tokens while generating";
+                break;
+            }
             result.context.truncated = true;
             result.context.tokens_dropped += n_discard;
             result.context.description = "rolling window: dropped " + std::to_string(result.context.tokens_dropped) +

@@ -73,11 +73,14 @@ public:
     virtual void attend(uint32_t layer, const AttentionQuery& query, CpuBackend& backend) = 0;
     virtual void commit(int64_t n) = 0;
 
-    // Drops every token at position >= n.
+    // Drops every token at position >= n. A cache may keep fewer (a quantized cache cuts at
+    // its group boundaries): size() says how many remain.
     virtual void truncate(int64_t n) = 0;
     // Removes positions [begin, end); later tokens move back by end - begin positions and
     // their keys are re-rotated with `rerotate`.
     virtual void erase(int64_t begin, int64_t end, const KeyRerotateFn& rerotate) = 0;
+    // Whether erase() is available (a quantized cache cannot move its packed keys).
+    virtual bool supports_erase() const { return true; }
 
     virtual KvMemoryReport memory() const = 0;
 

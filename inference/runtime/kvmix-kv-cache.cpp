@@ -18,7 +18,7 @@ namespace kvmix {
 
 namespace {
 
-constexpr int64_t kGroupsPerPage = 16;  // quantized storage grows by 16 groups (512 tokens at G = 32)
+constexpr int64_t kGroupsPerPage = 4;  // quantized storage grows by 4 groups (128 tokens at G = 32)
 
 // One side (keys or values) of one layer.
 struct Side {
@@ -121,6 +121,8 @@ public:
             }
         size_ = kept;
     }
+
+    bool supports_erase() const override { return false; }
 
     void erase(int64_t begin, int64_t end, const KeyRerotateFn&) override {
         // Moving quantized keys would need dequantize-rotate-requantize; the session falls
@@ -227,7 +229,7 @@ private:
             const int64_t qend = sinks_ + s->q_tokens;
             if (qend < n_kv) cuts.insert(qend);
             if (s->bits != 16) {
-                const int64_t page_tokens = kGroupsPerPage * G;  // a page holds 16 groups of either side
+                const int64_t page_tokens = kGroupsPerPage * G;  // a page holds kGroupsPerPage groups of either side
                 for (int64_t p = sinks_ + page_tokens; p < std::min(qend, n_kv); p += page_tokens) cuts.insert(p);
             }
             for (int64_t p = sinks_ + (s->q_tokens / s->ring_cap + 1) * s->ring_cap; p < n_kv; p += s->ring_cap) cuts.insert(p);

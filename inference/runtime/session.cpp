@@ -1,5 +1,7 @@
 #include "runtime/session.h"
 
+#include "runtime/kvmix-kv-cache.h"
+
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -34,7 +36,9 @@ Expected<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> 
     if (config.n_batch <= 0) return error(ErrorCode::invalid_argument, "batch size must be positive");
     config.n_ctx = std::min<int64_t>(config.n_ctx, model->hparams().context_length);
     config.n_batch = std::min(config.n_batch, config.n_ctx);
-    auto cache = make_kv_cache(config.kv_cache, model->kv_shapes(), config.n_ctx);
+    const bool kvmix = !config.kv_profile.layers.empty() && !config.kv_profile.is_fp16();
+    auto cache = kvmix ? make_kvmix_kv_cache(model->kv_shapes(), config.kv_profile, config.n_ctx, config.n_batch)
+                       : make_kv_cache(config.kv_cache, model->kv_shapes(), config.n_ctx);
     if (!cache) return cache.status();
     return std::unique_ptr<Session>(new Session(std::move(model), config, std::move(*cache)));
 }
@@ -73,14 +77,16 @@ Status Session::eval(std::span<const int32_t> tokens, std::vector<float>* last_l
 
 void Session::truncate(int64_t n) {
     n = std::clamp<int64_t>(n, 0, n_past());
-    tokens_.resize(static_cast<size_t>(n));
     cache_->truncate(n);
+    tokens_.resize(static_cast<size_t>(cache_->size()));
 }
 
-void Session::erase(int64_t begin, int64_t end) {
+Status Session::erase(int64_t begin, int64_t end) {
     begin = std::clamp<int64_t>(begin, 0, n_past());
     end = std::clamp<int64_t>(end, begin, n_past());
-    if (begin == end) return;
+    if (begin == end) return {};
+    if (!cache_->supports_erase())
+        return error(ErrorCode::unsupported, "this KV cache cannot drop tokens from the middle (a quantized cache); truncate instead");
     const ModelHParams& hp = model_->hparams();
     std::vector<int32_t> pos;
     cache_->erase(begin, end, [&](uint32_t layer, float* k, int64_t n, int32_t delta) {
@@ -88,6 +94,7 @@ void Session::erase(int64_t begin, int64_t end) {
         backend_.rope(k, n, 1, hp.head_dim, pos.data(), model_->layer(layer).rope);
     });
     tokens_.erase(tokens_.begin() + begin, tokens_.begin() + end);
+    return {};
 }
 
 Status Session::save(const std::string& path) const {

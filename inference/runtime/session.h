@@ -16,6 +16,7 @@
 #include "model/model.h"
 #include "model/transformer-forward.h"
 #include "runtime/kv-cache.h"
+#include "runtime/kv-profile.h"
 
 namespace kvmix {
 
@@ -24,6 +25,8 @@ struct SessionConfig {
     int64_t n_batch = 256;    // prefill chunk: tokens per forward pass
     int n_threads = 0;        // 0: all hardware threads
     KvCacheType kv_cache = KvCacheType::f16;  // f32: unrounded K/V (reference validation)
+    // KVmix: per-layer quantized cache. Empty layers or an all-16-bit profile: the dense cache above.
+    KvProfile kv_profile;
 };
 
 class Session {
@@ -47,11 +50,11 @@ public:
     Status eval(std::span<const int32_t> tokens, std::vector<float>* last_logits = nullptr,
                 std::vector<float>* all_logits = nullptr, const std::atomic<bool>* cancel = nullptr);
 
-    // Forgets every token at position >= n.
+    // Forgets every token at position >= n (a quantized cache may keep fewer: n_past() says).
     void truncate(int64_t n);
     // Removes positions [begin, end) and moves later tokens back (re-rotating their keys):
-    // the rolling-window context policy.
-    void erase(int64_t begin, int64_t end);
+    // the rolling-window context policy. ErrorCode::unsupported for a quantized cache.
+    Status erase(int64_t begin, int64_t end);
 
     // Saves the token history and the KV cache; load() restores them into a session of the
     // same model (checked) and a context at least as large. On error the session is empty.

@@ -103,11 +103,13 @@ private slots:
         QVERIFY(raw.ok());
         QCOMPARE(raw.scalar(QStringLiteral("PRAGMA journal_mode")).toString(), QStringLiteral("wal"));
         QCOMPARE(raw.scalar(QStringLiteral("PRAGMA application_id")).toLongLong(), 0x4B564D43);
-        for (const char* name : {"conversations", "messages", "messages_fts", "conversations_fts", "messages_streaming"})
-            QVERIFY2(raw.scalar(QStringLiteral("SELECT count(*) FROM sqlite_master WHERE name = '%1'")
-                                    .arg(QLatin1String(name)))
-                             .toInt() == 1,
-                     name);
+        for (const char* name :
+             {"conversations", "messages", "messages_fts", "conversations_fts", "messages_streaming"})
+            QVERIFY2(
+                raw.scalar(
+                       QStringLiteral("SELECT count(*) FROM sqlite_master WHERE name = '%1'").arg(QLatin1String(name)))
+                        .toInt() == 1,
+                name);
         // Opening again is a no-op for the schema.
         QVERIFY(store.open(path));
         QCOMPARE(store.schemaVersion(), ConversationStore::latestSchemaVersion());
@@ -125,12 +127,14 @@ private slots:
         {
             // Data written by a version-1 build, straight into the version-1 schema.
             RawDb raw(path);
-            QVERIFY(raw.exec(QStringLiteral("INSERT INTO conversations (id, title, created_at, updated_at)"
-                                            " VALUES (7, 'Old chat about zebras', 1000, 2000)")));
-            QVERIFY(raw.exec(QStringLiteral("INSERT INTO messages (id, conversation_id, parent_id, role, content,"
-                                            " state, created_at, updated_at) VALUES"
-                                            " (1, 7, NULL, 'user', 'tell me about okapis', 'complete', 1000, 1000),"
-                                            " (2, 7, 1, 'assistant', 'okapis are giraffids', 'streaming', 1500, 1500)")));
+            QVERIFY(
+                raw.exec(QStringLiteral("INSERT INTO conversations (id, title, created_at, updated_at)"
+                                        " VALUES (7, 'Old chat about zebras', 1000, 2000)")));
+            QVERIFY(
+                raw.exec(QStringLiteral("INSERT INTO messages (id, conversation_id, parent_id, role, content,"
+                                        " state, created_at, updated_at) VALUES"
+                                        " (1, 7, NULL, 'user', 'tell me about okapis', 'complete', 1000, 1000),"
+                                        " (2, 7, 1, 'assistant', 'okapis are giraffids', 'streaming', 1500, 1500)")));
             QCOMPARE(raw.scalar(QStringLiteral("SELECT count(*) FROM sqlite_master WHERE name = 'messages_streaming'"))
                          .toInt(),
                      0);
@@ -210,8 +214,7 @@ private slots:
             ConversationStore writer;
             QVERIFY(writer.open(path));
             const qint64 conv = writer.createConversation(QStringLiteral("soon damaged"));
-            for (int i = 0; i < 200; ++i)
-                QVERIFY(writer.addMessage(conv, 0, Role::User, crashText(300)) > 0);
+            for (int i = 0; i < 200; ++i) QVERIFY(writer.addMessage(conv, 0, Role::User, crashText(300)) > 0);
         }  // closing checkpoints the WAL into the file
         QByteArray bytes = fileBytes(path);
         QVERIFY(bytes.size() > 16 * 4096);
@@ -323,7 +326,8 @@ private slots:
             QCOMPARE(store.lastErrorKind(), ErrorKind::Locked);
             QVERIFY2(store.lastError().contains(QStringLiteral("is locked by another program")),
                      qPrintable(store.lastError()));
-            qInfo("open while locked (%lld ms): %s", static_cast<long long>(t.elapsed()), qPrintable(store.lastError()));
+            qInfo("open while locked (%lld ms): %s", static_cast<long long>(t.elapsed()),
+                  qPrintable(store.lastError()));
         }
         ConversationStore store;
         QVERIFY2(store.open(path, opts), qPrintable(store.lastError()));
@@ -334,8 +338,9 @@ private slots:
         ConversationStore store;
         QVERIFY(store.open(freshPath()));
         QJsonObject sampling{{QStringLiteral("temperature"), 0.7}, {QStringLiteral("top_p"), 0.9}};
-        const qint64 a = store.createConversation(QStringLiteral("Alpha"), QStringLiteral("Be brief."),
-                                                  QStringLiteral("/m/gemma.gguf"), QStringLiteral("balanced"), sampling);
+        const qint64 a =
+            store.createConversation(QStringLiteral("Alpha"), QStringLiteral("Be brief."),
+                                     QStringLiteral("/m/gemma.gguf"), QStringLiteral("balanced"), sampling);
         QTest::qWait(3);
         const qint64 b = store.createConversation(QStringLiteral("Beta"));
         QTest::qWait(3);
@@ -393,8 +398,10 @@ private slots:
         QVERIFY(store.finishAssistantMessage(
             a1, QStringLiteral("Bake it in a water bath at 150 °C for about forty minutes, until it just sets."),
             State::Complete));
-        store.addMessage(travel, 0, Role::User, QStringLiteral("Trains from Zürich to Genève, and a café near the station?"));
-        store.addMessage(russian, 0, Role::User, QStringLiteral("Как сказать «спасибо большое» по-японски? ありがとう"));
+        store.addMessage(travel, 0, Role::User,
+                         QStringLiteral("Trains from Zürich to Genève, and a café near the station?"));
+        store.addMessage(russian, 0, Role::User,
+                         QStringLiteral("Как сказать «спасибо большое» по-японски? ありがとう"));
 
         // A term in the middle of a message, with the snippet marking it.
         auto hits = store.search(QStringLiteral("water"));
@@ -539,9 +546,10 @@ private slots:
     void exportImportRoundTrip() {
         ConversationStore store;
         QVERIFY(store.open(freshPath()));
-        const qint64 conv = store.createConversation(
-            QStringLiteral("Round trip — ünïcödé ✓"), QStringLiteral("You are terse."), QStringLiteral("/models/x.gguf"),
-            QStringLiteral("aggressive"), QJsonObject{{QStringLiteral("temperature"), 0.25}, {QStringLiteral("seed"), 7}});
+        const qint64 conv =
+            store.createConversation(QStringLiteral("Round trip — ünïcödé ✓"), QStringLiteral("You are terse."),
+                                     QStringLiteral("/models/x.gguf"), QStringLiteral("aggressive"),
+                                     QJsonObject{{QStringLiteral("temperature"), 0.25}, {QStringLiteral("seed"), 7}});
         QVERIFY(store.setPinned(conv, true));
         const qint64 u1 = store.addMessage(conv, 0, Role::User, QStringLiteral("line 1\nline \"2\"\t漢字 🙂"));
         const qint64 a1 = store.beginAssistantMessage(u1);
@@ -582,7 +590,9 @@ private slots:
         msgs[0] = m0;
         broken[QStringLiteral("messages")] = msgs;
         const QList<QByteArray> bad = {
-            QByteArray("{not json"), QByteArray("[]"), QByteArray("{\"format\": \"something else\"}"),
+            QByteArray("{not json"),
+            QByteArray("[]"),
+            QByteArray("{\"format\": \"something else\"}"),
             QJsonDocument(broken).toJson(),
             QByteArray(first).replace("\"assistant\"", "\"wizard\""),
         };

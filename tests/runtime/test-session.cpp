@@ -169,7 +169,7 @@ TEST_CASE("session: erase re-rotates keys like a fresh evaluation of the shifted
             const auto toks = some_tokens(30, static_cast<int32_t>(m->hparams().n_vocab));
             auto shifted = session_for(m, 64, 8, kv), fresh = session_for(m, 64, 8, kv);
             REQUIRE_OK(shifted->eval(toks));
-            shifted->erase(4, 12);
+            REQUIRE_OK(shifted->erase(4, 12));
             CHECK_EQ(shifted->n_past(), int64_t(22));
             std::vector<int32_t> kept(toks.begin(), toks.begin() + 4);
             kept.insert(kept.end(), toks.begin() + 12, toks.end());
