@@ -9,5 +9,6 @@ int cmd_generate(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
 int cmd_perplexity(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_passkey(int argc, char** argv);
 
 }  // namespace kvmix::cli

@@ -17,7 +17,11 @@ void print_usage(FILE* out) {
                  "  generate  -m MODEL -p PROMPT [-n N]   generate text (--chat applies the chat template)\n"
                  "  chat      -m MODEL [--system TEXT]    interactive chat in the terminal\n"
                  "  perplexity -m MODEL -f FILE           perplexity of a text file (--ctx, --chunk, --json)\n"
-                 "  bench     -m MODEL [--ctx LIST]       prefill/decode speed vs context depth (--gen, --json)\n"
+                 "  bench     -m MODEL [--ctx LIST]       prefill/decode speed vs context depth (--gen, --kv LIST, --json)\n"
+                 "  passkey   -m MODEL --ctx N            retrieval of a hidden number at several depths (--kv SPEC)\n"
+                 "\n"
+                 "KV cache: --kv fp16 | k2v2 | k3v3 | k4v4 | k8v8 | kXvY | profile:FILE, --kv-group 32|64|128,\n"
+                 "          --kv-window RATIO, --kv-sinks N (KVmix mixed-precision cache)\n"
                  "\n"
                  "MODEL is a .gguf file, a Hugging Face folder (config.json + safetensors), or 'default'.\n"
                  "  kvmix --version | --help\n");
@@ -46,8 +50,9 @@ int main(int argc, char** argv) {
     if (cmd == "generate") return kvmix::cli::cmd_generate(argc, argv);
     if (cmd == "chat") return kvmix::cli::cmd_chat(argc, argv);
     if (cmd == "perplexity") return kvmix::cli::cmd_perplexity(argc, argv);
+    if (cmd == "passkey") return kvmix::cli::cmd_passkey(argc, argv);
 #else
-    if (cmd == "tokenize" || cmd == "generate" || cmd == "chat" || cmd == "perplexity") {
+    if (cmd == "tokenize" || cmd == "generate" || cmd == "chat" || cmd == "perplexity" || cmd == "passkey") {
         std::fprintf(stderr, "kvmix: '%s' needs the tokenizer, which this build lacks (KVMIX_TOKENIZER=OFF)\n", cmd.c_str());
         return 1;
     }
