@@ -18,9 +18,9 @@ namespace kvmix {
 
 namespace {
 
-// Per-call buffers of the decode path: int8 x, per-32 scales and per-32 sums.
+// Per-call buffers of the decode path: int16 x, per-32 scales and per-32 sums.
 struct DecodeScratch {
-    int8_t* q;
+    int16_t* q;
     float* d;
     float* s;
 };
@@ -179,23 +179,23 @@ struct DecQ6K {
     }
 };
 
-// --- Decode: int8 activations × quantized weights ---------------------------------------
-// For m == 1, x is quantized once per call into blocks of 32: q = round(x * 127 / amax)
-// (|q| <= 127) with scale d = amax / 127, plus the exact fp32 sum of the block (for the
-// additive term of Q4_1/Q5_1/Q4_K/Q5_K, which therefore sees no activation error). Every
-// weight type then dots 32 bytes at a time with vpmaddubsw (unsigned × signed bytes) and
-// vpmaddwd, and one fp32 FMA per 32 weights applies weight scale × d. Pair sums stay far
-// from int16 saturation: |w| <= 128 (abs of signed) or <= 63 (unsigned) times |q| <= 127.
+// --- Decode: int16 activations × quantized weights --------------------------------------
+// For m == 1 (all block types but Q8_0, see dot_row_q8_0_f32), x is quantized once per call into blocks of 32: q = round(x * 32767 / amax)
+// with scale d = amax / 32767, plus the exact fp32 sum of the block (for the additive term
+// of Q4_1/Q5_1/Q4_K/Q5_K). Weights are unpacked to signed bytes, sign-extended to int16 and
+// dotted with vpmaddwd; one fp32 FMA per 32 weights applies weight scale × d. int8 x (with
+// vpmaddubsw) is ~1.3x cheaper here but its ±amax/254 rounding moved the tiny-model logits
+// by ~0.1; int16 rounding (±amax/65534) is ~250x smaller. Integer sums cannot overflow:
+// |w| <= 128 (× sub-scale <= 4096 for Q6_K), |q| <= 32767, 32 terms per int32 lane group.
 
 struct QuantX {
-    const int8_t* q;  // [k], 32-byte aligned
-    const float* d;   // [k / 32] scale; NaN when the block holds a NaN (so outputs stay NaN)
-    const float* s;   // [k / 32] fp32 sum of the block
+    const int16_t* q;  // [k], 32-byte aligned
+    const float* d;    // [k / 32] scale; NaN when the block holds a NaN (so outputs stay NaN)
+    const float* s;    // [k / 32] fp32 sum of the block
 };
 
-void quantize_x(const float* x, int64_t k, int8_t* q, float* d, float* s) {
+void quantize_x(const float* x, int64_t k, int16_t* q, float* d, float* s) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int64_t b = 0; b < k / 32; ++b) {
         const float* xb = x + 32 * b;
         __m256 v[4];
@@ -204,24 +204,30 @@ void quantize_x(const float* x, int64_t k, int8_t* q, float* d, float* s) {
                                        _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
         const float amax = avx2::hmax(m);
         const float sum = hsum(_mm256_add_ps(_mm256_add_ps(v[0], v[1]), _mm256_add_ps(v[2], v[3])));
-        // maxps drops NaNs, the sum keeps them. Blocks with amax below ~1e-36 (127 / amax
+        // maxps drops NaNs, the sum keeps them. Blocks with amax below ~1e-33 (32767 / amax
         // would overflow) are flushed to zero.
-        const float id = amax > 1e-36f ? 127.0f / amax : 0.0f;
-        d[b] = sum != sum ? sum : amax / 127.0f;
+        const float id = amax > 1e-33f ? 32767.0f / amax : 0.0f;
+        d[b] = sum != sum ? sum : amax / 32767.0f;
         s[b] = sum;
         const __m256 vid = _mm256_set1_ps(id);
         __m256i n[4];
         for (int i = 0; i < 4; ++i) n[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));  // round to nearest even
-        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(n[0], n[1]), _mm256_packs_epi32(n[2], n[3]));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(q + 32 * b), _mm256_permutevar8x32_epi32(p, order));
+        // packs works per 128-bit lane: [0-3 8-11 | 4-7 12-15] -> qword order 0 2 1 3.
+        for (int h = 0; h < 2; ++h)
+            _mm256_store_si256(reinterpret_cast<__m256i*>(q + 32 * b + 16 * h),
+                               _mm256_permute4x64_epi64(_mm256_packs_epi32(n[2 * h], n[2 * h + 1]), 0xD8));
     }
 }
 
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-inline __m256i load_xq(const int8_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+inline __m256i load_xq(const int16_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
 
-// 16 int16 pair sums of w·x for signed weights (|w| <= 128 as unsigned after abs).
-inline __m256i dot_s8(__m256i w, __m256i x) { return _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)); }
+// Eight int32 partial sums of w·x over 32 weights (signed bytes) and 32 int16 x.
+inline __m256i dot32(__m256i w, const int16_t* x) {
+    const __m256i lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w));
+    const __m256i hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w, 1));
+    return _mm256_add_epi32(_mm256_madd_epi16(lo, load_xq(x)), _mm256_madd_epi16(hi, load_xq(x + 16)));
+}
 
 // 32 nibbles from 16 bytes: low nibbles are elements 0..15, high nibbles 16..31.
 inline __m256i nibbles32(const uint8_t* p) {
@@ -240,45 +246,37 @@ inline __m256i bits32(const uint8_t* p) {
 // acc += float(p) * s, p: eight int32 partial sums of one group.
 inline void accumulate(__m256& acc, __m256i p, float s) { acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s), acc); }
 
-// 32-element types. Block::dot(b, xq, d_x) returns the int32 partial sums of q_w · q_x and
-// the weight scale; Block::kMin types also return the additive term m (times fp32 sum of x).
-struct IntQ8_0 {
-    static constexpr int kBytes = 34;
-    static constexpr bool kMin = false;
-    static __m256i dot(const uint8_t* b, __m256i x) { return dot_s8(load32(b + 2), x); }
-};
+// 32-element types: dot(b, x) gives the int32 partial sums of q_w · q_x; kMin types add
+// m · (fp32 sum of x).
 template <bool kHasMin>
 struct IntQ4 {
     static constexpr int kBytes = kHasMin ? 20 : 18;
     static constexpr bool kMin = kHasMin;
-    static __m256i dot(const uint8_t* b, __m256i x) {
+    static __m256i dot(const uint8_t* b, const int16_t* x) {
         const __m256i w = nibbles32(b + (kHasMin ? 4 : 2));
-        if constexpr (kHasMin) return _mm256_maddubs_epi16(w, x);
-        return dot_s8(_mm256_sub_epi8(w, _mm256_set1_epi8(8)), x);
+        return dot32(kHasMin ? w : _mm256_sub_epi8(w, _mm256_set1_epi8(8)), x);
     }
 };
 template <bool kHasMin>
 struct IntQ5 {
     static constexpr int kBytes = kHasMin ? 24 : 22;
     static constexpr bool kMin = kHasMin;
-    static __m256i dot(const uint8_t* b, __m256i x) {
+    static __m256i dot(const uint8_t* b, const int16_t* x) {
         const uint8_t* qh = b + (kHasMin ? 4 : 2);
         const __m256i w = nibbles32(qh + 4), h = bits32(qh);
-        if constexpr (kHasMin) return _mm256_maddubs_epi16(_mm256_or_si256(w, _mm256_and_si256(h, _mm256_set1_epi8(0x10))), x);
+        if constexpr (kHasMin) return dot32(_mm256_or_si256(w, _mm256_and_si256(h, _mm256_set1_epi8(0x10))), x);
         // q - 16 as a signed byte: the nibble itself with bit 4 set, else nibble | 0xF0.
-        return dot_s8(_mm256_or_si256(w, _mm256_andnot_si256(h, _mm256_set1_epi8(static_cast<char>(0xF0)))), x);
+        return dot32(_mm256_or_si256(w, _mm256_andnot_si256(h, _mm256_set1_epi8(static_cast<char>(0xF0)))), x);
     }
 };
 
 template <class B>
 float dot_row_q32(const uint8_t* row, const QuantX& x, int64_t nb) {
-    const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     float bacc = 0.0f;
     auto one = [&](int64_t i, __m256& acc) {
         const uint8_t* b = row + i * B::kBytes;
-        const __m256i p = _mm256_madd_epi16(B::dot(b, load_xq(x.q + 32 * i)), ones);
-        accumulate(acc, p, half_to_float(load_u16(b)) * x.d[i]);
+        accumulate(acc, B::dot(b, x.q + 32 * i), half_to_float(load_u16(b)) * x.d[i]);
         if constexpr (B::kMin) bacc += half_to_float(load_u16(b + 2)) * x.s[i];
     };
     int64_t i = 0;
@@ -312,8 +310,11 @@ float dot_row_k45(const uint8_t* row, const QuantX& x, int64_t nb) {
         alignas(8) uint8_t sc[8], mn[8];
         unpack_k_scales(b + 4, sc, mn);
         const uint8_t* qs = b + (kHigh ? 48 : 16);
-        const int8_t* xq = x.q + 256 * i;
-        const float* dx = x.d + 8 * i;
+        const int16_t* xq = x.q + 256 * i;
+        // Per-group fp32 scales d · sc_g · d_x(g), built 8 at a time.
+        alignas(32) float gs[8];
+        const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
+        _mm256_store_ps(gs, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(d), scf), _mm256_loadu_ps(x.d + 8 * i)));
         __m256i hb = _mm256_setzero_si256();
         if constexpr (kHigh) hb = load32(b + 16);
         for (int pair = 0; pair < 4; ++pair) {
@@ -328,10 +329,8 @@ float dot_row_k45(const uint8_t* row, const QuantX& x, int64_t nb) {
                 hi = _mm256_or_si256(hi, _mm256_and_si256(bh, b4));
             }
             const int g = 2 * pair;
-            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load_xq(xq + 32 * g)), _mm256_set1_epi16(sc[g]));
-            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load_xq(xq + 32 * g + 32)), _mm256_set1_epi16(sc[g + 1]));
-            accumulate(acc0, p0, d * dx[g]);
-            accumulate(acc1, p1, d * dx[g + 1]);
+            accumulate(acc0, dot32(lo, xq + 32 * g), gs[g]);
+            accumulate(acc1, dot32(hi, xq + 32 * g + 32), gs[g + 1]);
         }
         const __m256 mins = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn))));
         macc = _mm256_fmadd_ps(_mm256_set1_ps(-dmin), _mm256_mul_ps(mins, _mm256_loadu_ps(x.s + 8 * i)), macc);
@@ -340,24 +339,18 @@ float dot_row_k45(const uint8_t* row, const QuantX& x, int64_t nb) {
 }
 
 // Q6_K: group r (32 weights) of half h takes bits from ql[64h + l] / ql[64h + 32 + l] (low
-// or high nibble) and a bit pair of qh[32h + l]; its two halves of 16 use scales 2r, 2r + 1.
+// or high nibble) and a bit pair of qh[32h + l]; its two halves of 16 use scales 2r, 2r + 1,
+// multiplied into the int16 weights (|q - 32| · |scale| <= 4096).
 float dot_row_q6k(const uint8_t* row, const QuantX& x, int64_t nb) {
     const __m256i m15 = _mm256_set1_epi8(0x0F), m48 = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
-    // Shuffle that spreads int16 scale 2r over the low 128 bits and 2r + 1 over the high.
-    __m256i spread[4];
-    for (int r = 0; r < 4; ++r) {
-        const int64_t lo = (4 * r) | ((4 * r + 1) << 8), hi = (4 * r + 2) | ((4 * r + 3) << 8);
-        const int64_t l4 = lo * 0x0001000100010001ll, h4 = hi * 0x0001000100010001ll;
-        spread[r] = _mm256_setr_epi64x(l4, l4, h4, h4);
-    }
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     for (int64_t i = 0; i < nb; ++i) {
         const uint8_t* b = row + i * 210;
         const float d = half_to_float(load_u16(b + 208));
+        const auto* scales = reinterpret_cast<const int8_t*>(b + 192);
         for (int half = 0; half < 2; ++half) {
             const uint8_t* ql = b + 64 * half;
             const __m256i la = load32(ql), lb = load32(ql + 32), h = load32(b + 128 + 32 * half);
-            const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + 192 + 8 * half))));
             const __m256i q[4] = {
                 _mm256_or_si256(_mm256_and_si256(la, m15), _mm256_and_si256(_mm256_slli_epi16(h, 4), m48)),
                 _mm256_or_si256(_mm256_and_si256(lb, m15), _mm256_and_si256(_mm256_slli_epi16(h, 2), m48)),
@@ -366,10 +359,33 @@ float dot_row_q6k(const uint8_t* row, const QuantX& x, int64_t nb) {
             const int64_t g0 = 8 * i + 4 * half;
             for (int r = 0; r < 4; ++r) {
                 const __m256i w = _mm256_sub_epi8(q[r], off);
-                const __m256i p = _mm256_madd_epi16(dot_s8(w, load_xq(x.q + 32 * (g0 + r))), _mm256_shuffle_epi8(sc, spread[r]));
+                const int8_t* sc = scales + 8 * half + 2 * r;
+                const __m256i lo = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(w)), _mm256_set1_epi16(sc[0]));
+                const __m256i hi = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(w, 1)), _mm256_set1_epi16(sc[1]));
+                const int16_t* xq = x.q + 32 * (g0 + r);
+                const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(lo, load_xq(xq)), _mm256_madd_epi16(hi, load_xq(xq + 16)));
                 accumulate(r & 1 ? acc1 : acc0, p, d * x.d[g0 + r]);
             }
         }
+    }
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+// Q8_0 keeps x in fp32 (exact path): its decode traffic is the output head, which is
+// DRAM-bound either way (measured 8-9 GB/s with fp32 or int16 x), and int16 x moved the
+// tiny Q8_0 models' token-by-token logits past the chunked-prefill ones by 2.4e-3.
+float dot_row_q8_0_f32(const uint8_t* row, const float* x, int64_t nb) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    for (int64_t i = 0; i < nb; ++i) {
+        const float* xb = x + 32 * i;
+        DecQ8_0::block(row + i * DecQ8_0::kBytes, [&](int, const __m256i(&q)[4], float a, float, float) {
+            __m256 s0 = _mm256_mul_ps(_mm256_cvtepi32_ps(q[0]), _mm256_loadu_ps(xb));
+            __m256 s1 = _mm256_mul_ps(_mm256_cvtepi32_ps(q[2]), _mm256_loadu_ps(xb + 16));
+            s0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[1]), _mm256_loadu_ps(xb + 8), s0);
+            s1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[3]), _mm256_loadu_ps(xb + 24), s1);
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(a), s0, acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(a), s1, acc1);
+        });
     }
     return hsum(_mm256_add_ps(acc0, acc1));
 }
@@ -513,10 +529,14 @@ using DotFn = float (*)(const uint8_t*, const QuantX&, int64_t);
 template <class Dec>
 void matmul_quant(const MatmulParams& p, const DecodeScratch& scratch, DotFn dot) {
     if (p.m > 1) return matmul_tiled(p, &dequant_row<Dec>, Dec::kElems, Dec::kBytes);
-    quantize_x(p.x, p.k, scratch.q, scratch.d, scratch.s);
-    const QuantX x{scratch.q, scratch.d, scratch.s};
     const auto* w = static_cast<const uint8_t*>(p.w);
     const int64_t nb = p.k / Dec::kElems;
+    if (dot == nullptr) {  // Q8_0: fp32 x
+        for (int64_t j = p.n_begin; j < p.n_end; ++j) p.y[j] = dot_row_q8_0_f32(w + static_cast<size_t>(j) * p.w_row_bytes, p.x, nb);
+        return;
+    }
+    quantize_x(p.x, p.k, scratch.q, scratch.d, scratch.s);
+    const QuantX x{scratch.q, scratch.d, scratch.s};
     for (int64_t j = p.n_begin; j < p.n_end; ++j) p.y[j] = dot(w + static_cast<size_t>(j) * p.w_row_bytes, x, nb);
 }
 
@@ -537,7 +557,7 @@ void matmul_avx2(const MatmulParams& p, const DecodeScratch& xs) {
         case TensorType::q4_1: return matmul_quant<DecQ4<true>>(p, xs, &dot_row_q32<IntQ4<true>>);
         case TensorType::q5_0: return matmul_quant<DecQ5<false>>(p, xs, &dot_row_q32<IntQ5<false>>);
         case TensorType::q5_1: return matmul_quant<DecQ5<true>>(p, xs, &dot_row_q32<IntQ5<true>>);
-        case TensorType::q8_0: return matmul_quant<DecQ8_0>(p, xs, &dot_row_q32<IntQ8_0>);
+        case TensorType::q8_0: return matmul_quant<DecQ8_0>(p, xs, nullptr);
         case TensorType::q4_k: return matmul_quant<DecK45<false>>(p, xs, &dot_row_k45<false>);
         case TensorType::q5_k: return matmul_quant<DecK45<true>>(p, xs, &dot_row_k45<true>);
         case TensorType::q6_k: return matmul_quant<DecQ6K>(p, xs, &dot_row_q6k);
@@ -558,17 +578,17 @@ void matmul_cpu(const MatmulParams& p) {
     if (cpu_has_avx2_fma_f16c()) {
         // Quantized x for the decode path: on the stack up to k = 8192, else on the heap.
         constexpr int64_t kLocal = 8192;
-        alignas(32) int8_t local_q[kLocal];
+        alignas(32) int16_t local_q[kLocal];
         float local_f[2 * kLocal / 32];
-        std::vector<int8_t> heap_q;
+        std::vector<int16_t> heap_q;
         std::vector<float> heap_f;
         DecodeScratch xs{local_q, local_f, local_f + kLocal / 32};
-        const bool quant_decode = p.m == 1 && tensor_type_traits(p.w_type).block_elems > 1;
+        const bool quant_decode = p.m == 1 && tensor_type_traits(p.w_type).block_elems > 1 && p.w_type != TensorType::q8_0;
         if (quant_decode && p.k > kLocal) {
-            heap_q.resize(static_cast<size_t>(p.k) + 32);  // + 32: room to align to 32 bytes
+            heap_q.resize(static_cast<size_t>(p.k) + 16);  // + 16: room to align to 32 bytes
             heap_f.resize(static_cast<size_t>(2 * (p.k / 32)));
-            const auto addr = reinterpret_cast<uintptr_t>(heap_q.data());
-            xs = {heap_q.data() + ((32 - addr % 32) % 32), heap_f.data(), heap_f.data() + p.k / 32};
+            const auto misalign = reinterpret_cast<uintptr_t>(heap_q.data()) % 32;
+            xs = {heap_q.data() + (32 - misalign) % 32 / 2, heap_f.data(), heap_f.data() + p.k / 32};
         }
         matmul_avx2(p, xs);
         return;

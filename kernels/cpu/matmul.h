@@ -3,15 +3,17 @@
 // written; every type can_dequantize() accepts.
 //
 // AVX2 + FMA + F16C when the CPU has them (runtime dispatch), else matmul_ref.
-//  m == 1 (decode): fused dequantize-dot per weight row. Quant blocks are unpacked to
-//    int32 lanes in registers, converted to fp32 and FMA'd with fp32 x (x is never
-//    quantized); the block/sub-block scale multiplies the partial sum once, and the
-//    additive min/offset term of Q4_1/Q5_1/Q4_K/Q5_K uses per-32 sums of x computed once.
-//  m > 1 (prefill): a tile of up to 16 weight rows × 512 columns is dequantized (bit-exact
+//  m == 1 (decode), block-quantized W except Q8_0: x is quantized once per call to int16
+//    in blocks of 32 (scale amax/32767, plus exact fp32 block sums for the additive term of
+//    Q4_1/Q5_1/Q4_K/Q5_K); weights are unpacked to signed bytes in registers and dotted
+//    with vpmaddwd, one fp32 FMA per 32 weights applying both scales. Not bit-exact: the
+//    rounding of x adds |Δy| <= Σ|w|·amax/65534 (NMSE ~5e-10 for Gaussian x).
+//  m == 1, Q8_0 and F32/F16/BF16: fused dequantize-dot with fp32 x (exact path).
+//  m > 1 (prefill): a tile of up to 16 weight rows × 256 columns is dequantized (bit-exact
 //    with dequantize_row_ref) into a stack buffer, then a 4×3 register-blocked fp32
 //    micro-kernel runs all m rows over it, so each weight byte is dequantized once per call.
-// Accumulation is fp32 (NMSE vs the double reference ~1e-13 for random data).
-// No state; allocates only a small per-call buffer for x sums when k > 32768; thread-safe.
+// Exact-path accumulation is fp32 (NMSE vs the double reference ~1e-13 for random data).
+// No state; allocates only a per-call buffer for quantized x when k > 8192; thread-safe.
 #pragma once
 
 #include "common/op-params.h"
