@@ -1,5 +1,5 @@
 // The forward pass against Hugging Face transformers (float32, eager attention) on every
-// tiny fixture: last-position logits and 16 greedy tokens, once with the fp32 KV cache
+// tiny fixture: last-position logits and 64 greedy tokens, once with the fp32 KV cache
 // (exact comparison) and once with the default fp16 cache. Goldens come from
 // tests/tools/gen-tiny-models.py; GGUF entries used that file's own dequantized weights.
 #include <algorithm>
@@ -31,8 +31,11 @@ namespace {
 // reference logits by up to 2e-3 (measured by rounding k_proj/v_proj outputs to fp16 in
 // transformers), and measures up to 7.6e-3 here (Gemma 3 BF16; 2.6e-3 to 5.5e-3 elsewhere).
 constexpr double kLogitTolFp16Cache = 1e-2;
-// Greedy tokens are compared only while the reference's top-2 margin exceeds this.
-constexpr double kMarginForGreedy = 0.05;
+// Greedy steps are compared where the reference's top-2 margin exceeds this (twice the
+// logit bound: below it the reference itself is a near tie). Every step then feeds the
+// reference's token, so one near tie does not end the comparison of the 64 steps.
+constexpr double kMarginForGreedyF32 = 2e-3;
+constexpr double kMarginForGreedyF16 = 2e-2;
 
 double f32_cache_tolerance(TensorType t) {
     switch (t) {
@@ -100,14 +103,17 @@ TEST_CASE("forward: logits and greedy tokens match transformers on every fixture
 
                 const auto greedy = pr["greedy"].get<std::vector<int32_t>>();
                 const auto margins = pr["margins"].get<std::vector<double>>();
+                const double min_margin = f32 ? kMarginForGreedyF32 : kMarginForGreedyF16;
+                int compared = 0;
                 for (size_t step = 0; step < greedy.size(); ++step) {
-                    if (margins[step] < kMarginForGreedy) break;  // the reference itself is a near tie
-                    const int32_t next = argmax(logits);
-                    CHECK_EQ(next, greedy[step]);
-                    if (next != greedy[step]) break;
-                    const int32_t tok[1] = {next};
+                    if (margins[step] >= min_margin) {
+                        CHECK_EQ(argmax(logits), greedy[step]);
+                        ++compared;
+                    }
+                    const int32_t tok[1] = {greedy[step]};
                     REQUIRE_OK((*session)->eval(tok, &logits));
                 }
+                if (f32) CHECK(compared >= static_cast<int>(greedy.size()) - 4);  // near ties are rare
                 ++prompt_index;
             }
             std::printf("  %-26s %s cache: max |logit diff| %.3g (bound %.0e)\n", name.c_str(), f32 ? "f32" : "f16", worst, tol);

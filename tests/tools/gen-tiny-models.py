@@ -166,7 +166,7 @@ LOGIT_PROMPTS = [
     "Permission is granted to run 42 copies of this small program, provided that every copy "
     "keeps its notice intact and nobody claims any warranty for it.",
 ]
-N_GREEDY = 16
+N_GREEDY = 64
 
 TOKENIZER_GOLDEN_STRINGS = [
     "",
