@@ -175,9 +175,16 @@ private:
         }
     }
 
-    uint16_t* slot(Side& s, int64_t n_head_kv_index, int64_t pos) const {
+    // fp16 row of `pos` for a kv head: in the sinks, or in the ring at (pos - S) % ring_cap.
+    uint16_t* slot(const Side& s, int64_t n_head_kv_index, int64_t pos) const {
         if (pos < sinks_) return s.sinks.get() + (n_head_kv_index * sinks_ + pos) * s.dim;
         return s.ring.get() + (n_head_kv_index * s.ring_cap + (pos - sinks_) % s.ring_cap) * s.dim;
+    }
+
+    // An already quantized unit (key group or value row) of kv head 0; heads follow at the page stride.
+    static const uint8_t* existing_unit(const Side& s, int64_t unit) {
+        KVMIX_ASSERT(unit / s.units_per_page < static_cast<int64_t>(s.pages.size()));
+        return s.pages[static_cast<size_t>(unit / s.units_per_page)].get() + static_cast<size_t>(unit % s.units_per_page) * s.unit_bytes;
     }
 
     void write_side(Side& s, int64_t n_head_kv, int64_t first, int64_t n, const float* x) {
@@ -234,7 +241,6 @@ private:
             }
             for (int64_t p = sinks_ + (s->q_tokens / s->ring_cap + 1) * s->ring_cap; p < n_kv; p += s->ring_cap) cuts.insert(p);
         }
-        const int64_t nh = L.shape.n_head_kv;
         int64_t prev = -1;
         for (int64_t c : cuts) {
             if (prev >= 0 && c > prev) {
@@ -242,29 +248,27 @@ private:
                 seg.pos0 = prev;
                 seg.n_tokens = c - prev;
                 seg.group_size = static_cast<int32_t>(G);
-                describe(L.k, nh, prev, seg, true);
-                describe(L.v, nh, prev, seg, false);
+                describe(L.k, prev, seg, true);
+                describe(L.v, prev, seg, false);
                 out.push_back(seg);
             }
             prev = c;
         }
     }
 
-    void describe(const Side& s, int64_t n_head_kv, int64_t pos, KvSegment& seg, bool keys) const {
-        auto& self = const_cast<KvmixKvCache&>(*this);
-        Side& ms = const_cast<Side&>(s);
+    void describe(const Side& s, int64_t pos, KvSegment& seg, bool keys) const {
         const bool quantized = pos >= sinks_ && pos < sinks_ + s.q_tokens;
         const uint16_t* f16 = nullptr;
         size_t f16_stride = 0;
         if (!quantized) {
-            f16 = self.slot(ms, 0, pos);
+            f16 = slot(s, 0, pos);
             f16_stride = static_cast<size_t>((pos < sinks_ ? sinks_ : s.ring_cap) * s.dim);
         }
         if (keys) {
             seg.k_bits = quantized ? s.bits : kvq::kNotQuantized;
             if (quantized) {
                 const int64_t unit = (pos - sinks_) / profile_.group_size;
-                seg.kq = self.unit_ptr(ms, n_head_kv, 0, unit);
+                seg.kq = existing_unit(s, unit);
                 seg.kq_head_stride = static_cast<size_t>(s.units_per_page) * s.unit_bytes;
                 seg.kq_group_stride = s.unit_bytes;
             } else {
@@ -275,7 +279,7 @@ private:
             seg.v_bits = quantized ? s.bits : kvq::kNotQuantized;
             if (quantized) {
                 const int64_t unit = pos - sinks_;
-                seg.vq = self.unit_ptr(ms, n_head_kv, 0, unit);
+                seg.vq = existing_unit(s, unit);
                 seg.vq_head_stride = static_cast<size_t>(s.units_per_page) * s.unit_bytes;
                 seg.vq_token_stride = s.unit_bytes;
             } else {
