@@ -62,6 +62,7 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # libraries that no Debian package provides.
 set(KVMIX_QML_RUNTIME_PACKAGES qml6-module-qtquick qml6-module-qtquick-controls
   qml6-module-qtquick-layouts qml6-module-qtquick-window qml6-module-qtquick-templates
+  qml6-module-qtquick-dialogs qml6-module-qtqml qml6-module-qtqml-models
   qml6-module-qtqml-workerscript libqt6sql6-sqlite)
 if(TARGET kvmix-chat)
   string(REPLACE ";" ", " CPACK_DEBIAN_PACKAGE_DEPENDS "${KVMIX_QML_RUNTIME_PACKAGES}")

@@ -28,6 +28,10 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libsentencepiece-dev nlohmann-json3-dev libsqlite3-dev
   qt6-base-dev qt6-declarative-dev qt6-tools-dev
+  qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-layouts
+  qml6-module-qtquick-window qml6-module-qtquick-templates qml6-module-qtquick-dialogs
+  qml6-module-qtqml qml6-module-qtqml-models qml6-module-qtqml-workerscript
+  libqt6sql6-sqlite libpoppler-qt6-dev xvfb xauth desktop-file-utils appstream
   clang libclang-rt-14-dev
   python3 python3-venv python3-pip
 )

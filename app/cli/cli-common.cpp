@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "model/model-paths.h"
+#include "profile/importance-profile.h"
 
 namespace kvmix::cli {
 
@@ -104,7 +105,16 @@ Expected<GenerationParams> generation_params(const Args& args) {
 
 Status apply_kv_options(const Args& args, const ModelHParams& hp, SessionConfig& config) {
     const std::string spec = args.get("--kv", "fp16");
-    auto profile = parse_kv_spec(spec, hp.n_layer);
+    // Presets (high, balanced, ...) rank layers by the model's importance profile, found by
+    // the model's K/V weights.
+    auto profile = [&]() -> Expected<KvProfile> {
+        if (spec == "fp16" || !is_preset_name(spec)) return parse_kv_spec(spec, hp.n_layer);
+        auto path = resolve_model_argument(args.get("--model"));
+        if (!path) return path.status();
+        auto file = ModelFile::open(*path);
+        if (!file) return file.status();
+        return preset_kv_profile(spec, **file);
+    }();
     if (!profile) return profile.status();
     int64_t v = 0;
     KVMIX_ASSIGN(v, parse_int(args, "--kv-group", profile->group_size, 32, 128));

@@ -10,5 +10,7 @@ int cmd_chat(int argc, char** argv);
 int cmd_perplexity(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_passkey(int argc, char** argv);
+int cmd_profile(int argc, char** argv);
+int cmd_presets(int argc, char** argv);
 
 }  // namespace kvmix::cli

@@ -19,8 +19,11 @@ void print_usage(FILE* out) {
                  "  perplexity -m MODEL -f FILE           perplexity of a text file (--ctx, --chunk, --json)\n"
                  "  bench     -m MODEL [--ctx LIST]       prefill/decode speed vs context depth (--gen, --kv LIST, --json)\n"
                  "  passkey   -m MODEL --ctx N            retrieval of a hidden number at several depths (--kv SPEC)\n"
+                 "  profile   -m MODEL [--calib FILE]     gradient-based K/V layer importance -> bit profile (--self-generate N --len T)\n"
+                 "  presets   -m MODEL [--budget BYTES]   bits, bytes per token and max context of each KV preset\n"
                  "\n"
-                 "KV cache: --kv fp16 | k2v2 | k3v3 | k4v4 | k8v8 | kXvY | profile:FILE, --kv-group 32|64|128,\n"
+                 "KV cache: --kv fp16 | k2v2 | k3v3 | k4v4 | k8v8 | kXvY | profile:FILE | high | balanced | compact\n"
+                 "          | custom:FRACTION:kHIvHI:kLOvLO (presets use the model's `kvmix profile`), --kv-group 32|64|128,\n"
                  "          --kv-window RATIO, --kv-sinks N (KVmix mixed-precision cache)\n"
                  "\n"
                  "MODEL is a .gguf file, a Hugging Face folder (config.json + safetensors), or 'default'.\n"
@@ -45,14 +48,16 @@ int main(int argc, char** argv) {
     }
     if (cmd == "info") return kvmix::cli::cmd_info(argc, argv);
     if (cmd == "bench") return kvmix::cli::cmd_bench(argc, argv);
+    if (cmd == "presets") return kvmix::cli::cmd_presets(argc, argv);
 #ifdef KVMIX_WITH_TOKENIZER
     if (cmd == "tokenize") return kvmix::cli::cmd_tokenize(argc, argv);
     if (cmd == "generate") return kvmix::cli::cmd_generate(argc, argv);
     if (cmd == "chat") return kvmix::cli::cmd_chat(argc, argv);
     if (cmd == "perplexity") return kvmix::cli::cmd_perplexity(argc, argv);
     if (cmd == "passkey") return kvmix::cli::cmd_passkey(argc, argv);
+    if (cmd == "profile") return kvmix::cli::cmd_profile(argc, argv);
 #else
-    if (cmd == "tokenize" || cmd == "generate" || cmd == "chat" || cmd == "perplexity" || cmd == "passkey") {
+    if (cmd == "tokenize" || cmd == "generate" || cmd == "chat" || cmd == "perplexity" || cmd == "passkey" || cmd == "profile") {
         std::fprintf(stderr, "kvmix: '%s' needs the tokenizer, which this build lacks (KVMIX_TOKENIZER=OFF)\n", cmd.c_str());
         return 1;
     }

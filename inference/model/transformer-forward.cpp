@@ -1,6 +1,8 @@
 #include "model/transformer-forward.h"
 
+#include <algorithm>
 #include <cmath>
+#include <set>
 #include <string>
 
 #include "common/assert.h"
@@ -30,25 +32,37 @@ void observe(const TensorObserver* obs, const char* name, int layer, const float
 
 }  // namespace
 
-Status transformer_forward(const Model& model, CpuBackend& be, KvCache& cache, ForwardScratch& s,
-                           std::span<const int32_t> tokens, int64_t n_logits, float* logits, const TensorObserver* obs) {
+Status batch_forward(const Model& model, CpuBackend& be, std::span<const BatchSequence> seqs, ForwardScratch& s,
+                     const TensorObserver* obs) {
     const ModelHParams& hp = model.hparams();
-    const auto n = static_cast<int64_t>(tokens.size());
+    int64_t n = 0, n_logit_rows = 0;
+    std::set<const KvCache*> seen;
+    for (const BatchSequence& sq : seqs) {
+        if (!sq.cache) return error(ErrorCode::invalid_argument, "a batch sequence has no cache");
+        if (!seen.insert(sq.cache).second) return error(ErrorCode::invalid_argument, "a cache appears twice in one batch");
+        const auto len = static_cast<int64_t>(sq.tokens.size());
+        if (sq.cache->size() + len > sq.cache->capacity())
+            return error(ErrorCode::out_of_memory, "the context is full (" + std::to_string(sq.cache->capacity()) + " tokens)");
+        if (sq.n_logits < 0 || sq.n_logits > len) return error(ErrorCode::invalid_argument, "n_logits out of range");
+        for (int32_t t : sq.tokens)
+            if (t < 0 || t >= static_cast<int32_t>(hp.n_vocab))
+                return error(ErrorCode::invalid_argument, "token id " + std::to_string(t) + " is outside the vocabulary (" +
+                                                              std::to_string(hp.n_vocab) + ")");
+        n += len;
+        if (sq.logits) n_logit_rows += sq.n_logits;
+    }
     if (n == 0) return {};
-    if (n > s.max_tokens()) return error(ErrorCode::internal, "forward chunk larger than the session's batch");
-    if (cache.size() + n > cache.capacity())
-        return error(ErrorCode::out_of_memory, "the context is full (" + std::to_string(cache.capacity()) + " tokens)");
-    if (n_logits < 0 || n_logits > n) return error(ErrorCode::invalid_argument, "n_logits out of range");
-    for (int32_t t : tokens)
-        if (t < 0 || t >= static_cast<int32_t>(hp.n_vocab))
-            return error(ErrorCode::invalid_argument, "token id " + std::to_string(t) + " is outside the vocabulary (" +
-                                                          std::to_string(hp.n_vocab) + ")");
+    if (n > s.max_tokens()) return error(ErrorCode::internal, "forward pass larger than its scratch (" + std::to_string(s.max_tokens()) + " tokens)");
 
     const int64_t E = hp.n_embd, H = hp.n_head, HKV = hp.n_head_kv, D = hp.head_dim, DV = hp.head_dim_v, F = hp.n_ff;
-    const int64_t n_past = cache.size();
-    for (int64_t t = 0; t < n; ++t) {
-        s.pos[t] = static_cast<int32_t>(n_past + t);
-        model.embed(tokens[t], s.x.data() + t * E);
+    std::vector<int64_t> row0(seqs.size());
+    int64_t r = 0;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+        row0[i] = r;
+        for (size_t t = 0; t < seqs[i].tokens.size(); ++t, ++r) {
+            s.pos[static_cast<size_t>(r)] = static_cast<int32_t>(seqs[i].cache->size() + static_cast<int64_t>(t));
+            model.embed(seqs[i].tokens[t], s.x.data() + r * E);
+        }
     }
     observe(obs, "inp_embd", -1, s.x.data(), n, E);
     const float attn_scale = hp.attention_scale > 0 ? hp.attention_scale : 1.0f / std::sqrt(static_cast<float>(D));
@@ -73,23 +87,29 @@ Status transformer_forward(const Model& model, CpuBackend& be, KvCache& cache, F
         observe(obs, "q", layer, s.q.data(), n, H * D);
         observe(obs, "k_cache", layer, s.k.data(), n, HKV * D);
         observe(obs, "v_cache", layer, s.v.data(), n, HKV * DV);
-        cache.write(il, 0, n, s.k.data(), s.v.data());
-        AttentionQuery aq;
-        aq.q = s.q.data();
-        aq.out = s.attn.data();
-        aq.n_q = n;
-        aq.n_head = H;
-        aq.q_pos = s.pos.data();
-        aq.n_kv = n_past + n;
-        aq.window = L.window;
-        aq.scale = attn_scale;
-        aq.softcap = hp.attn_logit_softcap;
-        cache.attend(il, aq, be);
+        // Attention per sequence, each over its own cache.
+        for (size_t i = 0; i < seqs.size(); ++i) {
+            const auto len = static_cast<int64_t>(seqs[i].tokens.size());
+            if (len == 0) continue;
+            KvCache& cache = *seqs[i].cache;
+            cache.write(il, 0, len, s.k.data() + row0[i] * HKV * D, s.v.data() + row0[i] * HKV * DV);
+            AttentionQuery aq;
+            aq.q = s.q.data() + row0[i] * H * D;
+            aq.out = s.attn.data() + row0[i] * H * DV;
+            aq.n_q = len;
+            aq.n_head = H;
+            aq.q_pos = s.pos.data() + row0[i];
+            aq.n_kv = cache.size() + len;
+            aq.window = L.window;
+            aq.scale = attn_scale;
+            aq.softcap = hp.attn_logit_softcap;
+            cache.attend(il, aq, be);
+        }
         observe(obs, "kqv_out", layer, s.attn.data(), n, H * DV);
         be.matmul(*L.wo, s.attn.data(), n, s.cur.data());
         if (!L.post_attn_norm.empty()) be.rms_norm(s.cur.data(), s.cur.data(), n, E, L.post_attn_norm.data(), off, hp.rms_eps);
         observe(obs, "attn_out", layer, s.cur.data(), n, E);
-        for (int64_t i = 0; i < n * E; ++i) s.x[i] += s.cur[i];
+        for (int64_t i = 0; i < n * E; ++i) s.x[static_cast<size_t>(i)] += s.cur[static_cast<size_t>(i)];
 
         // Feed-forward block.
         be.rms_norm(s.x.data(), s.cur.data(), n, E, L.ffn_norm.data(), off, hp.rms_eps);
@@ -100,24 +120,59 @@ Status transformer_forward(const Model& model, CpuBackend& be, KvCache& cache, F
         be.matmul(*L.down, s.gate.data(), n, s.cur.data());
         if (!L.post_ffw_norm.empty()) be.rms_norm(s.cur.data(), s.cur.data(), n, E, L.post_ffw_norm.data(), off, hp.rms_eps);
         observe(obs, "ffn_out", layer, s.cur.data(), n, E);
-        for (int64_t i = 0; i < n * E; ++i) s.x[i] += s.cur[i];
+        for (int64_t i = 0; i < n * E; ++i) s.x[static_cast<size_t>(i)] += s.cur[static_cast<size_t>(i)];
         observe(obs, "l_out", layer, s.x.data(), n, E);
     }
-    cache.commit(n);
+    for (const BatchSequence& sq : seqs) sq.cache->commit(static_cast<int64_t>(sq.tokens.size()));
 
-    if (logits && n_logits > 0) {
-        const float* last = s.x.data() + (n - n_logits) * E;
-        be.rms_norm(last, s.cur.data(), n_logits, E, model.output_norm().data(), off, hp.rms_eps);
-        observe(obs, "result_norm", -1, s.cur.data(), n_logits, E);
-        be.matmul(model.output(), s.cur.data(), n_logits, logits);
-        if (hp.final_logit_softcap > 0) {
-            const float c = hp.final_logit_softcap;
-            const int64_t total = n_logits * static_cast<int64_t>(hp.n_vocab);
-            for (int64_t i = 0; i < total; ++i) logits[i] = c * std::tanh(logits[i] / c);
+    if (n_logit_rows == 0) return {};
+    // Final norm of each sequence's last n_logits rows, compacted; one output matmul.
+    int64_t lr = 0;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+        const BatchSequence& sq = seqs[i];
+        if (!sq.logits || sq.n_logits == 0) continue;
+        const int64_t first = row0[i] + static_cast<int64_t>(sq.tokens.size()) - sq.n_logits;
+        be.rms_norm(s.x.data() + first * E, s.cur.data() + lr * E, sq.n_logits, E, model.output_norm().data(), off, hp.rms_eps);
+        lr += sq.n_logits;
+    }
+    const int64_t V = hp.n_vocab;
+    // A single sequence with logits (the usual case) gets them written in place; several
+    // go through the scratch and are scattered afterwards.
+    const BatchSequence* single = nullptr;
+    int n_with_logits = 0;
+    for (const BatchSequence& sq : seqs)
+        if (sq.logits && sq.n_logits > 0) {
+            single = &sq;
+            ++n_with_logits;
         }
-        observe(obs, "result_output", -1, logits, n_logits, hp.n_vocab);
+    float* out = single->logits;
+    if (n_with_logits > 1) {
+        s.out.resize(static_cast<size_t>(n_logit_rows * V));
+        out = s.out.data();
+    }
+    observe(obs, "result_norm", -1, s.cur.data(), n_logit_rows, E);
+    be.matmul(model.output(), s.cur.data(), n_logit_rows, out);
+    if (hp.final_logit_softcap > 0) {
+        const float c = hp.final_logit_softcap;
+        const int64_t total = n_logit_rows * V;
+        for (int64_t i = 0; i < total; ++i) out[i] = c * std::tanh(out[i] / c);
+    }
+    observe(obs, "result_output", -1, out, n_logit_rows, V);
+    if (n_with_logits > 1) {
+        lr = 0;
+        for (const BatchSequence& sq : seqs) {
+            if (!sq.logits || sq.n_logits == 0) continue;
+            std::copy(s.out.begin() + lr * V, s.out.begin() + (lr + sq.n_logits) * V, sq.logits);
+            lr += sq.n_logits;
+        }
     }
     return {};
+}
+
+Status transformer_forward(const Model& model, CpuBackend& be, KvCache& cache, ForwardScratch& s,
+                           std::span<const int32_t> tokens, int64_t n_logits, float* logits, const TensorObserver* obs) {
+    const BatchSequence seq{&cache, tokens, n_logits, logits};
+    return batch_forward(model, be, std::span<const BatchSequence>(&seq, 1), s, obs);
 }
 
 }  // namespace kvmix

@@ -191,6 +191,9 @@ public:
             if (in && std::memcmp(magic, DenseTraits<Other>::magic, sizeof magic) == 0)
                 return format_error(std::string("the KV cache snapshot holds ") + DenseTraits<Other>::name +
                                     " keys/values, this session's cache is " + Traits::name);
+            if (in && std::memcmp(magic, "KVMIXQC", 7) == 0)
+                return format_error(std::string("the KV cache snapshot holds a KVmix-quantized cache, this session's cache is ") +
+                                    Traits::name + " (load it with the --kv it was saved with)");
             return format_error(std::string("not an ") + Traits::name + " KV cache snapshot");
         }
         int64_t header[2] = {0, 0};

@@ -77,9 +77,9 @@ public:
     // its group boundaries): size() says how many remain.
     virtual void truncate(int64_t n) = 0;
     // Removes positions [begin, end); later tokens move back by end - begin positions and
-    // their keys are re-rotated with `rerotate`.
+    // their keys are re-rotated with `rerotate` (a quantized cache re-quantizes what moved).
     virtual void erase(int64_t begin, int64_t end, const KeyRerotateFn& rerotate) = 0;
-    // Whether erase() is available (a quantized cache cannot move its packed keys).
+    // Whether erase() is available (every cache here supports it; a device cache may not).
     virtual bool supports_erase() const { return true; }
 
     virtual KvMemoryReport memory() const = 0;

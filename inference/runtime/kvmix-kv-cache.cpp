@@ -22,6 +22,7 @@ constexpr int64_t kGroupsPerPage = 4;  // quantized storage grows by 4 groups (1
 
 // One side (keys or values) of one layer.
 struct Side {
+    bool keys = false;
     int bits = 16;
     int64_t dim = 0;        // head_dim (keys) or head_dim_v (values)
     int64_t ring_cap = 0;   // fp16 tail capacity in tokens (multiple of G)
@@ -118,18 +119,32 @@ public:
             for (Side* s : {&L.k, &L.v}) {
                 s->q_tokens = std::min(s->q_tokens, std::max<int64_t>(0, kept - sinks_));
                 s->q_tokens -= s->q_tokens % profile_.group_size;
+                trim_pages(*s);
             }
         size_ = kept;
     }
 
-    bool supports_erase() const override { return false; }
-
-    void erase(int64_t begin, int64_t end, const KeyRerotateFn&) override {
-        // Moving quantized keys would need dequantize-rotate-requantize; the session falls
-        // back to truncating instead (see Session::erase).
-        (void)begin;
-        (void)end;
-        KVMIX_ASSERT(false && "erase is not supported by the KVmix cache");
+    // Context shift. Per layer and side, every token from `from` on is read back to fp32
+    // (fp16 rows as they are, quantized ones dequantized), where `from` is `begin` or, when
+    // `begin` falls inside the quantized part, the start of its group (groups cannot be
+    // split). [begin, end) is dropped, the keys that move are re-rotated by -(end - begin),
+    // and the rows are stored again at their new positions: the first S stay fp16 sinks,
+    // whole groups beyond the window + G of the new size are re-quantized, the rest goes to
+    // the fp16 window. So a moved token that was quantized is quantized a second time (from
+    // its dequantized, re-rotated value): one extra rounding, within the width's error bound.
+    // Tokens before `from` are untouched. Works head by head, so scratch is one head's rows.
+    void erase(int64_t begin, int64_t end, const KeyRerotateFn& rerotate) override {
+        begin = std::max<int64_t>(0, begin);
+        end = std::min(end, size_);
+        if (begin >= end) return;
+        const int64_t removed = end - begin, new_size = size_ - removed;
+        std::vector<float> buf;
+        for (uint32_t il = 0; il < layers_.size(); ++il) {
+            Layer& L = layers_[il];
+            erase_side(L.k, il, L.shape.n_head_kv, begin, end, new_size, profile_.k_window(il, new_size), rerotate, buf);
+            erase_side(L.v, il, L.shape.n_head_kv, begin, end, new_size, profile_.v_window(il, new_size), nullptr, buf);
+        }
+        size_ = new_size;
     }
 
     KvMemoryReport memory() const override {
@@ -150,19 +165,234 @@ public:
         return r;
     }
 
-    Status save(std::ostream&) const override {
-        return error(ErrorCode::unsupported, "saving a KVmix-quantized session is not supported yet; use --kv fp16 to save sessions");
+    // Snapshot (little-endian, as the host writes it): magic, format version, the profile
+    // (G, sinks, window bounds, per layer the shape, K/V bits and window ratios), the token
+    // count, then per layer and side (keys, values): the count of quantized tokens and, per
+    // KV head, the fp16 sinks, the packed quantized units (key groups / value rows) and the
+    // fp16 tail in position order. Restoring it reproduces the cache bit for bit, so a
+    // restored session continues exactly like the uninterrupted one.
+    Status save(std::ostream& out) const override {
+        write_pod(out, kSnapshotMagic);
+        write_pod(out, kSnapshotVersion);
+        const int64_t header[5] = {static_cast<int64_t>(layers_.size()), profile_.group_size, sinks_, profile_.window_min,
+                                   profile_.window_max};
+        write_pod(out, header);
+        for (uint32_t il = 0; il < layers_.size(); ++il) {
+            const Layer& L = layers_[il];
+            const KvLayerBits& b = profile_.layers[il];
+            const int64_t shape[3] = {L.shape.n_head_kv, L.shape.head_dim, L.shape.head_dim_v};
+            const int32_t bits[4] = {b.k_bits, b.v_bits, L.k.bits, L.v.bits};
+            const float ratios[2] = {b.k_window_ratio, b.v_window_ratio};
+            write_pod(out, shape);
+            write_pod(out, bits);
+            write_pod(out, ratios);
+        }
+        write_pod(out, size_);
+        for (const Layer& L : layers_)
+            for (const Side* s : {&L.k, &L.v}) {
+                write_pod(out, s->q_tokens);
+                const int64_t n_units = s->bits == 16 ? 0 : (s->keys ? s->q_tokens / profile_.group_size : s->q_tokens);
+                for (int64_t h = 0; h < L.shape.n_head_kv; ++h) {
+                    for (int64_t p = 0; p < std::min(size_, sinks_); ++p) write_row(out, *s, h, p);
+                    for (int64_t u = 0; u < n_units; ++u)
+                        out.write(reinterpret_cast<const char*>(existing_unit(*s, u) + static_cast<size_t>(h) * s->units_per_page * s->unit_bytes),
+                                  static_cast<std::streamsize>(s->unit_bytes));
+                    for (int64_t p = sinks_ + s->q_tokens; p < size_; ++p) write_row(out, *s, h, p);
+                }
+            }
+        if (!out) return error(ErrorCode::io, "writing the KVmix cache snapshot failed");
+        return {};
     }
-    Status load(std::istream&) override {
-        size_ = 0;
-        return error(ErrorCode::unsupported, "loading a session into a KVmix-quantized cache is not supported yet");
+
+    Status load(std::istream& in) override {
+        Status st = load_impl(in);
+        if (!st.ok()) truncate(0);
+        return st;
     }
 
 private:
+    static constexpr char kSnapshotMagic[8] = {'K', 'V', 'M', 'I', 'X', 'Q', 'C', 0};
+    static constexpr uint32_t kSnapshotVersion = 1;
+
+    template <class T>
+    static void write_pod(std::ostream& out, const T& x) {
+        out.write(reinterpret_cast<const char*>(&x), sizeof x);
+    }
+    template <class T>
+    static bool read_pod(std::istream& in, T& x) {
+        in.read(reinterpret_cast<char*>(&x), sizeof x);
+        return static_cast<bool>(in);
+    }
+    void write_row(std::ostream& out, const Side& s, int64_t h, int64_t pos) const {
+        out.write(reinterpret_cast<const char*>(slot(s, h, pos)), static_cast<std::streamsize>(s.dim * 2));
+    }
+
+    Status load_impl(std::istream& in) {
+        truncate(0);
+        char magic[sizeof kSnapshotMagic];
+        in.read(magic, sizeof magic);
+        if (!in) return format_error("KV cache snapshot truncated in its header");
+        if (std::memcmp(magic, kSnapshotMagic, sizeof magic) != 0) {
+            if (std::memcmp(magic, "KVFP", 4) == 0)
+                return format_error("the KV cache snapshot holds a dense (unquantized) cache; this session uses the KVmix profile '" +
+                                    profile_.name + "' (load it with the --kv it was saved with)");
+            return format_error("not a KVmix KV cache snapshot");
+        }
+        uint32_t version = 0;
+        if (!read_pod(in, version)) return format_error("KV cache snapshot truncated in its header");
+        if (version != kSnapshotVersion)
+            return format_error("KVmix cache snapshot version " + std::to_string(version) + " is not supported (this build reads version " +
+                                std::to_string(kSnapshotVersion) + ")");
+        int64_t header[5] = {};
+        if (!read_pod(in, header)) return format_error("KV cache snapshot truncated in its header");
+        if (header[0] != static_cast<int64_t>(layers_.size()))
+            return format_error("KV cache snapshot has " + std::to_string(header[0]) + " layers, this model has " + std::to_string(layers_.size()));
+        const auto mismatch = [&](const std::string& what, int64_t saved, int64_t here) {
+            return format_error("the KV cache snapshot was saved with " + what + " " + std::to_string(saved) + ", this session's KVmix profile '" +
+                                profile_.name + "' has " + std::to_string(here));
+        };
+        if (header[1] != profile_.group_size) return mismatch("group size", header[1], profile_.group_size);
+        if (header[2] != sinks_) return mismatch("sink count", header[2], sinks_);
+        if (header[3] != profile_.window_min) return mismatch("window minimum", header[3], profile_.window_min);
+        if (header[4] != profile_.window_max) return mismatch("window maximum", header[4], profile_.window_max);
+        for (uint32_t il = 0; il < layers_.size(); ++il) {
+            const Layer& L = layers_[il];
+            const KvLayerBits& b = profile_.layers[il];
+            int64_t shape[3] = {};
+            int32_t bits[4] = {};
+            float ratios[2] = {};
+            if (!read_pod(in, shape) || !read_pod(in, bits) || !read_pod(in, ratios))
+                return format_error("KV cache snapshot truncated in the profile of layer " + std::to_string(il));
+            const std::string layer = "layer " + std::to_string(il);
+            if (shape[0] != L.shape.n_head_kv || shape[1] != L.shape.head_dim || shape[2] != L.shape.head_dim_v)
+                return format_error("KV cache snapshot " + layer + " does not match this model's shape");
+            if (bits[0] != b.k_bits) return mismatch(layer + " key bits", bits[0], b.k_bits);
+            if (bits[1] != b.v_bits) return mismatch(layer + " value bits", bits[1], b.v_bits);
+            if (bits[2] != L.k.bits || bits[3] != L.v.bits) return format_error("KV cache snapshot " + layer + ": inconsistent stored widths");
+            if (ratios[0] != b.k_window_ratio || ratios[1] != b.v_window_ratio)
+                return format_error("the KV cache snapshot was saved with " + layer + " window ratios " + std::to_string(ratios[0]) + "/" +
+                                    std::to_string(ratios[1]) + ", this session's KVmix profile '" + profile_.name + "' has " +
+                                    std::to_string(b.k_window_ratio) + "/" + std::to_string(b.v_window_ratio));
+        }
+        int64_t n = 0;
+        if (!read_pod(in, n)) return format_error("KV cache snapshot truncated in its header");
+        if (n < 0 || n > capacity_)
+            return error(ErrorCode::out_of_memory, "KV cache snapshot holds " + std::to_string(n) + " tokens, more than this session's context of " +
+                                                       std::to_string(capacity_));
+        const int64_t G = profile_.group_size;
+        for (uint32_t il = 0; il < layers_.size(); ++il) {
+            Layer& L = layers_[il];
+            for (Side* s : {&L.k, &L.v}) {
+                const bool keys = s == &L.k;
+                const std::string where = "KV cache snapshot layer " + std::to_string(il) + (keys ? " keys" : " values");
+                int64_t q = 0;
+                if (!read_pod(in, q)) return format_error(where + ": truncated");
+                if (q < 0 || q % G != 0 || q > std::max<int64_t>(0, n - sinks_) || (s->bits == 16 && q != 0))
+                    return format_error(where + ": invalid quantized token count " + std::to_string(q));
+                if (n - sinks_ - q > s->ring_cap)
+                    return format_error(where + ": " + std::to_string(n - sinks_ - q) + " fp16 window tokens do not fit this session's window of " +
+                                        std::to_string(s->ring_cap) + " (a smaller batch size than when it was saved?)");
+                const int64_t n_units = s->bits == 16 ? 0 : (keys ? q / G : q);
+                for (int64_t h = 0; h < L.shape.n_head_kv; ++h) {
+                    for (int64_t p = 0; p < std::min(n, sinks_); ++p) in.read(reinterpret_cast<char*>(slot(*s, h, p)), s->dim * 2);
+                    for (int64_t u = 0; u < n_units; ++u)
+                        in.read(reinterpret_cast<char*>(unit_ptr(*s, L.shape.n_head_kv, h, u)), static_cast<std::streamsize>(s->unit_bytes));
+                    for (int64_t p = sinks_ + q; p < n; ++p) in.read(reinterpret_cast<char*>(slot(*s, h, p)), s->dim * 2);
+                    if (!in) return format_error(where + ": truncated");
+                }
+                s->q_tokens = q;
+            }
+        }
+        size_ = n;
+        return {};
+    }
+
+    // Pages beyond what the quantized tokens use are freed (truncate, erase).
+    void trim_pages(Side& s) const {
+        if (s.bits == 16) return;
+        const int64_t units = s.keys ? s.q_tokens / profile_.group_size : s.q_tokens;
+        const auto pages = static_cast<size_t>((units + s.units_per_page - 1) / s.units_per_page);
+        if (s.pages.size() > pages) s.pages.resize(pages);
+    }
+
+    // Reads positions [p0, p0 + n) of kv head h as fp32 rows [n][dim] (see erase()).
+    void read_rows(const Side& s, int64_t h, int64_t p0, int64_t n, float* out) const {
+        const bool keys = s.keys;
+        const int64_t G = profile_.group_size;
+        std::vector<float> group;
+        for (int64_t p = p0; p < p0 + n;) {
+            float* dst = out + (p - p0) * s.dim;
+            if (p >= sinks_ && p < sinks_ + s.q_tokens) {
+                const int64_t t = p - sinks_;
+                const uint8_t* head0 = existing_unit(s, keys ? t / G : t);
+                const uint8_t* unit = head0 + static_cast<size_t>(h) * s.units_per_page * s.unit_bytes;
+                if (keys) {
+                    // A whole key group at once; copy the rows of it that are wanted.
+                    group.resize(static_cast<size_t>(G * s.dim));
+                    dequantize_key_group_ref(unit, s.dim, static_cast<int>(G), s.bits, group.data(), static_cast<size_t>(s.dim));
+                    const int64_t g0 = sinks_ + t / G * G;
+                    const int64_t last = std::min(g0 + G, p0 + n);
+                    std::memcpy(dst, group.data() + (p - g0) * s.dim, static_cast<size_t>((last - p) * s.dim) * sizeof(float));
+                    p = last;
+                    continue;
+                }
+                dequantize_value_row_ref(unit, s.dim, static_cast<int>(G), s.bits, dst);
+            } else {
+                const uint16_t* src = slot(s, h, p);
+                for (int64_t d = 0; d < s.dim; ++d) dst[d] = fp16_to_fp32(src[d]);
+            }
+            ++p;
+        }
+    }
+
+    void erase_side(Side& s, uint32_t layer, int64_t n_head_kv, int64_t begin, int64_t end, int64_t new_size, int64_t window,
+                    const KeyRerotateFn& rerotate, std::vector<float>& buf) {
+        const bool keys = s.keys;
+        const int64_t G = profile_.group_size, removed = end - begin;
+        const int64_t q_end = sinks_ + s.q_tokens;
+        int64_t from = (begin >= sinks_ && begin < q_end) ? sinks_ + (begin - sinks_) / G * G : begin;
+        const int64_t q_keep = std::clamp<int64_t>(from - sinks_, 0, s.q_tokens);
+        int64_t nq = q_keep;
+        if (s.bits != 16)
+            while (new_size - sinks_ - nq > window + G) nq += G;
+        // Groups newly quantized after the shift may start before `begin`: read them too.
+        if (nq > q_keep) from = std::min(from, sinks_ + q_keep);
+        const int64_t n_read = size_ - from, n_keep = new_size - from, n_moved = size_ - end;
+        buf.resize(static_cast<size_t>(n_read * s.dim));
+        for (int64_t h = 0; h < n_head_kv; ++h) {
+            read_rows(s, h, from, n_read, buf.data());
+            float* moved = buf.data() + (begin - from) * s.dim;
+            std::memmove(moved, buf.data() + (end - from) * s.dim, static_cast<size_t>(n_moved * s.dim) * sizeof(float));
+            if (keys && rerotate && n_moved > 0) rerotate(layer, moved, n_moved, -static_cast<int32_t>(removed));
+            // Every stored row goes through fp16 first, as write() does for new tokens.
+            for (int64_t i = 0; i < n_keep * s.dim; ++i) buf[static_cast<size_t>(i)] = fp16_to_fp32(fp32_to_fp16(buf[static_cast<size_t>(i)]));
+            for (int64_t p = from; p < new_size;) {
+                const float* row = buf.data() + (p - from) * s.dim;
+                if (p >= sinks_ && p < sinks_ + nq) {
+                    const int64_t t = p - sinks_;
+                    if (keys) {
+                        quantize_key_group_ref(row, static_cast<size_t>(s.dim), s.dim, static_cast<int>(G), s.bits, unit_ptr(s, n_head_kv, h, t / G));
+                        p += G;
+                    } else {
+                        quantize_value_row_ref(row, s.dim, static_cast<int>(G), s.bits, unit_ptr(s, n_head_kv, h, t));
+                        ++p;
+                    }
+                    continue;
+                }
+                uint16_t* dst = slot(s, h, p);
+                for (int64_t d = 0; d < s.dim; ++d) dst[d] = fp32_to_fp16(row[d]);
+                ++p;
+            }
+        }
+        s.q_tokens = nq;
+        trim_pages(s);
+    }
+
     void init_side(Side& s, int bits, int64_t dim, int64_t n_head_kv, int64_t tail, bool keys) {
         const int G = profile_.group_size;
         // A side whose dims do not split into groups stays fp16 (e.g. tiny head sizes).
         if (bits != 16 && (keys ? dim <= 0 : !kvq::value_row_supported(G, dim))) bits = 16;
+        s.keys = keys;
         s.bits = bits;
         s.dim = dim;
         s.ring_cap = bits == 16 ? std::max<int64_t>(capacity_ - sinks_, 1) : std::min(tail, (std::max<int64_t>(capacity_ - sinks_, 1) + G - 1) / G * G);

@@ -4,6 +4,9 @@
 // pages allocated as the context grows. Attention reads the packed codes directly through
 // the mixed-attention kernel (sinks, quantized pages and the fp16 window as segments,
 // merged by an online softmax). A side with 16 bits is never quantized.
+// erase() (context shift) dequantizes from the group containing `begin`, drops the range,
+// re-rotates and re-quantizes what moved; save()/load() write a versioned snapshot tagged
+// with the profile (widths, G, sinks, windows per layer) that only the same profile loads.
 // Owned by one Session; not thread-safe.
 #pragma once
 

@@ -40,7 +40,20 @@ Expected<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> 
     auto cache = kvmix ? make_kvmix_kv_cache(model->kv_shapes(), config.kv_profile, config.n_ctx, config.n_batch)
                        : make_kv_cache(config.kv_cache, model->kv_shapes(), config.n_ctx);
     if (!cache) return cache.status();
-    return std::unique_ptr<Session>(new Session(std::move(model), config, std::move(*cache)));
+    std::shared_ptr<GpuModel> gpu_model;
+    std::unique_ptr<GpuSequence> gpu_seq;
+    if (config.device == DeviceKind::cuda) {
+        auto gm = upload_model_cuda(model, GpuModelConfig{config.gpu_index, config.n_batch});
+        if (!gm) return error(gm.status().code(), "cannot run on the CUDA device: " + gm.status().message());
+        auto seq = (*gm)->new_sequence(GpuSequenceConfig{config.n_ctx, config.kv_profile});
+        if (!seq) return error(seq.status().code(), "cannot run on the CUDA device: " + seq.status().message());
+        gpu_model = std::move(*gm);
+        gpu_seq = std::move(*seq);
+    }
+    auto session = std::unique_ptr<Session>(new Session(std::move(model), config, std::move(*cache)));
+    session->gpu_model_ = std::move(gpu_model);
+    session->gpu_seq_ = std::move(gpu_seq);
+    return session;
 }
 
 Status Session::eval(std::span<const int32_t> tokens, std::vector<float>* last_logits, std::vector<float>* all_logits,
@@ -67,7 +80,12 @@ Status Session::eval(std::span<const int32_t> tokens, std::vector<float>* last_l
             out = last_logits->data();
             n_logits = 1;
         }
-        KVMIX_TRY(transformer_forward(*model_, backend_, *cache_, scratch_, tokens.subspan(begin, len), n_logits, out, obs));
+        if (gpu_seq_) {
+            const GpuBatchItem item{gpu_seq_.get(), tokens.subspan(begin, len), n_logits, out};
+            KVMIX_TRY(gpu_model_->forward(std::span<const GpuBatchItem>(&item, 1)));
+        } else {
+            KVMIX_TRY(transformer_forward(*model_, backend_, *cache_, scratch_, tokens.subspan(begin, len), n_logits, out, obs));
+        }
         tokens_.insert(tokens_.end(), tokens.begin() + begin, tokens.begin() + begin + len);
     }
     if (all_logits && last_logits)
@@ -77,6 +95,11 @@ Status Session::eval(std::span<const int32_t> tokens, std::vector<float>* last_l
 
 void Session::truncate(int64_t n) {
     n = std::clamp<int64_t>(n, 0, n_past());
+    if (gpu_seq_) {
+        gpu_seq_->truncate(n);
+        tokens_.resize(static_cast<size_t>(gpu_seq_->size()));
+        return;
+    }
     cache_->truncate(n);
     tokens_.resize(static_cast<size_t>(cache_->size()));
 }
@@ -85,8 +108,9 @@ Status Session::erase(int64_t begin, int64_t end) {
     begin = std::clamp<int64_t>(begin, 0, n_past());
     end = std::clamp<int64_t>(end, begin, n_past());
     if (begin == end) return {};
+    if (gpu_seq_) return error(ErrorCode::unsupported, "a GPU session cannot drop tokens from the middle; truncate instead");
     if (!cache_->supports_erase())
-        return error(ErrorCode::unsupported, "this KV cache cannot drop tokens from the middle (a quantized cache); truncate instead");
+        return error(ErrorCode::unsupported, "this KV cache cannot drop tokens from the middle; truncate instead");
     const ModelHParams& hp = model_->hparams();
     std::vector<int32_t> pos;
     cache_->erase(begin, end, [&](uint32_t layer, float* k, int64_t n, int32_t delta) {
@@ -98,6 +122,7 @@ Status Session::erase(int64_t begin, int64_t end) {
 }
 
 Status Session::save(const std::string& path) const {
+    if (gpu_seq_) return error(ErrorCode::unsupported, "GPU sessions cannot be saved yet");
     const std::string tmp = path + ".tmp";
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -123,6 +148,7 @@ Status Session::save(const std::string& path) const {
 
 Status Session::load(const std::string& path) {
     truncate(0);
+    if (gpu_seq_) return error(ErrorCode::unsupported, "GPU sessions cannot be loaded yet");
     std::ifstream in(path, std::ios::binary);
     if (!in) return error(ErrorCode::io, "cannot open '" + path + "'");
     char magic[sizeof kSessionMagic];

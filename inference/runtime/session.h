@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend/cpu-backend.h"
+#include "backend/device.h"
 #include "kvmix/status.h"
 #include "model/model.h"
 #include "model/transformer-forward.h"
@@ -27,6 +28,10 @@ struct SessionConfig {
     KvCacheType kv_cache = KvCacheType::f16;  // f32: unrounded K/V (reference validation)
     // KVmix: per-layer quantized cache. Empty layers or an all-16-bit profile: the dense cache above.
     KvProfile kv_profile;
+    // cuda: run on a GPU (backend/device.h). create() fails with the reason when the build
+    // has no CUDA backend or no device is usable; the caller shows it and falls back to cpu.
+    DeviceKind device = DeviceKind::cpu;
+    int gpu_index = 0;
 };
 
 class Session {
@@ -40,7 +45,8 @@ public:
     const std::vector<int32_t>& tokens() const { return tokens_; }
     CpuBackend& backend() { return backend_; }
     KvCache& cache() { return *cache_; }
-    KvMemoryReport kv_memory() const { return cache_->memory(); }
+    KvMemoryReport kv_memory() const { return gpu_seq_ ? gpu_seq_->memory() : cache_->memory(); }
+    bool on_gpu() const { return gpu_seq_ != nullptr; }
 
     // Appends `tokens` to the context in chunks of n_batch. With `last_logits` the logits of
     // the final token are returned ([n_vocab]); with `all_logits` those of every token
@@ -53,7 +59,7 @@ public:
     // Forgets every token at position >= n (a quantized cache may keep fewer: n_past() says).
     void truncate(int64_t n);
     // Removes positions [begin, end) and moves later tokens back (re-rotating their keys):
-    // the rolling-window context policy. ErrorCode::unsupported for a quantized cache.
+    // the rolling-window context policy (a KVmix cache re-quantizes the moved tokens).
     Status erase(int64_t begin, int64_t end);
 
     // Saves the token history and the KV cache; load() restores them into a session of the
@@ -73,6 +79,10 @@ private:
     ForwardScratch scratch_;
     std::vector<int32_t> tokens_;
     TensorObserver observer_;
+    // GPU sessions: the uploaded weights and this session's device cache (the CPU cache
+    // above stays empty).
+    std::shared_ptr<GpuModel> gpu_model_;
+    std::unique_ptr<GpuSequence> gpu_seq_;
 };
 
 }  // namespace kvmix

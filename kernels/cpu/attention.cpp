@@ -29,65 +29,82 @@ inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 inline float load1(uint16_t h) { return fp16_to_fp32(h); }
 inline float load1(float f) { return f; }
 
+// A tile of R query rows (query token x query head) that share one KV head: each K/V slot
+// block is read once for all R rows (flash-style query tiling: a prefill chunk of MHA
+// queries shares every K row among 8 tokens, GQA heads among their group).
 template <class T>
-struct HeadRun {
-    const float* q;    // [G, head_dim] (head stride head_dim)
-    float* out;        // [G, head_dim_v]
-    const T* k;        // KV head's slot 0
+struct Rows {
+    const float* q[kMaxGroup];  // [head_dim] per row
+    float* out[kMaxGroup];      // [head_dim_v] per row
+    int64_t lo[kMaxGroup];      // visible slots [lo, hi) per row
+    int64_t hi[kMaxGroup];
+    const T* k;                 // KV head's slot 0
     const T* v;
-    int64_t lo, hi;    // visible slots
 };
 
-template <int G, class T>
-void attend(const AttentionParams& p, const HeadRun<T>& run, float* acc) {
+// Blocks are aligned to absolute multiples of kBlock slots and a row only ever touches the
+// slots it sees, so a row's result does not depend on which rows share its tile (a split
+// head range equals one call bit for bit).
+template <int R, class T>
+void attend(const AttentionParams& p, const Rows<T>& rows, float* acc) {
     const int64_t D = p.head_dim, DV = p.head_dim_v;
-    if (run.lo >= run.hi) {
-        for (int64_t i = 0; i < G * DV; ++i) run.out[i] = 0.0f;
-        return;
-    }
-    float m[G], l[G];
-    for (int g = 0; g < G; ++g) {
+    float m[R], l[R];
+    bool seen[R];
+    int64_t lo_all = INT64_MAX, hi_all = INT64_MIN;
+    for (int g = 0; g < R; ++g) {
         m[g] = -INFINITY;
         l[g] = 0.0f;
+        seen[g] = false;
+        if (rows.lo[g] < rows.hi[g]) {
+            lo_all = avx2::min_i64(lo_all, rows.lo[g]);
+            hi_all = avx2::max_i64(hi_all, rows.hi[g]);
+        }
     }
-    for (int64_t i = 0; i < G * DV; ++i) acc[i] = 0.0f;
-    alignas(32) float s[G][kBlock];
+    for (int64_t i = 0; i < R * DV; ++i) acc[i] = 0.0f;
+    alignas(32) float s[R][kBlock];
     const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
-    for (int64_t jb = run.lo; jb < run.hi; jb += kBlock) {
-        const int64_t nb = avx2::min_i64(kBlock, run.hi - jb);
-        // Scores of the block for all G heads; each K row is converted once.
-        for (int64_t jj = 0; jj < nb; ++jj) {
-            const T* kr = run.k + static_cast<size_t>((jb + jj) * D);
-            __m256 a[G];
-            for (int g = 0; g < G; ++g) a[g] = _mm256_setzero_ps();
+    for (int64_t jb = lo_all < hi_all ? lo_all / kBlock * kBlock : 0; jb < hi_all; jb += kBlock) {
+        const int64_t js = avx2::max_i64(lo_all - jb, 0), je = avx2::min_i64(kBlock, hi_all - jb);
+        // Scores of the block's slots for all rows; each K row is converted once.
+        for (int64_t jj = js; jj < je; ++jj) {
+            const T* kr = rows.k + static_cast<size_t>((jb + jj) * D);
+            __m256 a[R];
+            for (int g = 0; g < R; ++g) a[g] = _mm256_setzero_ps();
             int64_t d = 0;
             for (; d + 8 <= D; d += 8) {
                 const __m256 kf = load8(kr + d);
-                for (int g = 0; g < G; ++g) a[g] = _mm256_fmadd_ps(kf, _mm256_loadu_ps(run.q + g * D + d), a[g]);
+                for (int g = 0; g < R; ++g) a[g] = _mm256_fmadd_ps(kf, _mm256_loadu_ps(rows.q[g] + d), a[g]);
             }
-            for (int g = 0; g < G; ++g) {
+            for (int g = 0; g < R; ++g) {
                 float dot = avx2::hsum(a[g]);
-                for (int64_t dd = d; dd < D; ++dd) dot += run.q[g * D + dd] * load1(kr[dd]);
+                for (int64_t dd = d; dd < D; ++dd) dot += rows.q[g][dd] * load1(kr[dd]);
                 s[g][jj] = dot * p.scale;
             }
         }
-        for (int g = 0; g < G; ++g) {
+        int64_t ja[R], jz[R];
+        for (int g = 0; g < R; ++g) {
+            ja[g] = avx2::max_i64(rows.lo[g] - jb, 0);
+            jz[g] = avx2::min_i64(rows.hi[g] - jb, kBlock);
+            if (ja[g] >= jz[g]) continue;  // the row sees nothing here
+            seen[g] = true;
             __m256 sv[kBlock / 8];
             for (int c = 0; c < kBlock / 8; ++c) sv[c] = _mm256_load_ps(s[g] + 8 * c);
             if (p.softcap > 0.0f) {
                 const __m256 cap = _mm256_set1_ps(p.softcap), inv = _mm256_set1_ps(1.0f / p.softcap);
                 for (int c = 0; c < kBlock / 8; ++c) sv[c] = _mm256_mul_ps(cap, avx2::tanh(_mm256_mul_ps(sv[c], inv)));
             }
-            // Slots past the block end score -inf (weight exactly 0).
+            // Slots the row does not see score -inf (weight exactly 0).
+            const __m256 lo_v = _mm256_set1_ps(static_cast<float>(ja[g])), hi_v = _mm256_set1_ps(static_cast<float>(jz[g]));
             for (int c = 0; c < kBlock / 8; ++c) {
                 const __m256 idx = _mm256_add_ps(_mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_ps(static_cast<float>(8 * c)));
-                sv[c] = _mm256_blendv_ps(sv[c], neg_inf, _mm256_cmp_ps(idx, _mm256_set1_ps(static_cast<float>(nb)), _CMP_GE_OQ));
+                const __m256 out = _mm256_or_ps(_mm256_cmp_ps(idx, lo_v, _CMP_LT_OQ), _mm256_cmp_ps(idx, hi_v, _CMP_GE_OQ));
+                sv[c] = _mm256_blendv_ps(sv[c], neg_inf, out);
             }
             __m256 mv = sv[0];
             for (int c = 1; c < kBlock / 8; ++c) mv = _mm256_max_ps(mv, sv[c]);
             const float bm = avx2::hmax(mv);
             const float m_new = bm > m[g] ? bm : m[g];
-            // A NaN score makes the whole head NaN, as in the reference: it flows through
+            // A NaN score makes the whole row NaN, as in the reference: it flows through
             // exp into l and every accumulator.
             const float corr = m[g] == -INFINITY ? 0.0f : std::exp(m[g] - m_new);
             const __m256 mn = _mm256_set1_ps(m_new);
@@ -107,15 +124,17 @@ void attend(const AttentionParams& p, const HeadRun<T>& run, float* acc) {
                 for (; d < DV; ++d) a[d] *= corr;
             }
         }
-        // acc[g] += sum_j p[g][j] * v[j]; 32 dims of one head live in registers across the block.
-        const T* vb = run.v + static_cast<size_t>(jb * DV);
-        for (int g = 0; g < G; ++g) {
+        // acc[g] += sum_j p[g][j] * v[j] over the row's own slots; 32 dims of one row live in
+        // registers across the block, and the block's V rows stay in L1 across the rows.
+        const T* vb = rows.v + static_cast<size_t>(jb * DV);
+        for (int g = 0; g < R; ++g) {
+            if (ja[g] >= jz[g]) continue;
             float* a = acc + g * DV;
             int64_t d = 0;
             for (; d + 32 <= DV; d += 32) {
                 __m256 a0 = _mm256_loadu_ps(a + d), a1 = _mm256_loadu_ps(a + d + 8);
                 __m256 a2 = _mm256_loadu_ps(a + d + 16), a3 = _mm256_loadu_ps(a + d + 24);
-                for (int64_t jj = 0; jj < nb; ++jj) {
+                for (int64_t jj = ja[g]; jj < jz[g]; ++jj) {
                     const __m256 pw = _mm256_broadcast_ss(&s[g][jj]);
                     const T* vr = vb + static_cast<size_t>(jj * DV + d);
                     a0 = _mm256_fmadd_ps(pw, load8(vr), a0);
@@ -130,47 +149,60 @@ void attend(const AttentionParams& p, const HeadRun<T>& run, float* acc) {
             }
             for (; d + 8 <= DV; d += 8) {
                 __m256 a0 = _mm256_loadu_ps(a + d);
-                for (int64_t jj = 0; jj < nb; ++jj)
+                for (int64_t jj = ja[g]; jj < jz[g]; ++jj)
                     a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(&s[g][jj]), load8(vb + static_cast<size_t>(jj * DV + d)), a0);
                 _mm256_storeu_ps(a + d, a0);
             }
             for (; d < DV; ++d)
-                for (int64_t jj = 0; jj < nb; ++jj) a[d] += s[g][jj] * load1(vb[static_cast<size_t>(jj * DV + d)]);
+                for (int64_t jj = ja[g]; jj < jz[g]; ++jj) a[d] += s[g][jj] * load1(vb[static_cast<size_t>(jj * DV + d)]);
         }
     }
-    for (int g = 0; g < G; ++g) {
+    for (int g = 0; g < R; ++g) {
+        if (!seen[g]) {
+            for (int64_t d = 0; d < DV; ++d) rows.out[g][d] = 0.0f;
+            continue;
+        }
         const float inv = 1.0f / l[g];
-        for (int64_t d = 0; d < DV; ++d) run.out[g * DV + d] = acc[g * DV + d] * inv;
+        for (int64_t d = 0; d < DV; ++d) rows.out[g][d] = acc[g * DV + d] * inv;
     }
 }
 
+// Tiles: for each KV head, its query heads in this slice (up to 8) times as many query
+// tokens as fill 8 rows (8 tokens for MHA, 2 for a group of 4, 1 for 8 heads).
 template <class T>
 void attention_avx2(const AttentionParams& p, const T* k, const T* v, float* acc) {
     const int64_t group = p.n_head / p.n_head_kv;
-    for (int64_t t = 0; t < p.n_q; ++t) {
-        const int64_t pos = p.q_pos[t];
-        HeadRun<T> run{};
-        run.hi = avx2::min_i64(pos + 1, p.n_kv);
-        run.lo = p.window > 0 ? avx2::max_i64(0, pos - p.window + 1) : 0;
-        for (int64_t h = p.head_begin; h < p.head_end;) {
-            const int64_t hk = h / group;
-            const int64_t g_count = avx2::min_i64(kMaxGroup, avx2::min_i64(p.head_end - h, (hk + 1) * group - h));
-            run.q = p.q + static_cast<size_t>(t) * p.q_stride + static_cast<size_t>(h * p.head_dim);
-            run.out = p.out + static_cast<size_t>(t) * p.out_stride + static_cast<size_t>(h * p.head_dim_v);
-            run.k = k + static_cast<size_t>(hk) * p.k_head_stride;
-            run.v = v + static_cast<size_t>(hk) * p.v_head_stride;
-            switch (g_count) {
-                case 1: attend<1>(p, run, acc); break;
-                case 2: attend<2>(p, run, acc); break;
-                case 3: attend<3>(p, run, acc); break;
-                case 4: attend<4>(p, run, acc); break;
-                case 5: attend<5>(p, run, acc); break;
-                case 6: attend<6>(p, run, acc); break;
-                case 7: attend<7>(p, run, acc); break;
-                default: attend<8>(p, run, acc); break;
+    for (int64_t h = p.head_begin; h < p.head_end;) {
+        const int64_t hk = h / group;
+        const int64_t g_count = avx2::min_i64(kMaxGroup, avx2::min_i64(p.head_end - h, (hk + 1) * group - h));
+        const int64_t tile = kMaxGroup / g_count;
+        Rows<T> rows{};
+        rows.k = k + static_cast<size_t>(hk) * p.k_head_stride;
+        rows.v = v + static_cast<size_t>(hk) * p.v_head_stride;
+        for (int64_t t0 = 0; t0 < p.n_q; t0 += tile) {
+            const int64_t nt = avx2::min_i64(tile, p.n_q - t0);
+            int r = 0;
+            for (int64_t t = t0; t < t0 + nt; ++t) {
+                const int64_t pos = p.q_pos[t];
+                for (int64_t g = 0; g < g_count; ++g, ++r) {
+                    rows.q[r] = p.q + static_cast<size_t>(t) * p.q_stride + static_cast<size_t>((h + g) * p.head_dim);
+                    rows.out[r] = p.out + static_cast<size_t>(t) * p.out_stride + static_cast<size_t>((h + g) * p.head_dim_v);
+                    rows.hi[r] = avx2::min_i64(pos + 1, p.n_kv);
+                    rows.lo[r] = p.window > 0 ? avx2::max_i64(0, pos - p.window + 1) : 0;
+                }
             }
-            h += g_count;
+            switch (r) {
+                case 1: attend<1>(p, rows, acc); break;
+                case 2: attend<2>(p, rows, acc); break;
+                case 3: attend<3>(p, rows, acc); break;
+                case 4: attend<4>(p, rows, acc); break;
+                case 5: attend<5>(p, rows, acc); break;
+                case 6: attend<6>(p, rows, acc); break;
+                case 7: attend<7>(p, rows, acc); break;
+                default: attend<8>(p, rows, acc); break;
+            }
         }
+        h += g_count;
     }
 }
 

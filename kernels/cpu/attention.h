@@ -3,11 +3,14 @@
 //
 // AVX2 + FMA + F16C when the CPU has them (runtime dispatch), else attention_ref.
 // One pass over the visible slots with an online (flash-style) softmax in fp32, in blocks
-// of 32 slots: the query heads that share a KV head (up to 8 at once, GQA native) score a
-// block together while its K rows are hot (each fp16 K row converted to fp32 once with
-// F16C, fp32 rows loaded as they are: one template per element type), then each head
-// rescales its running sum once per block and accumulates the block's V rows, which stay
-// in L1 across the heads of the group.
+// of 32 slots aligned to multiples of 32. Query tiling: up to 8 query ROWS that share a KV
+// head — its query heads (GQA native) times as many query tokens as fill 8 rows (8 tokens
+// for MHA, 2 for a group of 4) — score a block together while its K rows are hot (each
+// fp16 K row converted to fp32 once with F16C, fp32 rows loaded as they are: one template
+// per element type), then each row rescales its running sum once per block and
+// accumulates the block's V rows, which stay in L1 across the rows. A prefill chunk so
+// reads the cache once per tile instead of once per query token. Each row only uses the
+// slots it sees, so its result does not depend on the rows it shares a tile with.
 // No state; uses stack scratch (heap only when head_dim_v > 512); thread-safe.
 #pragma once
 

@@ -16,7 +16,7 @@
 namespace kvmix {
 namespace {
 constexpr int kBlock = kvq::kChunkCodes;  // tokens per online-softmax step = one packed chunk
-constexpr int kMaxHeads = 8;              // query heads sharing one kv head, processed together
+constexpr int kMaxHeads = 8;              // query rows (token x head) sharing one kv head, processed together
 constexpr int64_t kLocalDim = 512;        // head_dim / head_dim_v served from stack scratch
 
 // Scratch of one call: acc [kMaxHeads][head_dim_v], macc [kMaxHeads][head_dim_v / 32 + 1],
@@ -57,15 +57,17 @@ inline __m256 unpack8(const uint8_t* chunk, int sub) {
     }
 }
 
-// Register blocking: token (or channel) vectors kept live per head, so NH·V <= 8 accumulators.
+// Register blocking: token (or channel) vectors kept live per row, so NH·V <= 8 accumulators.
 template <int NH>
 constexpr int vecs_per_head() { return NH <= 2 ? 4 : (NH == 4 ? 2 : 1); }
 
-// One run: NH query heads (consecutive, same kv head) of one query token.
+// One run: NH query rows (query token x query head, all reading one kv head) — the heads
+// of a GQA group and, in a prefill chunk, several tokens: each unpacked code vector and
+// each fp16 K/V row serves every row of the tile.
 struct Run {
     const MixedAttentionParams* p;
     const KvSegment* seg;
-    const float* q;  // [NH][head_dim]
+    const float* const* q;  // [NH] rows of head_dim
     int64_t hk;
     Scratch sc;
 };
@@ -83,7 +85,7 @@ void prepare_key_group(const Run& r, const uint8_t* grp, float* qm) {
         const float s = avx2::half_to_float(avx2::load_u16(rc));
         const float m = avx2::half_to_float(avx2::load_u16(rc + 2));
         for (int g = 0; g < NH; ++g) {
-            const float qv = r.q[g * D + c];
+            const float qv = r.q[g][c];
             r.sc.qs[g * D + c] = qv * s;
             qm[g] += qv * m;
         }
@@ -102,7 +104,23 @@ void score_quant(const Run& r, const uint8_t* grp, const float* qm, int64_t c0, 
         __m256 a[NH][TV];
         for (int g = 0; g < NH; ++g)
             for (int tv = 0; tv < TV; ++tv) a[g][tv] = _mm256_setzero_ps();
-        for (int64_t c = 0; c < D; ++c) {
+        int64_t c = 0;
+        if constexpr (NH == 1) {
+            // One row (MHA decode): 4 accumulators alone would leave the FMA latency chain
+            // exposed, so odd channels get a second set (8 independent chains).
+            __m256 b[TV];
+            for (int tv = 0; tv < TV; ++tv) b[tv] = _mm256_setzero_ps();
+            for (; c + 2 <= D; c += 2) {
+                const uint8_t* chunk = codes0 + static_cast<size_t>(c) * rec;
+                const __m256 w0 = _mm256_broadcast_ss(r.sc.qs + c), w1 = _mm256_broadcast_ss(r.sc.qs + c + 1);
+                for (int tv = 0; tv < TV; ++tv) {
+                    a[0][tv] = _mm256_fmadd_ps(w0, unpack8<B>(chunk, v0 + tv), a[0][tv]);
+                    b[tv] = _mm256_fmadd_ps(w1, unpack8<B>(chunk + rec, v0 + tv), b[tv]);
+                }
+            }
+            for (int tv = 0; tv < TV; ++tv) a[0][tv] = _mm256_add_ps(a[0][tv], b[tv]);
+        }
+        for (; c < D; ++c) {
             const uint8_t* chunk = codes0 + static_cast<size_t>(c) * rec;
             __m256 code[TV];
             for (int tv = 0; tv < TV; ++tv) code[tv] = unpack8<B>(chunk, v0 + tv);
@@ -131,11 +149,11 @@ void score_f16(const Run& r, int64_t c0, int ja, int jb, float (*s)[kBlock]) {
         int64_t d = 0;
         for (; d + 8 <= D; d += 8) {
             const __m256 kf = avx2::load_half8(kr + d);
-            for (int g = 0; g < NH; ++g) a[g] = _mm256_fmadd_ps(kf, _mm256_loadu_ps(r.q + g * D + d), a[g]);
+            for (int g = 0; g < NH; ++g) a[g] = _mm256_fmadd_ps(kf, _mm256_loadu_ps(r.q[g] + d), a[g]);
         }
         for (int g = 0; g < NH; ++g) {
             float dot = avx2::hsum(a[g]);
-            for (int64_t dd = d; dd < D; ++dd) dot += r.q[g * D + dd] * avx2::half_to_float(kr[dd]);
+            for (int64_t dd = d; dd < D; ++dd) dot += r.q[g][dd] * avx2::half_to_float(kr[dd]);
             s[g][jj] = dot;
         }
     }
@@ -144,9 +162,10 @@ void score_f16(const Run& r, int64_t c0, int ja, int jb, float (*s)[kBlock]) {
 // ---- values -----------------------------------------------------------------------------
 
 // acc[g] += Σ_j w[g][j] · v_j over tokens [c0 + ja, c0 + jb) of a quantized value segment;
-// the min terms go to macc[g][d / 32].
+// the min terms go to macc[g][d / 32]. Row g only takes tokens [ra[g], rb[g]) (the codes
+// of the others are still unpacked once for the tile, with weight exactly 0).
 template <int B, int NH>
-void accum_quant(const Run& r, int64_t c0, int ja, int jb, const float (*w)[kBlock]) {
+void accum_quant(const Run& r, int64_t c0, int ja, int jb, const int* ra, const int* rb, const float (*w)[kBlock]) {
     constexpr int VT = vecs_per_head<NH>();
     const int64_t DV = r.p->head_dim_v, NC = DV / kBlock;
     const int G = r.seg->group_size;
@@ -159,6 +178,10 @@ void accum_quant(const Run& r, int64_t c0, int ja, int jb, const float (*w)[kBlo
         for (int g = 0; g < NH; ++g) {
             float msum = 0.0f;
             for (int jj = ja; jj < jb; ++jj) {
+                if (jj < ra[g] || jj >= rb[g]) {
+                    ws[g][jj] = 0.0f;
+                    continue;
+                }
                 const uint8_t* rc = vh + static_cast<size_t>(c0 + jj) * ts + static_cast<size_t>(cg) * rec;
                 ws[g][jj] = w[g][jj] * avx2::half_to_float(avx2::load_u16(rc));
                 msum += w[g][jj] * avx2::half_to_float(avx2::load_u16(rc + 2));
@@ -172,7 +195,22 @@ void accum_quant(const Run& r, int64_t c0, int ja, int jb, const float (*w)[kBlo
                 __m256 a[NH][VT];
                 for (int g = 0; g < NH; ++g)
                     for (int vt = 0; vt < VT; ++vt) a[g][vt] = _mm256_loadu_ps(r.sc.acc + g * DV + d0 + 8 * (v0 + vt));
-                for (int jj = ja; jj < jb; ++jj) {
+                int jj = ja;
+                if constexpr (NH == 1) {
+                    // One row: odd tokens accumulate into a second set (8 independent chains).
+                    __m256 b[VT];
+                    for (int vt = 0; vt < VT; ++vt) b[vt] = _mm256_setzero_ps();
+                    for (; jj + 2 <= jb; jj += 2) {
+                        const uint8_t* chunk = vh + static_cast<size_t>(c0 + jj) * ts + code_off;
+                        const __m256 p0 = _mm256_broadcast_ss(&ws[0][jj]), p1 = _mm256_broadcast_ss(&ws[0][jj + 1]);
+                        for (int vt = 0; vt < VT; ++vt) {
+                            a[0][vt] = _mm256_fmadd_ps(p0, unpack8<B>(chunk, v0 + vt), a[0][vt]);
+                            b[vt] = _mm256_fmadd_ps(p1, unpack8<B>(chunk + ts, v0 + vt), b[vt]);
+                        }
+                    }
+                    for (int vt = 0; vt < VT; ++vt) a[0][vt] = _mm256_add_ps(a[0][vt], b[vt]);
+                }
+                for (; jj < jb; ++jj) {
                     const uint8_t* chunk = vh + static_cast<size_t>(c0 + jj) * ts + code_off;
                     __m256 code[VT];
                     for (int vt = 0; vt < VT; ++vt) code[vt] = unpack8<B>(chunk, v0 + vt);
@@ -189,10 +227,12 @@ void accum_quant(const Run& r, int64_t c0, int ja, int jb, const float (*w)[kBlo
 }
 
 template <int NH>
-void accum_f16(const Run& r, int64_t c0, int ja, int jb, const float (*w)[kBlock]) {
+void accum_f16(const Run& r, int64_t c0, int, int, const int* ra, const int* rb, const float (*w)[kBlock]) {
     const int64_t DV = r.p->head_dim_v;
     const uint16_t* vb = r.seg->v16 + static_cast<size_t>(r.hk) * r.seg->v16_head_stride + static_cast<size_t>(c0 * DV);
     for (int g = 0; g < NH; ++g) {
+        const int ja = ra[g], jb = rb[g];
+        if (ja >= jb) continue;
         float* a = r.sc.acc + g * DV;
         int64_t d = 0;
         for (; d + 32 <= DV; d += 32) {
@@ -227,7 +267,7 @@ void accum_f16(const Run& r, int64_t c0, int ja, int jb, const float (*w)[kBlock
 template <int NH>
 using ScoreQuantFn = void (*)(const Run&, const uint8_t*, const float*, int64_t, float (*)[kBlock]);
 template <int NH>
-using AccumFn = void (*)(const Run&, int64_t, int, int, const float (*)[kBlock]);
+using AccumFn = void (*)(const Run&, int64_t, int, int, const int*, const int*, const float (*)[kBlock]);
 
 template <int NH>
 ScoreQuantFn<NH> pick_score(int bits) {
@@ -293,28 +333,42 @@ inline void softmax_step(const MixedAttentionParams& p, float* s, int ja, int jb
     }
 }
 
+// A tile of query rows: row g is query token t(g) of query head h(g); all read kv head hk.
+struct Rows {
+    const float* q[kMaxHeads];
+    float* out[kMaxHeads];
+    int64_t lo_pos[kMaxHeads], hi_pos[kMaxHeads];  // visible positions [lo, hi) per row
+};
+
+// Blocks are aligned to the segment's chunks and a row only takes the tokens it sees, so a
+// row's result does not depend on which rows share its tile.
 template <int NH>
-void attend(const MixedAttentionParams& p, const float* q, float* out, int64_t hk, int64_t lo_pos, int64_t hi_pos,
-            const Scratch& sc) {
+void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const Scratch& sc) {
     const int64_t DV = p.head_dim_v, NC = DV / kBlock;
     float m[NH], l[NH], qm[NH];
+    bool seen[NH];
     for (int g = 0; g < NH; ++g) {
         m[g] = -INFINITY;
         l[g] = 0.0f;
         qm[g] = 0.0f;
+        seen[g] = false;
     }
     for (int64_t i = 0; i < NH * DV; ++i) sc.acc[i] = 0.0f;
     for (int64_t i = 0; i < NH * (NC + 1); ++i) sc.macc[i] = 0.0f;
     alignas(32) float s[NH][kBlock];
-    bool any = false;
     for (int32_t si = 0; si < p.n_segments; ++si) {
         const KvSegment& seg = p.segments[si];
-        // Visible segment tokens [a, b).
-        const int64_t a = avx2::max_i64(0, lo_pos - seg.pos0);
-        const int64_t b = avx2::min_i64(seg.n_tokens, hi_pos - seg.pos0);
+        // Visible segment tokens [ag, bg) per row and their union [a, b).
+        int64_t ag[NH], bg[NH], a = INT64_MAX, b = INT64_MIN;
+        for (int g = 0; g < NH; ++g) {
+            ag[g] = avx2::max_i64(0, rows.lo_pos[g] - seg.pos0);
+            bg[g] = avx2::min_i64(seg.n_tokens, rows.hi_pos[g] - seg.pos0);
+            if (ag[g] >= bg[g]) continue;
+            a = avx2::min_i64(a, ag[g]);
+            b = avx2::max_i64(b, bg[g]);
+        }
         if (a >= b) continue;
-        any = true;
-        const Run r{&p, &seg, q, hk, sc};
+        const Run r{&p, &seg, rows.q, hk, sc};
         const bool kq = seg.k_bits != kvq::kNotQuantized;
         const ScoreQuantFn<NH> score = kq ? pick_score<NH>(seg.k_bits) : nullptr;
         const AccumFn<NH> accum = pick_accum<NH>(seg.v_bits);
@@ -323,6 +377,12 @@ void attend(const MixedAttentionParams& p, const float* q, float* out, int64_t h
         for (int64_t c0 = (a / kBlock) * kBlock; c0 < b; c0 += kBlock) {
             const int ja = static_cast<int>(avx2::max_i64(a - c0, 0));
             const int jb = static_cast<int>(avx2::min_i64(b - c0, kBlock));
+            int ra[NH], rb[NH];
+            for (int g = 0; g < NH; ++g) {
+                ra[g] = static_cast<int>(avx2::min_i64(avx2::max_i64(ag[g] - c0, 0), kBlock));
+                rb[g] = static_cast<int>(avx2::max_i64(avx2::min_i64(bg[g] - c0, kBlock), 0));
+                if (ag[g] >= bg[g]) ra[g] = rb[g] = 0;
+            }
             if (kq) {
                 const int64_t gi = c0 / seg.group_size;
                 const uint8_t* grp = kh + static_cast<size_t>(gi) * seg.kq_group_stride;
@@ -334,14 +394,17 @@ void attend(const MixedAttentionParams& p, const float* q, float* out, int64_t h
             } else {
                 score_f16<NH>(r, c0, ja, jb, s);
             }
-            for (int g = 0; g < NH; ++g)
-                softmax_step(p, s[g], ja, jb, m[g], l[g], sc.acc + g * DV, sc.macc + g * (NC + 1), NC + 1);
-            accum(r, c0, ja, jb, s);
+            for (int g = 0; g < NH; ++g) {
+                if (ra[g] >= rb[g]) continue;  // the row sees nothing in this block
+                seen[g] = true;
+                softmax_step(p, s[g], ra[g], rb[g], m[g], l[g], sc.acc + g * DV, sc.macc + g * (NC + 1), NC + 1);
+            }
+            accum(r, c0, ja, jb, ra, rb, s);
         }
     }
     for (int g = 0; g < NH; ++g) {
-        float* o = out + g * DV;
-        if (!any) {
+        float* o = rows.out[g];
+        if (!seen[g]) {
             for (int64_t d = 0; d < DV; ++d) o[d] = 0.0f;
             continue;
         }
@@ -352,33 +415,39 @@ void attend(const MixedAttentionParams& p, const float* q, float* out, int64_t h
     }
 }
 
+// Largest power of two <= n, at most 8.
+inline int pow2_floor8(int64_t n) { return n >= 8 ? 8 : n >= 4 ? 4 : n >= 2 ? 2 : 1; }
+
+// Tiles: for each kv head, nh of its query heads (7 heads run as 4 + 2 + 1) times as many
+// query tokens as fill 8 rows — a prefill chunk reads each K/V block once per tile, not
+// once per query token.
 void mixed_attention_avx2(const MixedAttentionParams& p, const Scratch& sc) {
     const int64_t group = p.n_head / p.n_head_kv;
-    for (int64_t t = 0; t < p.n_q; ++t) {
-        const int64_t pos = p.q_pos[t];
-        const int64_t hi_pos = pos + 1;
-        const int64_t lo_pos = p.window > 0 ? pos - p.window + 1 : INT64_MIN / 2;
-        for (int64_t h = p.head_begin; h < p.head_end;) {
-            const int64_t hk = h / group;
-            const int64_t avail = avx2::min_i64(p.head_end - h, (hk + 1) * group - h);
-            const float* q = p.q + static_cast<size_t>(t) * p.q_stride + static_cast<size_t>(h * p.head_dim);
-            float* out = p.out + static_cast<size_t>(t) * p.out_stride + static_cast<size_t>(h * p.head_dim_v);
-            // Largest power of two <= avail (<= 8): 7 heads run as 4 + 2 + 1.
-            int nh = 1;
-            if (avail >= 8) {
-                attend<8>(p, q, out, hk, lo_pos, hi_pos, sc);
-                nh = 8;
-            } else if (avail >= 4) {
-                attend<4>(p, q, out, hk, lo_pos, hi_pos, sc);
-                nh = 4;
-            } else if (avail >= 2) {
-                attend<2>(p, q, out, hk, lo_pos, hi_pos, sc);
-                nh = 2;
-            } else {
-                attend<1>(p, q, out, hk, lo_pos, hi_pos, sc);
+    for (int64_t h = p.head_begin; h < p.head_end;) {
+        const int64_t hk = h / group;
+        const int nh = pow2_floor8(avx2::min_i64(p.head_end - h, (hk + 1) * group - h));
+        for (int64_t t0 = 0; t0 < p.n_q;) {
+            const int nt = pow2_floor8(avx2::min_i64(kMaxHeads / nh, p.n_q - t0));
+            Rows rows{};
+            int r = 0;
+            for (int64_t t = t0; t < t0 + nt; ++t) {
+                const int64_t pos = p.q_pos[t];
+                for (int g = 0; g < nh; ++g, ++r) {
+                    rows.q[r] = p.q + static_cast<size_t>(t) * p.q_stride + static_cast<size_t>((h + g) * p.head_dim);
+                    rows.out[r] = p.out + static_cast<size_t>(t) * p.out_stride + static_cast<size_t>((h + g) * p.head_dim_v);
+                    rows.hi_pos[r] = pos + 1;
+                    rows.lo_pos[r] = p.window > 0 ? pos - p.window + 1 : INT64_MIN / 2;
+                }
             }
-            h += nh;
+            switch (r) {
+                case 8: attend<8>(p, rows, hk, sc); break;
+                case 4: attend<4>(p, rows, hk, sc); break;
+                case 2: attend<2>(p, rows, hk, sc); break;
+                default: attend<1>(p, rows, hk, sc); break;
+            }
+            t0 += nt;
         }
+        h += nh;
     }
 }
 

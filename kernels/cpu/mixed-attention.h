@@ -13,8 +13,11 @@
 //   p·v accumulates (p_t·s_t)·code_td per head and keeps the Σ p_t·m_t terms in one scalar
 //       per (head, 32 channels), added once at the end.
 // Widths 2/4/8 unpack with one zero-extend, shift and mask; 3-bit adds one variable shift
-// of the high-bit byte (all vectorized). Query tokens are processed one after another (a
-// prefill chunk re-reads the cache per query token).
+// of the high-bit byte (all vectorized). Query tiling (flash-style prefill): up to 8 query
+// ROWS (query token x query head on one kv head: 8 tokens for MHA, 2 tokens x 4 heads for
+// a GQA group of 4) are processed together, so a prefill chunk unpacks each code block and
+// reads each fp16 row once per tile instead of once per query token. Each row only uses
+// the positions it sees, so its result does not depend on the tile it shares.
 // No state; stack scratch (heap when head_dim or head_dim_v > 512); thread-safe.
 #pragma once
 

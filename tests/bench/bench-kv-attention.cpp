@@ -4,7 +4,9 @@
 // groups, G = 32][fp16 recent window of 128 + remainder] at k8v8, k4v4, k3v3, k2v2. Reports
 // best time per call, GB/s of the bytes the kernel actually has to read (codes, scales,
 // mins, fp16 rows; not the query/output) and the speed ratio against fp16 in the same run.
-// Prints a table, then one JSON line (also written to the file after --json).
+// Prefill: a chunk of 64 consecutive queries at 4k depth (MHA) as one query-tiled call vs 64
+// one-query calls (each re-reading the cache, as an untiled kernel would).
+// Prints tables, then one JSON line (also written to the file after --json).
 // Single-threaded unless --threads N (heads split across std::threads, as the backend does).
 // Usage: bench-kv-attention [--quick] [--threads N] [--json path]
 #include <algorithm>
@@ -62,6 +64,44 @@ struct Row {
     double mbytes, ms, gbs, speedup;
 };
 
+struct PrefillRow {
+    std::string name;
+    double tiled_ms, per_token_ms;
+};
+
+constexpr int64_t kChunk = 64;  // prefill queries per call
+
+// Times `call` once with n_q = kChunk (tiled) and as kChunk calls with n_q = 1.
+template <class Params, class Fn>
+PrefillRow time_prefill(const std::string& name, Params base, const std::vector<float>& q, std::vector<float>& out,
+                        const std::vector<int32_t>& pos, int threads, double budget, Fn call) {
+    base.q = q.data();
+    base.out = out.data();
+    base.q_pos = pos.data();
+    const auto run = [&](const Params& p) {
+        parallel(threads, kHeads, [&](int64_t b, int64_t e) {
+            Params sl = p;
+            sl.head_begin = b;
+            sl.head_end = e;
+            call(sl);
+        });
+    };
+    Params tiled = base;
+    tiled.n_q = kChunk;
+    const double t_tiled = time_best([&] { run(tiled); }, budget);
+    const double t_single = time_best([&] {
+        for (int64_t t = 0; t < kChunk; ++t) {
+            Params one = base;
+            one.n_q = 1;
+            one.q = q.data() + t * base.q_stride;
+            one.out = out.data() + t * base.out_stride;
+            one.q_pos = pos.data() + t;
+            run(one);
+        }
+    }, budget, 1);
+    return {name, t_tiled * 1e3, t_single * 1e3};
+}
+
 // Random packed storage with valid fp16 scales/mins in every record (scale ~ 4/2^b, so the
 // dequantized values look like unit-variance data).
 std::vector<uint8_t> random_records(size_t n_records, int bits, std::mt19937_64& gen) {
@@ -93,8 +133,11 @@ int main(int argc, char** argv) {
     std::mt19937_64 gen(7);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     std::vector<Row> rows;
+    std::vector<PrefillRow> prows;
     std::vector<float> q(static_cast<size_t>(kHeads * kDim)), out(static_cast<size_t>(kHeads * kDim));
     for (auto& x : q) x = nd(gen);
+    std::vector<float> qc(static_cast<size_t>(kChunk * kHeads * kDim)), outc(qc.size());
+    for (auto& x : qc) x = nd(gen);
 
     for (int64_t ctx : {int64_t{4096}, int64_t{16384}}) {
         for (int64_t hkv : {kHeads, kHeads / 4}) {
@@ -128,6 +171,10 @@ int main(int argc, char** argv) {
                 });
             }, budget);
             rows.push_back({"fp16", ctx, hkv, fp16_bytes / 1e6, t16 * 1e3, fp16_bytes / t16 / 1e9, 1.0});
+            const bool prefill = ctx == 4096 && hkv == kHeads;
+            std::vector<int32_t> pos_c(static_cast<size_t>(kChunk));
+            for (int64_t t = 0; t < kChunk; ++t) pos_c[static_cast<size_t>(t)] = static_cast<int32_t>(ctx - kChunk + t);
+            if (prefill) prows.push_back(time_prefill("fp16", a, qc, outc, pos_c, threads, budget, [](const AttentionParams& x) { attention_cpu(x); }));
 
             // Mixed: fp16 sinks + tail reuse the dense fp16 arrays (same head stride).
             const int64_t n_groups = (ctx - kSinks - kWindow) / kGroup;
@@ -183,6 +230,8 @@ int main(int argc, char** argv) {
                 }, budget);
                 const std::string name = "k" + std::to_string(bits) + "v" + std::to_string(bits);
                 rows.push_back({name, ctx, hkv, bytes / 1e6, t * 1e3, bytes / t / 1e9, t16 / t});
+                if (prefill && (bits == 4 || bits == 2))
+                    prows.push_back(time_prefill(name, m, qc, outc, pos_c, threads, budget, [](const MixedAttentionParams& x) { mixed_attention_cpu(x); }));
             }
         }
     }
@@ -193,7 +242,19 @@ int main(int argc, char** argv) {
     for (const Row& r : rows)
         std::printf("%-6s %6lld %4lld %10.2f %10.3f %8.2f %9.2fx\n", r.name.c_str(), static_cast<long long>(r.ctx),
                     static_cast<long long>(r.n_head_kv), r.mbytes, r.ms, r.gbs, r.speedup);
-    std::string json = "{\"bench\":\"kv-attention\",\"threads\":" + std::to_string(threads) + ",\"rows\":[";
+    std::printf("\nprefill attention, %lld queries at depth 4096, %lld heads x %lld (MHA), %d thread(s)\n", static_cast<long long>(kChunk),
+                static_cast<long long>(kHeads), static_cast<long long>(kDim), threads);
+    std::printf("%-6s %12s %16s %8s\n", "cache", "tiled ms", "per-token ms", "speedup");
+    for (const PrefillRow& r : prows)
+        std::printf("%-6s %12.3f %16.3f %7.2fx\n", r.name.c_str(), r.tiled_ms, r.per_token_ms, r.per_token_ms / r.tiled_ms);
+    std::string json = "{\"bench\":\"kv-attention\",\"threads\":" + std::to_string(threads) + ",\"prefill\":[";
+    for (size_t i = 0; i < prows.size(); ++i) {
+        char buf[256];
+        std::snprintf(buf, sizeof buf, "%s{\"cache\":\"%s\",\"n_q\":%lld,\"tiled_ms\":%.4f,\"per_token_ms\":%.4f}", i ? "," : "",
+                      prows[i].name.c_str(), static_cast<long long>(kChunk), prows[i].tiled_ms, prows[i].per_token_ms);
+        json += buf;
+    }
+    json += "],\"rows\":[";
     for (size_t i = 0; i < rows.size(); ++i) {
         char buf[256];
         std::snprintf(buf, sizeof buf, "%s{\"cache\":\"%s\",\"ctx\":%lld,\"n_head_kv\":%lld,\"mbytes\":%.3f,\"ms\":%.4f,\"gbs\":%.3f,\"speedup_vs_fp16\":%.3f}",

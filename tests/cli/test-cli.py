@@ -175,6 +175,55 @@ def check_run_commands(kvmix, models_dir, tmp):
         check(rows[0]["kv_bytes"] == 32 * 2 * 2 * 32 * 2, f"bench kv_bytes at depth 32: {rows[0]['kv_bytes']}")
 
 
+def check_profile_commands(kvmix, models_dir, tmp):
+    """profile and presets on a tiny fixture with the user data dir in `tmp`: a profile with
+    one row per layer, stored by model hash; `--kv balanced` uses it; presets prints exact bits."""
+    env = dict(os.environ, XDG_DATA_HOME=os.path.join(tmp, "xdg"))
+
+    def krun(*args):
+        p = subprocess.run([kvmix, *args], capture_output=True, text=True, timeout=120, env=env)
+        return p.returncode, p.stdout, p.stderr
+
+    model = os.path.join(models_dir, "tiny-gemma3-q8_0.gguf")
+    rc, _, err = krun("generate", "-m", model, "-p", "The", "-n", "4", "--kv", "balanced")
+    check(rc == 1 and "no importance profile for this model; run `kvmix profile -m" in err,
+          f"--kv balanced without a profile says what to run ({err.strip()})")
+    rc, out, err = krun("presets", "-m", model)
+    check(rc == 0 and "needs an importance profile" in out, f"presets without a profile ({err.strip()})")
+    rc, out, err = krun("profile", "-m", model, "--self-generate", "3", "--len", "40", "--seed", "5", "--json", "--quiet")
+    check(rc == 0, f"profile exits 0 ({err.strip()})")
+    if rc != 0:
+        return
+    j = json.loads(out)
+    check(len(j["scores"]) == 6 and all(s["k"] > 0 and s["v"] > 0 for s in j["scores"]), f"one positive score row per layer: {j['scores']}")
+    check(j["calibration"]["sources"] == ["self-generated"] and j["calibration"]["n_sequences"] == 3
+          and j["calibration"]["n_tokens"] == 120 and j["calibration"]["seed"] == 5, f"calibration recorded: {j['calibration']}")
+    check(os.path.exists(j["path"]) and os.path.basename(j["path"]) == j["model"]["kv_weights_sha256"] + ".json",
+          f"stored under the model hash: {j['path']}")
+    check(j["presets"]["balanced"]["n_high"] == 1 and abs(j["presets"]["balanced"]["avg_k_bits"] - 13 / 6) < 1e-12,
+          f"balanced on 6 layers: 1 high layer, K {j['presets']['balanced']['avg_k_bits']}")
+    rc2, out2, _ = krun("profile", "-m", model, "--self-generate", "3", "--len", "40", "--seed", "5", "--json", "--quiet")
+    check(rc2 == 0 and json.loads(out2)["scores"] == j["scores"], "the same seed gives the same scores")
+    rc, out, err = krun("generate", "-m", model, "-p", "The", "-n", "4", "--kv", "balanced", "--temp", "0")
+    check(rc == 0, f"--kv balanced uses the stored profile ({err.strip()})")
+    rc, out, err = krun("presets", "-m", model, "--json")
+    check(rc == 0, f"presets exits 0 ({err.strip()})")
+    if rc == 0:
+        rows = {r["preset"]: r for r in json.loads(out)["presets"]}
+        check(set(rows) == {"fp16", "high", "balanced", "compact"}, f"presets rows: {list(rows)}")
+        check(rows["fp16"]["compression_vs_fp16"] == 1 and rows["compact"]["bytes_at_ctx"] <= rows["balanced"]["bytes_at_ctx"]
+              < rows["high"]["bytes_at_ctx"] < rows["fp16"]["bytes_at_ctx"], f"presets order by size: {rows}")
+    other = os.path.join(tmp, "other.json")
+    rc, _, _ = krun("profile", "-m", os.path.join(models_dir, "tiny-llama-q8_0.gguf"), "--self-generate", "2", "--len", "24",
+                    "-o", other, "--quiet")
+    check(rc == 0, "profile -o writes a file")
+    rc, _, err = krun("presets", "-m", model, "--profile", other)
+    check(rc == 1 and "is for another model" in err, f"a profile of another model is refused ({err.strip()})")
+    rc, out, err = krun("perplexity", "-m", os.path.join(models_dir, "tiny-llama-q8_0.gguf"), "-f", other, "--ctx", "32",
+                        "--kv", "profile:" + other, "--json")
+    check(rc == 0, f"a profile file is also a --kv profile:FILE ({err.strip()})")
+
+
 def default_model_path():
     env = os.environ.get("KVMIX_DEFAULT_MODEL")
     if env:
@@ -232,6 +281,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             check_errors(args.kvmix, args.data, tmp)
             check_run_commands(args.kvmix, models_dir, tmp)
+            check_profile_commands(args.kvmix, models_dir, tmp)
     print(f"{passed} passed, {len(failures)} failed")
     sys.exit(1 if failures else 0)
 

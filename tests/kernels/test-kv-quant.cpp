@@ -634,4 +634,29 @@ TEST_CASE("mixed_attention_cpu vs ref: long context, many pages (G = 128, GQA 8)
     check_cpu_vs_ref(c, describe(sp));
 }
 
+TEST_CASE("mixed_attention_cpu vs ref: prefill chunks (query tiles of up to 8 rows, tile tails, causal and windowed)") {
+    // A prefill chunk: n_q consecutive positions ending at the cache end, so rows of one tile
+    // see different (causal) ranges; MHA tiles 8 tokens, GQA 2/4 tiles 4/2 tokens, GQA 8 one.
+    Rng rng(82);
+    double worst = 0;
+    for (const int64_t n_head_kv : {8, 4, 2, 1})
+        for (const int64_t n_q : {1, 3, 8, 13, 19}) {
+            CacheSpec sp;
+            sp.n_head = 8;
+            sp.n_head_kv = n_head_kv;
+            sp.head_dim = sp.head_dim_v = 64;
+            sp.k_bits = n_q % 2 ? 2 : 4;
+            sp.v_bits = n_head_kv == 2 ? 3 : 2;
+            sp.n_groups = 4;
+            sp.n_pages = 2;
+            sp.tail = 45;
+            sp.n_q = n_q;
+            sp.window = n_q == 13 ? 70 : 0;
+            MixedCache c = build_cache(sp, rng);
+            for (int64_t t = 0; t < n_q; ++t) c.q_pos[static_cast<size_t>(t)] = static_cast<int32_t>(sp.pos_base + c.n_ctx - n_q + t);
+            worst = std::max(worst, check_cpu_vs_ref(c, describe(sp) + " prefill"));
+        }
+    std::printf("  prefill tiles: worst nmse %s (tol %s)\n", sci(worst).c_str(), sci(kTolCpu).c_str());
+}
+
 KVMIX_TEST_MAIN()

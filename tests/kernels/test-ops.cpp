@@ -839,6 +839,9 @@ TEST_CASE("attention_cpu vs ref: GQA ratios, head dims, windows, softcap, n_q > 
         {1, 32, 8, 128, 128, 3000, 0, 0.0f},   // long context, GQA 4
         {4, 4, 2, 64, 64, 2048, 512, 50.0f},
         {1, 2, 1, 64, 64, 10, 0, 0.0f},
+        {19, 8, 8, 64, 64, 300, 0, 0.0f},      // prefill-sized: MHA tiles of 8 tokens and a tail of 3
+        {13, 8, 2, 64, 64, 200, 50, 30.0f},    // GQA 4: tiles of 2 tokens x 4 heads, windowed
+        {9, 6, 2, 32, 32, 150, 0, 0.0f},       // GQA 3: tiles of 2 tokens x 3 heads (6 rows)
     };
     shapes.insert(shapes.end(), std::begin(more), std::end(more));
     for (const KvElementType type : kKvTypes)

@@ -8,6 +8,7 @@
 #include "check.h"
 #include "model/model.h"
 #include "runtime/generation.h"
+#include "runtime/kv-profile.h"
 #include "tokenizer/tokenizer-loader.h"
 
 using namespace kvmix;
@@ -156,6 +157,28 @@ TEST_CASE("generation: context policies are explicit") {
     CHECK(r3->context.truncated);
     CHECK(s3->n_past() <= 64);
     CHECK_EQ(s3->tokens()[0], prompt[0]);
+
+    // The rolling window also works over a KVmix cache: its erase re-quantizes moved keys
+    // (this fixture's 16-wide values stay fp16, its keys are 2-bit past the window).
+    SessionConfig kc;
+    kc.n_ctx = 128;
+    kc.n_batch = 32;
+    kc.n_threads = 2;
+    kc.kv_profile = uniform_kv_profile(f.model->hparams().n_layer, 2, 2);
+    kc.kv_profile.window_min = kc.kv_profile.window_max = 32;
+    auto s4 = Session::create(f.model, kc);
+    REQUIRE_OK(s4);
+    GenerationParams q4 = greedy(200);
+    q4.context_policy = ContextPolicy::rolling_window;
+    q4.keep_prefix = 1;
+    auto r4 = generate(**s4, *f.tok, std::span<const int32_t>(prompt).first(40), q4);
+    REQUIRE_OK(r4);
+    CHECK_EQ(r4->tokens.size(), size_t(200));
+    CHECK(r4->context.truncated);
+    CHECK(r4->context.tokens_dropped >= 40 + 200 - 128);
+    CHECK((*s4)->n_past() <= 128);
+    CHECK_EQ((*s4)->tokens()[0], prompt[0]);
+    CHECK((*s4)->kv_memory().bytes < (*s4)->kv_memory().fp16_bytes);
 }
 
 TEST_CASE("generation: a follow-up prompt reuses the cached prefix") {

@@ -1,8 +1,14 @@
 // The KVmix cache inside a session: logits track the fp16 cache with an error that grows
 // as bits shrink, the memory report matches the format's arithmetic, truncation respects
-// group boundaries, and what the cache cannot do (erase, snapshots) is refused clearly.
+// group boundaries, snapshots restore bit for bit and refuse another profile precisely, and
+// erase (context shift) tracks the fp32 cache's erase within the quantization error.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
 
 #include "check.h"
 #include "model/model.h"
@@ -18,18 +24,48 @@ std::shared_ptr<const Model> gemma() {
     return m ? *m : nullptr;
 }
 
-std::unique_ptr<Session> make(std::shared_ptr<const Model> m, const std::string& spec, int64_t chunk = 16) {
+std::shared_ptr<const Model> one_layer() {
+    auto m = Model::load(kvmix_test::data_dir() + "/models/tiny-llama256-q4_k.gguf");
+    return m ? *m : nullptr;
+}
+
+std::unique_ptr<Session> make(std::shared_ptr<const Model> m, const std::string& spec, int64_t chunk = 16, int group = 32) {
     SessionConfig cfg;
     cfg.n_ctx = 256;
     cfg.n_batch = chunk;
     cfg.n_threads = 2;
+    if (spec == "f32") {
+        cfg.kv_cache = KvCacheType::f32;
+        auto s = Session::create(std::move(m), cfg);
+        return s ? std::move(s).value() : nullptr;
+    }
     auto p = parse_kv_spec(spec, m->hparams().n_layer);
     if (!p) return nullptr;
     p->window_min = 32;
     p->window_max = 64;
+    p->group_size = group;
     cfg.kv_profile = *p;
     auto s = Session::create(std::move(m), cfg);
     return s ? std::move(s).value() : nullptr;
+}
+
+std::unique_ptr<Session> make_mixed(std::shared_ptr<const Model> m) {
+    SessionConfig cfg;
+    cfg.n_ctx = 256;
+    cfg.n_batch = 16;
+    cfg.n_threads = 2;
+    KvProfile p = uniform_kv_profile(m->hparams().n_layer, 2, 2);
+    p.name = "mixed";
+    for (size_t i = 0; i < p.layers.size(); i += 2) p.layers[i] = {4, 3, 0.2f, 0.2f};
+    p.window_min = 32;
+    p.window_max = 64;
+    cfg.kv_profile = p;
+    auto s = Session::create(std::move(m), cfg);
+    return s ? std::move(s).value() : nullptr;
+}
+
+std::string temp_path(const char* what) {
+    return (std::filesystem::temp_directory_path() / ("kvmix-" + std::string(what) + "-" + std::to_string(::getpid()))).string();
 }
 
 std::vector<int32_t> text(int n, int32_t vocab) {
@@ -97,7 +133,7 @@ TEST_CASE("kvmix cache: memory report follows the format") {
     CHECK(r.allocated_bytes >= r.bytes);
 }
 
-TEST_CASE("kvmix cache: truncation keeps whole groups; erase and snapshots are refused") {
+TEST_CASE("kvmix cache: truncation keeps whole groups") {
     auto m = gemma();
     REQUIRE(m != nullptr);
     const auto toks = text(200, static_cast<int32_t>(m->hparams().n_vocab));
@@ -115,10 +151,160 @@ TEST_CASE("kvmix cache: truncation keeps whole groups; erase and snapshots are r
     std::vector<float> a;
     REQUIRE_OK(s->eval(std::span<const int32_t>(toks).subspan(68), &a));
     CHECK_EQ(s->n_past(), int64_t(200));
-    Status st = s->erase(10, 20);
-    CHECK(st.code() == ErrorCode::unsupported);
-    st = s->save("/nonexistent-dir/x");
-    CHECK(!st.ok());
+}
+
+TEST_CASE("kvmix cache: save mid-conversation, load into a new session, continue bit-identically") {
+    auto m = gemma();
+    REQUIRE(m != nullptr);
+    const auto toks = text(200, static_cast<int32_t>(m->hparams().n_vocab));
+    const std::string path = temp_path("kvsnap");
+    for (const char* spec : {"k2v2", "k2v4", "k3v3", "mixed"}) {
+        auto a = std::string(spec) == "mixed" ? make_mixed(m) : make(m, spec);
+        REQUIRE(a);
+        REQUIRE_OK(a->eval(std::span<const int32_t>(toks).first(150)));
+        REQUIRE_OK(a->save(path));
+        std::vector<float> la, lb;
+        REQUIRE_OK(a->eval(std::span<const int32_t>(toks).subspan(150), nullptr, &la));
+        auto b = std::string(spec) == "mixed" ? make_mixed(m) : make(m, spec);
+        REQUIRE(b);
+        REQUIRE_OK(b->load(path));
+        CHECK_EQ(b->n_past(), int64_t(150));
+        CHECK_EQ(b->kv_memory().bytes, [&] {
+            auto c = std::string(spec) == "mixed" ? make_mixed(m) : make(m, spec);
+            (void)c->eval(std::span<const int32_t>(toks).first(150));
+            return c->kv_memory().bytes;
+        }());
+        REQUIRE_OK(b->eval(std::span<const int32_t>(toks).subspan(150), nullptr, &lb));
+        REQUIRE(la.size() == lb.size());
+        CHECK(std::memcmp(la.data(), lb.data(), la.size() * sizeof(float)) == 0);
+    }
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("kvmix cache: a snapshot loads only into the same profile; errors leave the session empty") {
+    auto m = gemma();
+    REQUIRE(m != nullptr);
+    const auto toks = text(120, static_cast<int32_t>(m->hparams().n_vocab));
+    const std::string path = temp_path("kvsnap2"), fp16_path = temp_path("kvsnap2-fp16");
+    auto a = make(m, "k2v4");
+    REQUIRE(a);
+    REQUIRE_OK(a->eval(toks));
+    REQUIRE_OK(a->save(path));
+    auto f = make(m, "fp16");
+    REQUIRE_OK(f->eval(toks));
+    REQUIRE_OK(f->save(fp16_path));
+    const auto refused = [&](std::unique_ptr<Session> s, const std::string& file, const char* needle) {
+        REQUIRE(s);
+        REQUIRE_OK(s->eval(std::span<const int32_t>(toks).first(40)));
+        const Status st = s->load(file);
+        if (st.ok() || st.message().find(needle) == std::string::npos) std::printf("  got: %s\n", st.message().c_str());
+        CHECK(!st.ok() && st.message().find(needle) != std::string::npos);
+        CHECK_EQ(s->n_past(), int64_t(0));
+        CHECK_EQ(s->kv_memory().n_tokens, int64_t(0));
+    };
+    refused(make(m, "k2v2"), path, "layer 0 value bits 4, this session's KVmix profile 'k2v2' has 2");
+    refused(make(m, "k4v4"), path, "layer 0 key bits 2");
+    refused(make(m, "k2v4", 16, 64), path, "group size 32");
+    refused(make(m, "fp16"), path, "holds a KVmix-quantized cache, this session's cache is fp16");
+    refused(make(m, "k2v4"), fp16_path, "holds a dense (unquantized) cache");
+    {
+        auto s = make(m, "k2v4");
+        REQUIRE(s);
+        SessionConfig cfg = s->config();
+        cfg.kv_profile.sinks = 8;
+        auto s8 = Session::create(m, cfg);
+        REQUIRE(s8);
+        refused(std::move(s8).value(), path, "sink count 4");
+    }
+    // A truncated snapshot: every prefix fails cleanly.
+    std::ifstream in(path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string cut = temp_path("kvsnap2-cut");
+    for (size_t keep : {bytes.size() - 1, bytes.size() / 2, size_t(1000), size_t(60)}) {
+        std::ofstream(cut, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(keep));
+        refused(make(m, "k2v4"), cut, "truncated");
+    }
+    for (const auto& p : {path, fp16_path, cut}) std::filesystem::remove(p);
+}
+
+TEST_CASE("kvmix cache: erase (context shift) tracks the fp32 cache's erase") {
+    // A one-layer model: after the shift, the next tokens' logits depend only on the cache
+    // contents, so the KVmix cache must agree with the fp32 cache's exact erase within the
+    // quantization error of its widths: the same error the width has without any erase
+    // (measured here as the baseline), plus the one extra rounding of re-quantized tokens.
+    // Ranges start in the sinks, inside a quantized group, at a group boundary and in the
+    // fp16 window.
+    auto m = one_layer();
+    REQUIRE(m != nullptr);
+    const auto toks = text(200, static_cast<int32_t>(m->hparams().n_vocab));
+    const std::vector<int32_t> more = text(20, 97);
+    std::map<std::string, double> baseline;
+    {
+        auto ref = make(m, "f32");
+        REQUIRE_OK(ref->eval(toks));
+        std::vector<float> lr;
+        REQUIRE_OK(ref->eval(more, nullptr, &lr));
+        for (const char* spec : {"k8v8", "k4v4", "k2v2"}) {
+            auto s = make(m, spec);
+            REQUIRE_OK(s->eval(toks));
+            std::vector<float> got;
+            REQUIRE_OK(s->eval(more, nullptr, &got));
+            baseline[spec] = rel_error(got, lr);
+            std::printf("  no erase %s: relative logit error vs fp32 %.5f\n", spec, baseline[spec]);
+        }
+    }
+    struct Case {
+        int64_t begin, end;
+    };
+    for (const Case c : {Case{20, 90}, Case{2, 50}, Case{36, 68}, Case{180, 190}, Case{4, 199}}) {
+        auto ref = make(m, "f32");
+        REQUIRE(ref);
+        REQUIRE_OK(ref->eval(toks));
+        REQUIRE_OK(ref->erase(c.begin, c.end));
+        std::vector<int32_t> kept(toks.begin(), toks.begin() + c.begin);
+        kept.insert(kept.end(), toks.begin() + c.end, toks.end());
+        std::vector<float> lr;
+        REQUIRE_OK(ref->eval(more, nullptr, &lr));
+        for (const char* spec : {"k8v8", "k4v4", "k2v2"}) {
+            auto s = make(m, spec);
+            REQUIRE(s);
+            REQUIRE_OK(s->eval(toks));
+            REQUIRE_OK(s->erase(c.begin, c.end));
+            CHECK_EQ(s->n_past(), static_cast<int64_t>(kept.size()));
+            CHECK(s->tokens() == kept);
+            CHECK_EQ(s->kv_memory().n_tokens, static_cast<int64_t>(kept.size()));
+            std::vector<float> got;
+            REQUIRE_OK(s->eval(more, nullptr, &got));
+            CHECK_EQ(s->n_past(), static_cast<int64_t>(kept.size() + more.size()));
+            const double e = rel_error(got, lr);
+            std::printf("  erase [%lld, %lld) %s: relative logit error vs fp32 erase %.5f\n", static_cast<long long>(c.begin),
+                        static_cast<long long>(c.end), spec, e);
+            CHECK(std::isfinite(e));
+            CHECK(e < 1.5 * baseline[spec] + 1e-3);
+        }
+    }
+}
+
+TEST_CASE("kvmix cache: erase in a deep model, then save/load, continues exactly") {
+    auto m = gemma();
+    REQUIRE(m != nullptr);
+    const auto toks = text(220, static_cast<int32_t>(m->hparams().n_vocab));
+    auto s = make(m, "k2v4");
+    REQUIRE(s);
+    REQUIRE_OK(s->eval(toks));
+    REQUIRE_OK(s->erase(4, 4 + 108));
+    CHECK_EQ(s->n_past(), int64_t(112));
+    const std::string path = temp_path("kvsnap3");
+    REQUIRE_OK(s->save(path));
+    const std::vector<int32_t> more = text(40, 101);
+    std::vector<float> la, lb;
+    REQUIRE_OK(s->eval(more, nullptr, &la));
+    auto b = make(m, "k2v4");
+    REQUIRE_OK(b->load(path));
+    REQUIRE_OK(b->eval(more, nullptr, &lb));
+    REQUIRE(la.size() == lb.size());
+    CHECK(std::memcmp(la.data(), lb.data(), la.size() * sizeof(float)) == 0);
+    std::filesystem::remove(path);
 }
 
 KVMIX_TEST_MAIN()

@@ -1,0 +1,62 @@
+// Presets and the bit allocation of KVmix (../shared/KVMIX.md §1, decisions 3-5): K and V
+// layers are ranked separately by importance score; the top n_hi layers of each get the
+// preset's high widths and window ratio, every other layer the low ones.
+//
+// Rounding rule: n_hi = floor(fraction · n_layer + 1/2) (round half up), clamped to
+// [0, n_layer]. A 32-layer model with the balanced fraction 0.2 gets n_hi = floor(6.9) = 6
+// of 32 layers — K (6·3 + 26·2)/32 = 2.1875, V (6·4 + 26·2)/32 = 2.375 bits, the paper's
+// K2.19/V2.38. Ties in the ranking go to the lower layer index.
+//
+// Shipped presets (window ratio 0.2 on high-bit layers, 0.1 on low-bit layers, G = 32,
+// 4 sinks):
+//   fp16      no quantization
+//   high      top 30% K8/V8, others K4/V4 — near-lossless (4-bit KIVI-style keys and
+//             values are within noise of fp16; the most sensitive third stays at 8 bits)
+//   balanced  top 20% K3/V4, others K2/V2 — the paper's setting
+//   compact   top 10% K3/V4, others K2/V2 — the smallest cache
+//   custom    custom:FRACTION:kHIvHI:kLOvLO, e.g. custom:0.25:k4v4:k2v2
+// Plain value types and pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kvmix/status.h"
+#include "runtime/kv-profile.h"
+
+namespace kvmix {
+
+struct KvPreset {
+    std::string name;
+    double fraction = 0.0;  // share of layers with the high widths
+    int k_hi = 16, k_lo = 16, v_hi = 16, v_lo = 16;
+    float ratio_hi = 0.2f, ratio_lo = 0.1f;  // full-precision window ratios
+    int group_size = 32;
+    int sinks = 4;
+
+    bool needs_scores() const { return k_hi != k_lo || v_hi != v_lo; }
+};
+
+// fp16, high, balanced, compact — in that order.
+std::vector<KvPreset> builtin_presets();
+// True for the names of builtin_presets() and any "custom:..." spec.
+bool is_preset_name(const std::string& name);
+// A builtin name or "custom:FRACTION:kHIvHI:kLOvLO"; a precise error otherwise.
+Expected<KvPreset> parse_preset(const std::string& name);
+
+// n_hi = floor(fraction · n_layer + 1/2), clamped to [0, n_layer].
+uint32_t high_layer_count(double fraction, uint32_t n_layer);
+
+// Layer indices by descending score (ties: lower index first).
+std::vector<uint32_t> rank_layers(const std::vector<double>& scores);
+
+// The per-layer KvProfile of `preset` for these scores ([n_layer] each, same length).
+// Scores are only read by presets whose high and low widths differ.
+KvProfile allocate(const KvPreset& preset, const std::vector<double>& k_scores, const std::vector<double>& v_scores);
+
+// Same bit budget, explicit ranking: the first n_hi entries of k_order / v_order get the
+// high widths (for comparisons against random or inverted rankings).
+KvProfile allocate_ranked(const KvPreset& preset, const std::vector<uint32_t>& k_order, const std::vector<uint32_t>& v_order);
+
+}  // namespace kvmix
