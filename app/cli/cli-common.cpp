@@ -11,7 +11,8 @@
 namespace kvmix::cli {
 
 std::set<std::string> model_options() {
-    return {"--model", "--threads", "--ctx", "--batch", "--kv-cache", "--kv", "--kv-group", "--kv-window", "--kv-sinks"};
+    return {"--model", "--threads", "--ctx", "--batch", "--kv-cache", "--kv", "--kv-group", "--kv-window", "--kv-sinks",
+            "--device", "--gpu"};
 }
 
 std::set<std::string> sampling_options() {
@@ -69,6 +70,10 @@ Expected<SessionConfig> session_config(const Args& args, int64_t default_ctx) {
     if (kv == "f16") c.kv_cache = KvCacheType::f16;
     else if (kv == "f32") c.kv_cache = KvCacheType::f32;
     else return error(ErrorCode::invalid_argument, "--kv-cache must be f16 or f32, got '" + kv + "'");
+    KVMIX_ASSIGN(c.device, parse_device_kind(args.get("--device", "cpu")));
+    int64_t gpu = 0;
+    KVMIX_ASSIGN(gpu, parse_int(args, "--gpu", 0, 0, 64));
+    c.gpu_index = static_cast<int>(gpu);
     return c;
 }
 

@@ -15,7 +15,8 @@
 namespace kvmix::cli {
 
 // Options every model-running command accepts: --model, --threads, --ctx, --batch and
-// --kv-cache f16|f32 (the dense cache's element type; f32 for exact comparisons).
+// --kv-cache f16|f32 (the dense cache's element type; f32 for exact comparisons), --device
+// cpu|cuda and --gpu N.
 std::set<std::string> model_options();
 // Sampling and generation options (generate, chat).
 std::set<std::string> sampling_options();

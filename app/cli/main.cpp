@@ -25,6 +25,7 @@ void print_usage(FILE* out) {
                  "KV cache: --kv fp16 | k2v2 | k3v3 | k4v4 | k8v8 | kXvY | profile:FILE | high | balanced | compact\n"
                  "          | custom:FRACTION:kHIvHI:kLOvLO (presets use the model's `kvmix profile`), --kv-group 32|64|128,\n"
                  "          --kv-window RATIO, --kv-sinks N (KVmix mixed-precision cache)\n"
+                 "Device: --device cpu | cuda [--gpu N] (cuda needs a CUDA build and a GPU; the error says why not)\n"
                  "\n"
                  "MODEL is a .gguf file, a Hugging Face folder (config.json + safetensors), or 'default'.\n"
                  "  kvmix --version | --help\n");
