@@ -1,5 +1,8 @@
 #include "backend/cpu-backend.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "common/assert.h"
 #include "cpu/attention.h"
 #include "cpu/glu.h"
@@ -8,6 +11,31 @@
 #include "cpu/rope.h"
 
 namespace kvmix {
+
+AttentionSplit plan_attention_split(int64_t n_q, int64_t n_head, int64_t n_head_kv, int64_t n_kv, const int32_t* q_pos,
+                                    int32_t window, int64_t align, int n_threads) {
+    constexpr int64_t kMinChunk = 256;  // keys per chunk worth a partial and its merge
+    AttentionSplit split;
+    if (n_q <= 0 || n_head_kv <= 0 || n_kv <= 0 || align <= 0) return split;
+    const int64_t rows_per_tile = std::max<int64_t>(1, 8 / std::max<int64_t>(1, n_head / n_head_kv));
+    const int64_t units = n_head_kv * ((n_q + rows_per_tile - 1) / rows_per_tile);
+    if (units >= n_threads) return split;
+    int64_t lo = n_kv, hi = 0;
+    for (int64_t t = 0; t < n_q; ++t) {
+        const int64_t pos = q_pos[t];
+        lo = std::min(lo, window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0);
+        hi = std::max(hi, std::min<int64_t>(pos + 1, n_kv));
+    }
+    const int64_t span = hi - lo;
+    const int64_t parts = std::min({(n_threads + units - 1) / units, span / kMinChunk, AttentionSplit::kMaxParts});
+    if (parts <= 1) return split;
+    split.n_parts = parts;
+    split.bounds[0] = lo;
+    for (int64_t c = 1; c < parts; ++c)
+        split.bounds[c] = std::max(split.bounds[c - 1], (lo + span * c / parts) / align * align);
+    split.bounds[parts] = hi;
+    return split;
+}
 
 void CpuBackend::matmul(const TensorView& w, const float* x, int64_t m, float* y) {
     KVMIX_ASSERT(w.n_dims <= 2);
@@ -94,12 +122,53 @@ void CpuBackend::glu(float* gate, const float* up, int64_t rows, int64_t n, GluA
 }
 
 void CpuBackend::attention(const AttentionParams& p) {
-    pool_.parallel_for(p.n_head, 1, [&](int64_t begin, int64_t end) {
-        AttentionParams slice = p;
-        slice.head_begin = begin;
-        slice.head_end = end;
-        attention_cpu(slice);
+    const AttentionSplit split = plan_attention_split(p.n_q, p.n_head, p.n_head_kv, p.n_kv, p.q_pos, p.window, 32, pool_.size());
+    if (split.n_parts <= 1) {
+        pool_.parallel_for(p.n_head, 1, [&](int64_t begin, int64_t end) {
+            AttentionParams slice = p;
+            slice.head_begin = begin;
+            slice.head_end = end;
+            attention_cpu(slice);
+        });
+        return;
+    }
+    // Split-K: one unit per (KV head, key chunk) so a KV head's query tile reads each K/V row
+    // once; the partials merge in chunk order (deterministic).
+    const int64_t group = p.n_head / p.n_head_kv, n_parts = split.n_parts;
+    const size_t acc_stride = static_cast<size_t>(p.n_head * p.head_dim_v);
+    const size_t acc_part = static_cast<size_t>(p.n_q) * acc_stride, ml_part = static_cast<size_t>(p.n_q * p.n_head);
+    std::vector<float> acc(static_cast<size_t>(n_parts) * acc_part), m(static_cast<size_t>(n_parts) * ml_part), l(m.size());
+    pool_.parallel_for(p.n_head_kv * n_parts, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t u = begin; u < end; ++u) {
+            const int64_t hk = u / n_parts, c = u % n_parts;
+            AttentionParams slice = p;
+            slice.head_begin = hk * group;
+            slice.head_end = (hk + 1) * group;
+            slice.kv_begin = split.bounds[c];
+            slice.kv_end = split.bounds[c + 1];
+            slice.out = acc.data() + static_cast<size_t>(c) * acc_part;
+            slice.out_stride = acc_stride;
+            slice.part_m = m.data() + static_cast<size_t>(c) * ml_part;
+            slice.part_l = l.data() + static_cast<size_t>(c) * ml_part;
+            attention_cpu(slice);
+        }
     });
+    AttentionMergeParams mp;
+    mp.acc = acc.data();
+    mp.acc_part_stride = acc_part;
+    mp.acc_stride = acc_stride;
+    mp.m = m.data();
+    mp.l = l.data();
+    mp.ml_part_stride = ml_part;
+    mp.n_parts = n_parts;
+    mp.out = p.out;
+    mp.out_stride = p.out_stride;
+    mp.n_q = p.n_q;
+    mp.n_head = p.n_head;
+    mp.head_dim_v = p.head_dim_v;
+    mp.head_begin = 0;
+    mp.head_end = p.n_head;
+    attention_merge_cpu(mp);
 }
 
 }  // namespace kvmix

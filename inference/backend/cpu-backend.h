@@ -20,6 +20,19 @@ struct RopeConfig {
     bool interleaved = false;
 };
 
+// Split-K plan for one attention call: when its work units over heads (KV heads x query
+// tiles of up to 8 rows) are fewer than the threads, the union of the queries' visible key
+// ranges splits into n_parts contiguous chunks [bounds[i], bounds[i+1]) whose inner bounds
+// are multiples of `align` (a quantization group never straddles two chunks) and hold at
+// least 256 keys each. n_parts = 1 means no split. Pure function of its arguments.
+struct AttentionSplit {
+    static constexpr int64_t kMaxParts = 64;
+    int64_t n_parts = 1;
+    int64_t bounds[kMaxParts + 1] = {};
+};
+AttentionSplit plan_attention_split(int64_t n_q, int64_t n_head, int64_t n_head_kv, int64_t n_kv, const int32_t* q_pos,
+                                    int32_t window, int64_t align, int n_threads);
+
 class CpuBackend {
 public:
     explicit CpuBackend(int n_threads) : pool_(n_threads) {}
@@ -35,7 +48,9 @@ public:
     void rope(float* x, int64_t n_tokens, int64_t n_head, int64_t head_dim, const int32_t* positions, const RopeConfig& cfg);
     // gate[r, :] = act(gate[r, :]) * up[r, :], rows of n contiguous.
     void glu(float* gate, const float* up, int64_t rows, int64_t n, GluActivation act);
-    // Splits query heads across threads; head_begin/head_end of `p` are ignored.
+    // Splits query heads across threads, or KV heads x key chunks (split-K, see
+    // plan_attention_split) when heads alone leave threads idle; head_begin/head_end,
+    // kv_begin/kv_end and part_m/part_l of `p` are ignored.
     void attention(const AttentionParams& p);
 
 private:

@@ -1,18 +1,22 @@
 #include "runtime/kvmix-kv-cache.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <istream>
 #include <new>
 #include <ostream>
 #include <set>
 
+#include "backend/cpu-backend.h"
 #include "common/assert.h"
 #include "common/half.h"
 #include "common/kv-quant-format.h"
 #include "common/mixed-attention-params.h"
+#include "cpu/attention.h"
 #include "cpu/mixed-attention.h"
 #include "ref/kv-quantize.h"
+#include "ref/mixed-attention.h"
 
 namespace kvmix {
 
@@ -88,12 +92,71 @@ public:
         p.softcap = q.softcap;
         p.segments = segments.data();
         p.n_segments = static_cast<int32_t>(segments.size());
-        backend.pool().parallel_for(q.n_head, 1, [&](int64_t begin, int64_t end) {
-            MixedAttentionParams slice = p;
-            slice.head_begin = begin;
-            slice.head_end = end;
-            mixed_attention_cpu(slice);
+        const AttentionSplit split =
+            plan_attention_split(p.n_q, p.n_head, p.n_head_kv, q.n_kv, p.q_pos, p.window, 1, backend.n_threads());
+        if (split.n_parts <= 1) {
+            backend.pool().parallel_for(q.n_head, 1, [&](int64_t begin, int64_t end) {
+                MixedAttentionParams slice = p;
+                slice.head_begin = begin;
+                slice.head_end = end;
+                mixed_attention_cpu(slice);
+            });
+            return;
+        }
+        attend_split(p, split, backend);
+    }
+
+    // Split-K (plan_attention_split): one unit per (KV head, key chunk), chunk bounds moved
+    // down to whole quantized groups; partials merge in chunk order (deterministic).
+    static void attend_split(const MixedAttentionParams& p, const AttentionSplit& split, CpuBackend& backend) {
+        const int64_t n_parts = split.n_parts, group = p.n_head / p.n_head_kv;
+        std::vector<int64_t> bounds(static_cast<size_t>(n_parts + 1));
+        // Outer bounds widen to legal cuts: keys beyond the visible range are masked anyway.
+        bounds[0] = mixed_attention_legal_cut(p.segments, p.n_segments, split.bounds[0]);
+        bounds[static_cast<size_t>(n_parts)] = INT64_MAX;
+        for (int64_t c = 1; c < n_parts; ++c) {
+            const int64_t cut = mixed_attention_legal_cut(p.segments, p.n_segments, split.bounds[c]);
+            bounds[static_cast<size_t>(c)] = std::max(bounds[static_cast<size_t>(c - 1)], cut);
+        }
+        std::vector<std::vector<KvSegment>> parts(static_cast<size_t>(n_parts));
+        for (int64_t c = 0; c < n_parts; ++c)
+            mixed_attention_clip_segments(p.segments, p.n_segments, bounds[static_cast<size_t>(c)], bounds[static_cast<size_t>(c + 1)],
+                                          p.head_dim, p.head_dim_v, parts[static_cast<size_t>(c)]);
+        const size_t acc_stride = static_cast<size_t>(p.n_head * p.head_dim_v);
+        const size_t acc_part = static_cast<size_t>(p.n_q) * acc_stride, ml_part = static_cast<size_t>(p.n_q * p.n_head);
+        std::vector<float> acc(static_cast<size_t>(n_parts) * acc_part), m(static_cast<size_t>(n_parts) * ml_part), l(m.size());
+        backend.pool().parallel_for(p.n_head_kv * n_parts, 1, [&](int64_t begin, int64_t end) {
+            for (int64_t u = begin; u < end; ++u) {
+                const int64_t hk = u / n_parts, c = u % n_parts;
+                const std::vector<KvSegment>& segs = parts[static_cast<size_t>(c)];
+                MixedAttentionParams slice = p;
+                slice.head_begin = hk * group;
+                slice.head_end = (hk + 1) * group;
+                slice.segments = segs.data();
+                slice.n_segments = static_cast<int32_t>(segs.size());
+                slice.out = acc.data() + static_cast<size_t>(c) * acc_part;
+                slice.out_stride = acc_stride;
+                slice.part_m = m.data() + static_cast<size_t>(c) * ml_part;
+                slice.part_l = l.data() + static_cast<size_t>(c) * ml_part;
+                mixed_attention_cpu(slice);
+            }
         });
+        AttentionMergeParams mp;
+        mp.acc = acc.data();
+        mp.acc_part_stride = acc_part;
+        mp.acc_stride = acc_stride;
+        mp.m = m.data();
+        mp.l = l.data();
+        mp.ml_part_stride = ml_part;
+        mp.n_parts = n_parts;
+        mp.out = p.out;
+        mp.out_stride = p.out_stride;
+        mp.n_q = p.n_q;
+        mp.n_head = p.n_head;
+        mp.head_dim_v = p.head_dim_v;
+        mp.head_begin = 0;
+        mp.head_end = p.n_head;
+        attention_merge_cpu(mp);
     }
 
     void commit(int64_t n) override {

@@ -1,7 +1,8 @@
 // Parameters of the fused attention over a MIXED KV cache (fp16 sinks, quantized groups,
 // fp16 recent window), shared by mixed_attention_ref (kernels/ref), mixed_attention_cpu
 // (kernels/cpu) and later CUDA. Every pointer is borrowed; the kernels keep no state and
-// compute only query heads [head_begin, head_end) (the backend splits heads over threads).
+// compute only query heads [head_begin, head_end) (the backend splits heads, or kv heads x
+// key chunks — split-K with part_m/part_l — over threads).
 #pragma once
 
 #include <cstddef>
@@ -65,6 +66,12 @@ struct MixedAttentionParams {
     const KvSegment* segments = nullptr;  // [n_segments]
     int32_t n_segments = 0;
     int64_t head_begin = 0, head_end = 0;
+    // Split-K partial (same contract as AttentionParams::part_m): when set, out gets the
+    // unnormalized accumulator and part_m/part_l[t * n_head + h] the row's max score and
+    // exp-sum; attention_merge_* combines the parts. Split the key range by passing each
+    // part the segments clipped to its chunk (mixed_attention_clip_segments).
+    float* part_m = nullptr;
+    float* part_l = nullptr;
 };
 
 }  // namespace kvmix

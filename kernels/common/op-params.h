@@ -114,6 +114,34 @@ struct AttentionParams {
     KvElementType kv_type = KvElementType::f16;
     const float* k_f32 = nullptr;  // [n_head_kv] x k_head_stride, used when kv_type is f32
     const float* v_f32 = nullptr;  // [n_head_kv] x v_head_stride, used when kv_type is f32
+    // Split-K: only slots in [kv_begin, kv_end) are read (kv_end < 0 means n_kv), on top of
+    // the causal/window mask. With part_m and part_l set the call writes a partial result:
+    // out gets the unnormalized accumulator Σ exp(s_j − m)·v_j, part_m[t * n_head + h] the
+    // row's max score m and part_l the sum Σ exp(s_j − m); a row that sees no slot of the
+    // range gets m = -inf, l = 0 and a zero accumulator. attention_merge_* combines parts.
+    int64_t kv_begin = 0, kv_end = -1;
+    float* part_m = nullptr;
+    float* part_l = nullptr;
+};
+
+// Merges n_parts split-K partials (AttentionParams::part_m) into normalized outputs, in part
+// order so the result does not depend on which thread computed which part:
+//   out = Σ_i exp(m_i − M)·acc_i / Σ_i exp(m_i − M)·l_i,  M = max_i m_i
+// Part i's accumulator of (query t, head h) is acc[i * acc_part_stride + t * acc_stride +
+// h * head_dim_v]; its m and l are at [i * ml_part_stride + t * n_head + h]. Rows whose
+// parts all have m = -inf (no visible slot) yield zeros; a NaN in any part yields NaN.
+// Computes query heads [head_begin, head_end) for all n_q queries.
+struct AttentionMergeParams {
+    const float* acc = nullptr;
+    size_t acc_part_stride = 0, acc_stride = 0;
+    const float* m = nullptr;
+    const float* l = nullptr;
+    size_t ml_part_stride = 0;
+    int64_t n_parts = 0;
+    float* out = nullptr;
+    size_t out_stride = 0;
+    int64_t n_q = 0, n_head = 0, head_dim_v = 0;
+    int64_t head_begin = 0, head_end = 0;
 };
 
 }  // namespace kvmix

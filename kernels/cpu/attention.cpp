@@ -38,6 +38,8 @@ struct Rows {
     float* out[kMaxGroup];      // [head_dim_v] per row
     int64_t lo[kMaxGroup];      // visible slots [lo, hi) per row
     int64_t hi[kMaxGroup];
+    float* m_out[kMaxGroup];    // split-K partial: running max and sum per row (else null)
+    float* l_out[kMaxGroup];
     const T* k;                 // KV head's slot 0
     const T* v;
 };
@@ -158,6 +160,13 @@ void attend(const AttentionParams& p, const Rows<T>& rows, float* acc) {
         }
     }
     for (int g = 0; g < R; ++g) {
+        if (rows.m_out[g] != nullptr) {
+            // Partial: unnormalized; an unseen row keeps m = -inf, l = 0, acc = 0.
+            *rows.m_out[g] = m[g];
+            *rows.l_out[g] = l[g];
+            for (int64_t d = 0; d < DV; ++d) rows.out[g][d] = seen[g] ? acc[g * DV + d] : 0.0f;
+            continue;
+        }
         if (!seen[g]) {
             for (int64_t d = 0; d < DV; ++d) rows.out[g][d] = 0.0f;
             continue;
@@ -172,6 +181,7 @@ void attend(const AttentionParams& p, const Rows<T>& rows, float* acc) {
 template <class T>
 void attention_avx2(const AttentionParams& p, const T* k, const T* v, float* acc) {
     const int64_t group = p.n_head / p.n_head_kv;
+    const int64_t kv_end = p.kv_end < 0 ? p.n_kv : avx2::min_i64(p.kv_end, p.n_kv);
     for (int64_t h = p.head_begin; h < p.head_end;) {
         const int64_t hk = h / group;
         const int64_t g_count = avx2::min_i64(kMaxGroup, avx2::min_i64(p.head_end - h, (hk + 1) * group - h));
@@ -187,8 +197,11 @@ void attention_avx2(const AttentionParams& p, const T* k, const T* v, float* acc
                 for (int64_t g = 0; g < g_count; ++g, ++r) {
                     rows.q[r] = p.q + static_cast<size_t>(t) * p.q_stride + static_cast<size_t>((h + g) * p.head_dim);
                     rows.out[r] = p.out + static_cast<size_t>(t) * p.out_stride + static_cast<size_t>((h + g) * p.head_dim_v);
-                    rows.hi[r] = avx2::min_i64(pos + 1, p.n_kv);
-                    rows.lo[r] = p.window > 0 ? avx2::max_i64(0, pos - p.window + 1) : 0;
+                    rows.hi[r] = avx2::min_i64(pos + 1, kv_end);
+                    rows.lo[r] = avx2::max_i64(p.kv_begin, p.window > 0 ? avx2::max_i64(0, pos - p.window + 1) : 0);
+                    const size_t ml = static_cast<size_t>(t * p.n_head + h + g);
+                    rows.m_out[r] = p.part_m != nullptr ? p.part_m + ml : nullptr;
+                    rows.l_out[r] = p.part_l != nullptr ? p.part_l + ml : nullptr;
                 }
             }
             switch (r) {
@@ -232,6 +245,41 @@ void attention_cpu(const AttentionParams& p) {
     }
 #endif
     attention_ref(p);
+}
+
+void attention_merge_cpu(const AttentionMergeParams& p) {
+    KVMIX_ASSERT(p.n_parts > 0 && 0 <= p.head_begin && p.head_begin <= p.head_end && p.head_end <= p.n_head);
+    for (int64_t t = 0; t < p.n_q; ++t) {
+        for (int64_t h = p.head_begin; h < p.head_end; ++h) {
+            const size_t ml = static_cast<size_t>(t * p.n_head + h);
+            const size_t row = static_cast<size_t>(t) * p.acc_stride + static_cast<size_t>(h * p.head_dim_v);
+            float* out = p.out + static_cast<size_t>(t) * p.out_stride + static_cast<size_t>(h * p.head_dim_v);
+            float mx = -INFINITY;
+            bool nan = false;
+            for (int64_t i = 0; i < p.n_parts; ++i) {
+                const float m = p.m[static_cast<size_t>(i) * p.ml_part_stride + ml];
+                nan |= std::isnan(m);
+                mx = std::max(mx, m);
+            }
+            if (nan || mx == -INFINITY) {
+                for (int64_t d = 0; d < p.head_dim_v; ++d) out[d] = nan ? NAN : 0.0f;
+                continue;
+            }
+            // Parts in index order: the sum does not depend on thread timing.
+            float den = 0.0f;
+            for (int64_t d = 0; d < p.head_dim_v; ++d) out[d] = 0.0f;
+            for (int64_t i = 0; i < p.n_parts; ++i) {
+                const size_t ip = static_cast<size_t>(i);
+                const float w = std::exp(p.m[ip * p.ml_part_stride + ml] - mx);
+                if (w == 0.0f) continue;
+                den += w * p.l[ip * p.ml_part_stride + ml];
+                const float* acc = p.acc + ip * p.acc_part_stride + row;
+                for (int64_t d = 0; d < p.head_dim_v; ++d) out[d] += w * acc[d];
+            }
+            const float inv = 1.0f / den;
+            for (int64_t d = 0; d < p.head_dim_v; ++d) out[d] *= inv;
+        }
+    }
 }
 
 }  // namespace kvmix

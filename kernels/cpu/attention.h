@@ -11,6 +11,8 @@
 // accumulates the block's V rows, which stay in L1 across the rows. A prefill chunk so
 // reads the cache once per tile instead of once per query token. Each row only uses the
 // slots it sees, so its result does not depend on the rows it shares a tile with.
+// Split-K: kv_begin/kv_end restrict the slots, part_m/part_l make it write the unnormalized
+// partial (m, l, acc) that attention_merge_cpu combines in part order (fp32, deterministic).
 // No state; uses stack scratch (heap only when head_dim_v > 512); thread-safe.
 #pragma once
 
@@ -19,5 +21,6 @@
 namespace kvmix {
 
 void attention_cpu(const AttentionParams& p);
+void attention_merge_cpu(const AttentionMergeParams& p);
 
 }  // namespace kvmix

@@ -337,6 +337,8 @@ inline void softmax_step(const MixedAttentionParams& p, float* s, int ja, int jb
 struct Rows {
     const float* q[kMaxHeads];
     float* out[kMaxHeads];
+    float* m_out[kMaxHeads];  // split-K partial: running max and sum per row (else null)
+    float* l_out[kMaxHeads];
     int64_t lo_pos[kMaxHeads], hi_pos[kMaxHeads];  // visible positions [lo, hi) per row
 };
 
@@ -404,6 +406,15 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
     }
     for (int g = 0; g < NH; ++g) {
         float* o = rows.out[g];
+        if (rows.m_out[g] != nullptr) {
+            // Partial: unnormalized; an unseen row keeps m = -inf, l = 0, acc = 0.
+            *rows.m_out[g] = m[g];
+            *rows.l_out[g] = l[g];
+            const float* acc = sc.acc + g * DV;
+            const float* macc = sc.macc + g * (NC + 1);
+            for (int64_t d = 0; d < DV; ++d) o[d] = seen[g] ? acc[d] + macc[d / kBlock] : 0.0f;
+            continue;
+        }
         if (!seen[g]) {
             for (int64_t d = 0; d < DV; ++d) o[d] = 0.0f;
             continue;
@@ -435,6 +446,9 @@ void mixed_attention_avx2(const MixedAttentionParams& p, const Scratch& sc) {
                 for (int g = 0; g < nh; ++g, ++r) {
                     rows.q[r] = p.q + static_cast<size_t>(t) * p.q_stride + static_cast<size_t>((h + g) * p.head_dim);
                     rows.out[r] = p.out + static_cast<size_t>(t) * p.out_stride + static_cast<size_t>((h + g) * p.head_dim_v);
+                    const size_t ml = static_cast<size_t>(t * p.n_head + h + g);
+                    rows.m_out[r] = p.part_m != nullptr ? p.part_m + ml : nullptr;
+                    rows.l_out[r] = p.part_l != nullptr ? p.part_l + ml : nullptr;
                     rows.hi_pos[r] = pos + 1;
                     rows.lo_pos[r] = p.window > 0 ? pos - p.window + 1 : INT64_MIN / 2;
                 }

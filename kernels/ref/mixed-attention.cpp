@@ -75,6 +75,41 @@ void mixed_attention_check_params(const MixedAttentionParams& p) {
     }
 }
 
+int64_t mixed_attention_legal_cut(const KvSegment* segments, int32_t n_segments, int64_t x) {
+    for (int32_t i = 0; i < n_segments; ++i) {
+        const KvSegment& s = segments[i];
+        const bool quant = s.k_bits != kvq::kNotQuantized || s.v_bits != kvq::kNotQuantized;
+        if (quant && x > s.pos0 && x < s.pos0 + s.n_tokens) return s.pos0 + (x - s.pos0) / s.group_size * s.group_size;
+    }
+    return x;
+}
+
+void mixed_attention_clip_segments(const KvSegment* segments, int32_t n_segments, int64_t begin, int64_t end,
+                                   int64_t head_dim, int64_t head_dim_v, std::vector<KvSegment>& out) {
+    out.clear();
+    for (int32_t i = 0; i < n_segments; ++i) {
+        KvSegment s = segments[i];
+        const int64_t a = std::max(begin, s.pos0), b = std::min(end, s.pos0 + s.n_tokens);
+        if (a >= b) continue;
+        const int64_t skip = a - s.pos0;
+        const bool kq = s.k_bits != kvq::kNotQuantized, vq = s.v_bits != kvq::kNotQuantized;
+        if (kq || vq) KVMIX_ASSERT(skip % s.group_size == 0 && (b == s.pos0 + s.n_tokens || (b - s.pos0) % s.group_size == 0));
+        if (kq) {
+            s.kq += static_cast<size_t>(skip / s.group_size) * s.kq_group_stride;
+        } else if (s.k16 != nullptr) {
+            s.k16 += static_cast<size_t>(skip * head_dim);
+        }
+        if (vq) {
+            s.vq += static_cast<size_t>(skip) * s.vq_token_stride;
+        } else if (s.v16 != nullptr) {
+            s.v16 += static_cast<size_t>(skip * head_dim_v);
+        }
+        s.pos0 = a;
+        s.n_tokens = b - a;
+        out.push_back(s);
+    }
+}
+
 void mixed_attention_ref(const MixedAttentionParams& p) {
     mixed_attention_check_params(p);
     const int64_t group = p.n_head / p.n_head_kv;
@@ -100,8 +135,13 @@ void mixed_attention_ref(const MixedAttentionParams& p) {
             const float* q = p.q + static_cast<size_t>(t) * p.q_stride + static_cast<size_t>(h * p.head_dim);
             float* out = p.out + static_cast<size_t>(t) * p.out_stride + static_cast<size_t>(h * p.head_dim_v);
             const int64_t hk = h / group;
+            const size_t ml = static_cast<size_t>(t * p.n_head + h);
             if (vis.empty()) {
                 std::fill(out, out + p.head_dim_v, 0.0f);
+                if (p.part_m != nullptr) {
+                    p.part_m[ml] = -INFINITY;
+                    p.part_l[ml] = 0.0f;
+                }
                 continue;
             }
             double mx = -INFINITY;
@@ -123,6 +163,12 @@ void mixed_attention_ref(const MixedAttentionParams& p) {
                 sum += e;
                 load_value(p, p.segments[vis[n].seg], hk, vis[n].i, v.data());
                 for (int64_t d = 0; d < p.head_dim_v; ++d) acc[static_cast<size_t>(d)] += e * v[static_cast<size_t>(d)];
+            }
+            if (p.part_m != nullptr) {
+                p.part_m[ml] = static_cast<float>(mx);
+                p.part_l[ml] = static_cast<float>(sum);
+                for (int64_t d = 0; d < p.head_dim_v; ++d) out[d] = static_cast<float>(acc[static_cast<size_t>(d)]);
+                continue;
             }
             for (int64_t d = 0; d < p.head_dim_v; ++d) out[d] = static_cast<float>(acc[static_cast<size_t>(d)] / sum);
         }
