@@ -239,8 +239,18 @@ void InferenceWorker::loadModel(const QString& path) {
     for (const kvmix::KvLayerShape& s : m_model->kv_shapes()) info.layers.push_back({s.n_head_kv, s.head_dim, s.head_dim_v});
     info.profile = findStoredProfile(f, &info.profileError);
     const kvmix::CudaAvailability cuda = kvmix::cuda_availability();
-    info.deviceNote = cuda.available ? tr("CUDA is available, but the desktop app runs the model on the CPU for now.")
-                                     : tr("CPU (no GPU: %1)").arg(qs(cuda.reason));
+    m_useGpu = false;
+    if (cuda.available) {
+        kvmix::SessionConfig probe;
+        probe.n_ctx = 16;
+        probe.device = kvmix::DeviceKind::cuda;
+        auto gpu = kvmix::Session::create(m_model, probe);
+        m_useGpu = gpu.ok();
+        info.deviceNote = m_useGpu ? tr("Chats run on the GPU (CUDA); summaries and quality checks on the CPU.")
+                                   : tr("CPU (the CUDA device could not be used: %1)").arg(qs(gpu.status().message()));
+    } else {
+        info.deviceNote = tr("CPU (no GPU: %1)").arg(qs(cuda.reason));
+    }
     m_info = info;
     emit progress(0, tr("Ready"), 1.0);
     emit modelLoaded(info);
@@ -278,7 +288,12 @@ InferenceWorker::ChatSession* InferenceWorker::sessionFor(qint64 conversationId,
         kvmix::SessionConfig cfg;
         cfg.n_ctx = nCtx;
         cfg.kv_profile = profile;
+        if (m_useGpu) cfg.device = kvmix::DeviceKind::cuda;
         auto session = kvmix::Session::create(m_model, cfg);
+        if (!session && cfg.device == kvmix::DeviceKind::cuda) {
+            cfg.device = kvmix::DeviceKind::cpu;
+            session = kvmix::Session::create(m_model, cfg);
+        }
         if (!session) {
             *error = qs(session.status().message());
             return nullptr;

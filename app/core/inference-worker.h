@@ -84,6 +84,9 @@ private:
     ModelInfo m_info;
     std::map<qint64, std::unique_ptr<ChatSession>> m_sessions;
     quint64 m_useCounter = 0;
+    // Chat sessions run on the GPU when a probe session could be created there at load time;
+    // a later GPU failure falls back to the CPU for that session (the reason is in deviceNote).
+    bool m_useGpu = false;
 
     std::atomic<int> m_nextId{0};
     std::atomic<int> m_cancelUpTo{0};
