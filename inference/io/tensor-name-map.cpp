@@ -28,13 +28,23 @@ constexpr Suffix kLayerCommon[] = {
     {"mlp.down_proj.weight", "ffn_down.weight"},
 };
 
+// Llama-style blocks (Llama, Qwen2, Qwen3): the norm after attention is the FFN input norm.
 constexpr Suffix kLayerLlama[] = {
     {"post_attention_layernorm.weight", "ffn_norm.weight"},
 };
 
-constexpr Suffix kLayerGemma3[] = {
+constexpr Suffix kQkvBias[] = {
+    {"self_attn.q_proj.bias", "attn_q.bias"},
+    {"self_attn.k_proj.bias", "attn_k.bias"},
+    {"self_attn.v_proj.bias", "attn_v.bias"},
+};
+
+constexpr Suffix kQkNorm[] = {
     {"self_attn.q_norm.weight", "attn_q_norm.weight"},
     {"self_attn.k_norm.weight", "attn_k_norm.weight"},
+};
+
+constexpr Suffix kLayerGemma3[] = {
     {"post_attention_layernorm.weight", "post_attention_norm.weight"},
     {"pre_feedforward_layernorm.weight", "ffn_norm.weight"},
     {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
@@ -44,6 +54,23 @@ template <size_t N>
 std::optional<std::string_view> lookup(const Suffix (&table)[N], std::string_view s) {
     for (const auto& e : table)
         if (e.hf == s) return e.internal;
+    return std::nullopt;
+}
+
+// The family's own extras first, then its block layout.
+std::optional<std::string_view> lookup_family(ArchFamily family, std::string_view s) {
+    switch (family) {
+        case ArchFamily::llama: return lookup(kLayerLlama, s);
+        case ArchFamily::qwen2:
+            if (auto f = lookup(kQkvBias, s)) return f;
+            return lookup(kLayerLlama, s);
+        case ArchFamily::qwen3:
+            if (auto f = lookup(kQkNorm, s)) return f;
+            return lookup(kLayerLlama, s);
+        case ArchFamily::gemma3:
+            if (auto f = lookup(kQkNorm, s)) return f;
+            return lookup(kLayerGemma3, s);
+    }
     return std::nullopt;
 }
 
@@ -64,7 +91,7 @@ std::optional<std::string> hf_to_internal_name(std::string_view name, ArchFamily
     if (ec != std::errc() || end != name.data() + dot) return std::nullopt;
     name.remove_prefix(dot + 1);
     auto found = lookup(kLayerCommon, name);
-    if (!found) found = family == ArchFamily::gemma3 ? lookup(kLayerGemma3, name) : lookup(kLayerLlama, name);
+    if (!found) found = lookup_family(family, name);
     if (!found) return std::nullopt;
     return "blk." + std::to_string(layer) + "." + std::string(*found);
 }

@@ -6,24 +6,30 @@ namespace kvmix {
 
 namespace {
 
-constexpr ArchitectureInfo kLlama{ArchFamily::llama, &llama_hparams_from_gguf, &llama_hparams_from_hf, &llama_tensor_specs};
-constexpr ArchitectureInfo kGemma3{ArchFamily::gemma3, &gemma3_hparams_from_gguf, &gemma3_hparams_from_hf, &gemma3_tensor_specs};
+constexpr ArchitectureInfo kLlama{ArchFamily::llama, &llama_hparams_from_gguf, &llama_hparams_from_hf};
+constexpr ArchitectureInfo kQwen2{ArchFamily::qwen2, &qwen2_hparams_from_gguf, &qwen2_hparams_from_hf};
+constexpr ArchitectureInfo kQwen3{ArchFamily::qwen3, &qwen3_hparams_from_gguf, &qwen3_hparams_from_hf};
+constexpr ArchitectureInfo kGemma3{ArchFamily::gemma3, &gemma3_hparams_from_gguf, &gemma3_hparams_from_hf};
 
 }  // namespace
 
 const ArchitectureInfo* find_architecture_gguf(std::string_view arch) {
     if (arch == "llama" || arch == "mistral") return &kLlama;
+    if (arch == "qwen2") return &kQwen2;
+    if (arch == "qwen3") return &kQwen3;
     if (arch == "gemma3") return &kGemma3;
     return nullptr;
 }
 
 const ArchitectureInfo* find_architecture_hf(std::string_view model_type) {
     if (model_type == "llama" || model_type == "mistral") return &kLlama;
+    if (model_type == "qwen2") return &kQwen2;
+    if (model_type == "qwen3") return &kQwen3;
     if (model_type == "gemma3_text" || model_type == "gemma3") return &kGemma3;
     return nullptr;
 }
 
-std::string supported_architectures() { return "llama (Llama 2/3, TinyLlama), mistral, gemma3"; }
+std::string supported_architectures() { return "llama (Llama 2/3, TinyLlama, SmolLM2), mistral, qwen2 (Qwen2, Qwen2.5), qwen3, gemma3"; }
 
 Status validate_hparams(const ModelHParams& hp) {
     auto fail = [](const std::string& m) { return format_error("invalid hyper-parameters: " + m); };

@@ -1,7 +1,8 @@
 // The supported architectures: how each reads its hyper-parameters (GGUF metadata or a
-// Hugging Face config.json) and which weight tensors it requires, with their shapes.
-// One source file per architecture (arch-llama.cpp, arch-gemma3.cpp); this header is
-// the table that joins them. Stateless and thread-safe.
+// Hugging Face config.json). One source file per architecture (arch-llama.cpp,
+// arch-qwen2.cpp, arch-qwen3.cpp, arch-gemma3.cpp) states its differences over the shared
+// loading core (arch-common.h); this header is the table that joins them, plus the weight
+// list every architecture derives from its ModelHParams. Stateless and thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -28,23 +29,31 @@ struct ArchitectureInfo {
     ArchFamily family;
     Expected<ModelHParams> (*from_gguf)(const GgufFile& file, const std::string& arch);
     Expected<ModelHParams> (*from_hf_config)(const nlohmann::json& config, const std::string& model_type);
-    std::vector<TensorSpec> (*tensor_specs)(const ModelHParams& hp);
 };
 
-// By GGUF general.architecture ("llama", "mistral", "gemma3"); nullptr when unsupported.
+// By GGUF general.architecture ("llama", "mistral", "qwen2", "qwen3", "gemma3"); nullptr
+// when unsupported.
 const ArchitectureInfo* find_architecture_gguf(std::string_view arch);
-// By Hugging Face config.json model_type ("llama", "mistral", "gemma3_text", "gemma3").
+// By Hugging Face config.json model_type ("llama", "mistral", "qwen2", "qwen3",
+// "gemma3_text", "gemma3").
 const ArchitectureInfo* find_architecture_hf(std::string_view model_type);
-// "llama, mistral, gemma3" — for error messages.
+// "llama (...), mistral, qwen2, ..." — for error messages.
 std::string supported_architectures();
+
+// The weights a model with these hyper-parameters needs, in forward order: embeddings,
+// output head, then per layer the projections plus what hp's switches add (Q/K/V biases,
+// QK-norm, sandwich norms, RoPE frequency factors).
+std::vector<TensorSpec> tensor_specs(const ModelHParams& hp);
 
 // Per-architecture entry points (defined in arch-<name>.cpp).
 Expected<ModelHParams> llama_hparams_from_gguf(const GgufFile& file, const std::string& arch);
 Expected<ModelHParams> llama_hparams_from_hf(const nlohmann::json& config, const std::string& model_type);
-std::vector<TensorSpec> llama_tensor_specs(const ModelHParams& hp);
+Expected<ModelHParams> qwen2_hparams_from_gguf(const GgufFile& file, const std::string& arch);
+Expected<ModelHParams> qwen2_hparams_from_hf(const nlohmann::json& config, const std::string& model_type);
+Expected<ModelHParams> qwen3_hparams_from_gguf(const GgufFile& file, const std::string& arch);
+Expected<ModelHParams> qwen3_hparams_from_hf(const nlohmann::json& config, const std::string& model_type);
 Expected<ModelHParams> gemma3_hparams_from_gguf(const GgufFile& file, const std::string& arch);
 Expected<ModelHParams> gemma3_hparams_from_hf(const nlohmann::json& config, const std::string& model_type);
-std::vector<TensorSpec> gemma3_tensor_specs(const ModelHParams& hp);
 
 // Shared checks: positive sizes, head counts that divide, sane ranges. Names the field at fault.
 Status validate_hparams(const ModelHParams& hp);

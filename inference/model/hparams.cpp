@@ -11,6 +11,8 @@ uint32_t ModelHParams::n_sliding_layers() const {
 const char* arch_family_name(ArchFamily family) {
     switch (family) {
         case ArchFamily::llama: return "llama";
+        case ArchFamily::qwen2: return "qwen2";
+        case ArchFamily::qwen3: return "qwen3";
         case ArchFamily::gemma3: return "gemma3";
     }
     return "unknown";

@@ -10,7 +10,7 @@
 
 namespace kvmix {
 
-enum class ArchFamily { llama, gemma3 };
+enum class ArchFamily { llama, qwen2, qwen3, gemma3 };
 
 enum class RopeScalingType { none, linear, llama3, yarn };
 
@@ -27,7 +27,7 @@ enum class Activation { silu, gelu_tanh };
 enum class WeightSource { gguf, safetensors };
 
 struct ModelHParams {
-    std::string architecture;  // as the file names it: "llama", "mistral", "gemma3"
+    std::string architecture;  // as the file names it: "llama", "mistral", "qwen2", "qwen3", "gemma3"
     ArchFamily family = ArchFamily::llama;
     std::string name;          // human-readable model name, may be empty
 
@@ -58,7 +58,8 @@ struct ModelHParams {
     float attention_scale = 0.0f;       // softmax scale; 0 means 1/sqrt(head_dim)
     float attn_logit_softcap = 0.0f;    // 0: none
     float final_logit_softcap = 0.0f;   // 0: none
-    bool qk_norm = false;               // RMSNorm on q and k heads (Gemma 3)
+    bool attn_qkv_bias = false;         // biases added after the Q, K, V projections (Qwen2)
+    bool qk_norm = false;               // RMSNorm on q and k heads, before RoPE (Qwen3, Gemma 3)
     bool sandwich_norms = false;        // extra post-attention / post-FFN norms (Gemma 3)
     float norm_weight_offset = 0.0f;    // added to norm weights at use (HF Gemma stores w, GGUF stores 1 + w)
 

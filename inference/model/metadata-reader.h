@@ -41,6 +41,8 @@ public:
     Expected<std::string> str_or(const std::string& key, const std::string& fallback) const;
     // True when present and not null.
     bool has(const std::string& key) const;
+    // True when present, even as null.
+    bool contains(const std::string& key) const { return config_.contains(key); }
     const nlohmann::json* get(const std::string& key) const;
 
 private:

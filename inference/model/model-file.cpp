@@ -42,12 +42,11 @@ std::map<std::string, uint64_t> ModelFile::tensor_type_counts() const {
 }
 
 Status ModelFile::index_and_validate() {
-    const ArchitectureInfo* arch = hparams_.family == ArchFamily::gemma3 ? find_architecture_gguf("gemma3") : find_architecture_gguf("llama");
     for (size_t k = 0; k < tensors_.size(); ++k) {
         if (!index_.emplace(tensors_[k].name, k).second) return format_error("duplicate tensor '" + tensors_[k].name + "'");
     }
     std::set<std::string> used;
-    for (const TensorSpec& spec : arch->tensor_specs(hparams_)) {
+    for (const TensorSpec& spec : tensor_specs(hparams_)) {
         const TensorView* t = tensor(spec.name);
         if (!t) {
             if (spec.required) return format_error("missing required tensor '" + spec.name + "'");

@@ -41,6 +41,12 @@ std::vector<float> llama3_freq_factors(const ModelHParams& hp) {
 
 }  // namespace
 
+void add_bias(float* y, int64_t rows, const std::vector<float>& b) {
+    const auto n = static_cast<int64_t>(b.size());
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t i = 0; i < n; ++i) y[r * n + i] += b[static_cast<size_t>(i)];
+}
+
 Expected<std::shared_ptr<const Model>> Model::load(const std::string& path) {
     auto file = ModelFile::open(path);
     if (!file) return file.status();
@@ -79,6 +85,11 @@ Expected<std::shared_ptr<const Model>> Model::from_file(std::shared_ptr<const Mo
         L.gate = f.tensor(b + "ffn_gate.weight");
         L.up = f.tensor(b + "ffn_up.weight");
         L.down = f.tensor(b + "ffn_down.weight");
+        if (hp.attn_qkv_bias) {
+            L.bq = to_f32(f.tensor(b + "attn_q.bias"));
+            L.bk = to_f32(f.tensor(b + "attn_k.bias"));
+            L.bv = to_f32(f.tensor(b + "attn_v.bias"));
+        }
         L.attn_norm = to_f32(f.tensor(b + "attn_norm.weight"));
         L.ffn_norm = to_f32(f.tensor(b + "ffn_norm.weight"));
         if (hp.qk_norm) {

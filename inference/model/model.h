@@ -23,14 +23,21 @@ struct LayerWeights {
     const TensorView* gate = nullptr;
     const TensorView* up = nullptr;
     const TensorView* down = nullptr;
+    // Q/K/V projection biases (Qwen2), empty otherwise: [n_head * head_dim],
+    // [n_head_kv * head_dim], [n_head_kv * head_dim_v].
+    std::vector<float> bq, bk, bv;
     std::vector<float> attn_norm;       // [n_embd]
     std::vector<float> ffn_norm;        // [n_embd]
-    std::vector<float> q_norm, k_norm;  // [head_dim] (Gemma 3), empty otherwise
+    std::vector<float> q_norm, k_norm;  // [head_dim] (Qwen3, Gemma 3), empty otherwise
     std::vector<float> post_attn_norm;  // [n_embd] (Gemma 3), empty otherwise
     std::vector<float> post_ffw_norm;   // [n_embd] (Gemma 3), empty otherwise
     RopeConfig rope;                    // theta, scaling and pairing of this layer
     int32_t window = 0;                 // sliding window (0: full attention)
 };
+
+// y[r, :] += b for every row r < rows of y [rows, b.size()]; nothing when b is empty.
+// Every forward (CPU, batch, profiler) adds the projection biases with this.
+void add_bias(float* y, int64_t rows, const std::vector<float>& b);
 
 class Model {
 public:

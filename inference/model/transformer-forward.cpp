@@ -78,6 +78,9 @@ Status batch_forward(const Model& model, CpuBackend& be, std::span<const BatchSe
         be.matmul(*L.wq, s.cur.data(), n, s.q.data());
         be.matmul(*L.wk, s.cur.data(), n, s.k.data());
         be.matmul(*L.wv, s.cur.data(), n, s.v.data());
+        add_bias(s.q.data(), n, L.bq);
+        add_bias(s.k.data(), n, L.bk);
+        add_bias(s.v.data(), n, L.bv);
         if (!L.q_norm.empty()) {
             be.rms_norm(s.q.data(), s.q.data(), n * H, D, L.q_norm.data(), off, hp.rms_eps);
             be.rms_norm(s.k.data(), s.k.data(), n * HKV, D, L.k_norm.data(), off, hp.rms_eps);

@@ -1,7 +1,8 @@
 // The forward pass shared by every supported architecture: a decoder-only transformer
-// whose variations (Gemma 3's embedding scale, QK-norm, sandwich norms, GeGLU, local and
-// global layers; Llama's SwiGLU, RoPE pairing and scaling) are all read from ModelHParams
-// and the Model's per-layer settings, so each architecture file only describes itself.
+// whose variations (Gemma 3's embedding scale, sandwich norms, GeGLU, local and global
+// layers; Qwen2's Q/K/V biases; Qwen3's and Gemma 3's QK-norm; Llama's SwiGLU, RoPE pairing
+// and scaling) are all read from ModelHParams and the Model's per-layer settings, so each
+// architecture file only describes itself.
 #pragma once
 
 #include <cstdint>

@@ -63,6 +63,9 @@ void BatchGenerator::step(const std::vector<int32_t>& tokens, int64_t pos, std::
         be_.matmul(*L.wq, cur_.data(), N, q_.data());
         be_.matmul(*L.wk, cur_.data(), N, k_.data());
         be_.matmul(*L.wv, cur_.data(), N, v_.data());
+        add_bias(q_.data(), N, L.bq);
+        add_bias(k_.data(), N, L.bk);
+        add_bias(v_.data(), N, L.bv);
         if (!L.q_norm.empty()) {
             be_.rms_norm(q_.data(), q_.data(), N * H, D, L.q_norm.data(), off, eps);
             be_.rms_norm(k_.data(), k_.data(), N * HKV, D, L.k_norm.data(), off, eps);

@@ -189,6 +189,10 @@ void GradPass::layer_forward(uint32_t il, const float* x_in, LayerActs& a, float
     be_.matmul(*L.wq, a.xn.data(), T, a.q0.data());
     be_.matmul(*L.wk, a.xn.data(), T, a.k0.data());
     be_.matmul(*L.wv, a.xn.data(), T, a.v.data());
+    // Biases shift the activations the backward linearizes around; ∂L/∂W does not involve them.
+    add_bias(a.q0.data(), T, L.bq);
+    add_bias(a.k0.data(), T, L.bk);
+    add_bias(a.v.data(), T, L.bv);
     if (!L.q_norm.empty()) {
         rms_norm(a.q0.data(), a.q.data(), T * H_, D_, L.q_norm);
         rms_norm(a.k0.data(), a.k.data(), T * HKV_, D_, L.k_norm);

@@ -5,7 +5,8 @@
 //
 // Every op of the supported architectures is differentiated (norms with weight offset,
 // QK-norm, sandwich norms, RoPE in all its variants, GQA attention with sliding window and
-// softcap, SwiGLU / GeGLU, final norm, soft-capped output head). Quantized weights count as
+// softcap, SwiGLU / GeGLU, final norm, soft-capped output head); Q/K/V biases enter the
+// forward values and need no gradient of their own. Quantized weights count as
 // their dequantized values. Only activation gradients and the two weight gradients per
 // layer are formed; the embedding needs no gradient.
 //

@@ -119,6 +119,8 @@ void check_batch_equals_separate(const std::string& fixture, int k_bits, int v_b
 TEST_CASE("batch forward: 3 sequences in one pass equal 3 separate sessions (fp16 cache)") {
     check_batch_equals_separate("tiny-llama-q8_0.gguf", 16, 16);
     check_batch_equals_separate("tiny-gemma3-q8_0.gguf", 16, 16);
+    check_batch_equals_separate("tiny-qwen2-q8_0.gguf", 16, 16);  // Q/K/V biases over all rows
+    check_batch_equals_separate("tiny-qwen3-q8_0.gguf", 16, 16);  // QK-norm, head_dim != n_embd / n_head
 }
 
 TEST_CASE("batch forward: 3 sequences in one pass equal 3 separate sessions (KVmix k2v4 cache)") {

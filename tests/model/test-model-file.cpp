@@ -149,6 +149,12 @@ TEST_CASE("model file: Hugging Face names map to internal names per family") {
     CHECK(!hf_to_internal_name("model.layers.0.self_attn.rotary_emb.inv_freq", ArchFamily::llama).has_value());
     CHECK(!hf_to_internal_name("model.layers.x.self_attn.q_proj.weight", ArchFamily::llama).has_value());
     CHECK(!hf_to_internal_name("model.layers.0.self_attn.q_norm.weight", ArchFamily::llama).has_value());
+    CHECK_EQ(*hf_to_internal_name("model.layers.2.self_attn.k_proj.bias", ArchFamily::qwen2), std::string("blk.2.attn_k.bias"));
+    CHECK_EQ(*hf_to_internal_name("model.layers.0.post_attention_layernorm.weight", ArchFamily::qwen2), std::string("blk.0.ffn_norm.weight"));
+    CHECK(!hf_to_internal_name("model.layers.0.self_attn.q_proj.bias", ArchFamily::llama).has_value());
+    CHECK_EQ(*hf_to_internal_name("model.layers.1.self_attn.q_norm.weight", ArchFamily::qwen3), std::string("blk.1.attn_q_norm.weight"));
+    CHECK_EQ(*hf_to_internal_name("model.layers.0.post_attention_layernorm.weight", ArchFamily::qwen3), std::string("blk.0.ffn_norm.weight"));
+    CHECK(!hf_to_internal_name("model.layers.0.self_attn.q_proj.bias", ArchFamily::qwen3).has_value());
 }
 
 TEST_CASE("model file: config.json hyper-parameters for gemma3 and llama3 scaling") {
@@ -205,6 +211,137 @@ TEST_CASE("model file: config.json hyper-parameters for gemma3 and llama3 scalin
     CHECK_EQ(hw.status().message(), std::string("config.json: 'num_attention_heads' is \"four\", expected an integer"));
 }
 
+TEST_CASE("model file: GGUF qwen2 needs its projection biases, qwen3 its QK-norm and own head size") {
+    TempDir dir;
+    auto qwen2 = tiny_llama("", "qwen2")
+                     .tensor_f32("blk.0.attn_q.bias", {8})
+                     .tensor_f32("blk.0.attn_k.bias", {4})
+                     .tensor_f32("blk.0.attn_v.bias", {4});
+    auto m = open_built(qwen2, dir);
+    REQUIRE_OK(m);
+    const ModelHParams& hp = (*m)->hparams();
+    CHECK(hp.family == ArchFamily::qwen2);
+    CHECK(hp.attn_qkv_bias && !hp.qk_norm);
+    CHECK(!hp.rope_interleaved);  // llama.cpp rotates qwen2 NeoX-style: rows stay unpermuted
+    CHECK_EQ(hp.n_sliding_layers(), 0u);
+    CHECK((*m)->unused_tensors().empty());
+    CHECK(contains(open_error(tiny_llama("", "qwen2").tensor_f32("blk.0.attn_q.bias", {8}).tensor_f32("blk.0.attn_k.bias", {4})),
+                   "missing required tensor 'blk.0.attn_v.bias'"));
+    CHECK(contains(open_error(tiny_llama("", "qwen2")
+                                  .tensor_f32("blk.0.attn_q.bias", {8})
+                                  .tensor_f32("blk.0.attn_k.bias", {5})
+                                  .tensor_f32("blk.0.attn_v.bias", {4})),
+                   "tensor 'blk.0.attn_k.bias' has shape [5], expected [4]"));
+
+    // Qwen3: head size 8 with n_embd 8 and 2 heads (n_embd / n_head would be 4).
+    GgufBuilder q3;
+    q3.kv_string("general.architecture", "qwen3")
+        .kv_u32("qwen3.block_count", 1)
+        .kv_u32("qwen3.embedding_length", 8)
+        .kv_u32("qwen3.feed_forward_length", 16)
+        .kv_u32("qwen3.attention.head_count", 2)
+        .kv_u32("qwen3.attention.head_count_kv", 1)
+        .kv_u32("qwen3.attention.key_length", 8)
+        .kv_u32("qwen3.attention.value_length", 8)
+        .kv_u32("qwen3.context_length", 64)
+        .kv_f32("qwen3.attention.layer_norm_rms_epsilon", 1e-6f)
+        .kv_f32("qwen3.rope.freq_base", 1000000.0f)
+        .tensor_f32("token_embd.weight", {8, 5})
+        .tensor_f32("output_norm.weight", {8})
+        .tensor_f32("output.weight", {8, 5})
+        .tensor_f32("blk.0.attn_norm.weight", {8})
+        .tensor_f32("blk.0.attn_q.weight", {8, 16})
+        .tensor_f32("blk.0.attn_k.weight", {8, 8})
+        .tensor_f32("blk.0.attn_v.weight", {8, 8})
+        .tensor_f32("blk.0.attn_q_norm.weight", {8})
+        .tensor_f32("blk.0.attn_k_norm.weight", {8})
+        .tensor_f32("blk.0.attn_output.weight", {16, 8})
+        .tensor_f32("blk.0.ffn_norm.weight", {8})
+        .tensor_f32("blk.0.ffn_gate.weight", {8, 16})
+        .tensor_f32("blk.0.ffn_up.weight", {8, 16})
+        .tensor_f32("blk.0.ffn_down.weight", {16, 8});
+    TempDir dir3;
+    auto m3 = open_built(q3, dir3);
+    REQUIRE_OK(m3);
+    const ModelHParams& h3 = (*m3)->hparams();
+    CHECK(h3.family == ArchFamily::qwen3);
+    CHECK(h3.qk_norm && !h3.attn_qkv_bias && !h3.sandwich_norms);
+    CHECK_EQ(h3.head_dim, 8u);
+    CHECK_EQ(h3.n_rot, 8u);
+    CHECK_EQ(h3.norm_weight_offset, 0.0f);  // Qwen3's norms multiply by the weight itself
+    CHECK(!h3.tied_embeddings);
+}
+
+TEST_CASE("model file: config.json for qwen2 / qwen3 and transformers 5 rope_parameters") {
+    const auto qwen2 = nlohmann::json::parse(R"({
+        "model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 3,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100, "rope_theta": 1000000.0,
+        "use_sliding_window": false, "sliding_window": 16, "max_window_layers": 1, "tie_word_embeddings": true})");
+    auto h = qwen2_hparams_from_hf(qwen2, "qwen2");
+    REQUIRE_OK(h);
+    CHECK(h->family == ArchFamily::qwen2 && h->attn_qkv_bias && h->tied_embeddings);
+    CHECK_EQ(h->head_dim, 16u);
+    CHECK_EQ(h->sliding_window, 0u);  // named, but off without use_sliding_window
+    CHECK_EQ(h->n_sliding_layers(), 0u);
+    CHECK_CLOSE(h->rope_theta, 1000000.0, 1e-3);
+
+    auto windowed = qwen2;
+    windowed["use_sliding_window"] = true;
+    auto hw = qwen2_hparams_from_hf(windowed, "qwen2");
+    REQUIRE_OK(hw);
+    CHECK_EQ(hw->sliding_window, 16u);
+    CHECK(hw->layer_sliding == (std::vector<bool>{false, true, true}));  // from max_window_layers on
+    windowed["layer_types"] = {"sliding_attention", "full_attention", "full_attention"};
+    auto ht = qwen2_hparams_from_hf(windowed, "qwen2");
+    REQUIRE_OK(ht);
+    CHECK(ht->layer_sliding == (std::vector<bool>{true, false, false}));
+    windowed["sliding_window"] = nullptr;  // transformers: no window at all
+    auto hn = qwen2_hparams_from_hf(windowed, "qwen2");
+    REQUIRE_OK(hn);
+    CHECK_EQ(hn->n_sliding_layers(), 0u);
+
+    auto qwen3 = qwen2;
+    qwen3["model_type"] = "qwen3";
+    qwen3["head_dim"] = 32;
+    auto h3 = qwen3_hparams_from_hf(qwen3, "qwen3");
+    REQUIRE_OK(h3);
+    CHECK(h3->family == ArchFamily::qwen3 && h3->qk_norm && !h3->attn_qkv_bias);
+    CHECK_EQ(h3->head_dim, 32u);
+    qwen3["attention_bias"] = true;
+    auto hb = qwen3_hparams_from_hf(qwen3, "qwen3");
+    REQUIRE(!hb.ok());
+    CHECK_EQ(hb.status().message(), std::string("config.json: attention_bias = true is not supported for qwen3"));
+
+    // transformers 5 saves RoPE as rope_parameters: flat, or one entry per layer type (Gemma 3).
+    const auto llama = nlohmann::json::parse(R"({
+        "model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "vocab_size": 100,
+        "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0, "low_freq_factor": 1.0,
+                            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}})");
+    auto hl = llama_hparams_from_hf(llama, "llama");
+    REQUIRE_OK(hl);
+    CHECK_CLOSE(hl->rope_theta, 500000.0, 1e-2);
+    CHECK(hl->rope_scaling.type == RopeScalingType::llama3);
+    CHECK_EQ(hl->rope_scaling.original_context, 8192u);
+    const auto gemma = nlohmann::json::parse(R"({
+        "model_type": "gemma3_text", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 32, "vocab_size": 100, "sliding_window": 16,
+        "layer_types": ["sliding_attention", "full_attention"],
+        "rope_parameters": {"full_attention": {"rope_type": "default", "rope_theta": 1000000.0},
+                            "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}})");
+    auto hg = gemma3_hparams_from_hf(gemma, "gemma3_text");
+    REQUIRE_OK(hg);
+    CHECK_CLOSE(hg->rope_theta, 1000000.0, 1e-2);
+    CHECK_CLOSE(hg->rope_theta_local, 10000.0, 1e-3);
+    CHECK(hg->rope_scaling.type == RopeScalingType::none);
+
+    auto biased = llama;
+    biased["attention_bias"] = true;
+    auto hbl = llama_hparams_from_hf(biased, "llama");
+    REQUIRE(!hbl.ok());
+    CHECK(contains(hbl.status().message(), "attention_bias = true is not supported for llama"));
+}
+
 TEST_CASE("model file: every fixture opens and matches its manifest") {
     const std::string dir = kvmix_test::data_dir() + "/models";
     for (const auto& entry : std::filesystem::directory_iterator(dir)) {
@@ -219,6 +356,13 @@ TEST_CASE("model file: every fixture opens and matches its manifest") {
         if (hp.family == ArchFamily::gemma3) {
             CHECK(hp.qk_norm && hp.sandwich_norms);
             CHECK_EQ(hp.norm_weight_offset, (*m)->format() == ModelFormat::gguf ? 0.0f : 1.0f);
+        }
+        // Qwen: biases (Qwen2) or QK-norm (Qwen3), NeoX RoPE in both formats, every tensor used.
+        if (hp.family == ArchFamily::qwen2 || hp.family == ArchFamily::qwen3) {
+            CHECK_EQ(hp.attn_qkv_bias, hp.family == ArchFamily::qwen2);
+            CHECK_EQ(hp.qk_norm, hp.family == ArchFamily::qwen3);
+            CHECK(!hp.rope_interleaved && hp.norm_weight_offset == 0.0f);
+            CHECK((*m)->unused_tensors().empty());
         }
     }
 }

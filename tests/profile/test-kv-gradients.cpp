@@ -17,6 +17,7 @@
 #include "check.h"
 #include "model/model.h"
 #include "profile/kv-gradients.h"
+#include "runtime/session.h"
 
 using namespace kvmix;
 
@@ -80,6 +81,43 @@ TEST_CASE("gemma3 with a final logit soft-cap matches PyTorch") {
     }
     check_fixture("tiny-gemma3-bf16+softcap", 2, dir.string());
     fs::remove_all(dir);
+}
+
+// Qwen2's Q/K/V biases and Qwen3's QK-norm in the gradient pass's forward: its loss must equal
+// the cross-entropy of the inference forward's logits (which match transformers on these
+// fixtures, tests/model/test-forward-goldens.cpp). The weight gradients follow from those
+// activations; biases have no gradient term of their own in ∂L/∂W.
+TEST_CASE("qwen2 biases and qwen3 QK-norm: the gradient pass sees the forward pass's values") {
+    for (const char* name : {"tiny-qwen2-bf16", "tiny-qwen3-bf16", "tiny-qwen2-q8_0.gguf"}) {
+        auto model = Model::load(kvmix_test::data_dir() + "/models/" + name);
+        REQUIRE_OK(model);
+        std::vector<int32_t> tokens;
+        for (int32_t i = 0; i < 40; ++i) tokens.push_back(3 + (i * 37) % 500);
+        CpuBackend be(2);
+        auto r = kv_gradient_norms(**model, be, tokens);
+        REQUIRE_OK(r);
+        SessionConfig cfg;
+        cfg.n_ctx = 64;
+        cfg.n_threads = 2;
+        cfg.kv_cache = KvCacheType::f32;
+        auto session = Session::create(*model, cfg);
+        REQUIRE_OK(session);
+        std::vector<float> all;
+        REQUIRE_OK((*session)->eval(tokens, nullptr, &all));
+        const int64_t V = (*model)->hparams().n_vocab;
+        double loss = 0;
+        for (size_t t = 0; t + 1 < tokens.size(); ++t) {
+            const float* row = all.data() + static_cast<int64_t>(t) * V;
+            const double m = *std::max_element(row, row + V);
+            double sum = 0;
+            for (int64_t i = 0; i < V; ++i) sum += std::exp(row[i] - m);
+            loss += m + std::log(sum) - row[tokens[t + 1]];
+        }
+        loss /= static_cast<double>(tokens.size() - 1);
+        std::printf("%s: gradient-pass loss %.6f, forward loss %.6f\n", name, r->loss, loss);
+        CHECK(std::fabs(r->loss - loss) <= 1e-4 * loss);
+        for (size_t i = 0; i < r->k.size(); ++i) CHECK(r->k[i] > 0 && r->v[i] > 0 && std::isfinite(r->k[i]) && std::isfinite(r->v[i]));
+    }
 }
 
 TEST_CASE("the gradient pass rejects short sequences and bad ids") {

@@ -1,21 +1,28 @@
 #!/usr/bin/env python3
-"""Generate independent reference outputs (goldens) for the DEFAULT model (Gemma 3 270M, Q4_K_M GGUF).
+"""Generate independent reference outputs (goldens) for the installed default models.
 
-The C++ engine's forward pass is checked against these. The reference is Hugging Face
-transformers' Gemma3ForCausalLM (text only) run in float32 with attn_implementation="eager",
-fed with exactly the weights the engine sees: every GGUF tensor is dequantized with the `gguf`
-package (gguf.quants.dequantize) and mapped onto the HF parameter names.
+Two models are known: SmolLM2-135M-Instruct Q4_1 (the default, GGUF architecture "llama")
+and Gemma 3 270M Q4_K_M ("gemma3"). The C++ engine's forward pass is checked against these
+(tests/model/test-default-model.cpp). The reference is Hugging Face transformers
+(LlamaForCausalLM / Gemma3ForCausalLM, text only) run in float32 with
+attn_implementation="eager", fed with exactly the weights the engine sees: every GGUF tensor
+is dequantized with the `gguf` package (gguf.quants.dequantize) and mapped onto the HF
+parameter names.
 
 Route "manual-dequant" (the one that produces the goldens):
-  * config: Gemma3TextConfig built from the GGUF metadata (hidden 640, ff 2048, 18 layers,
-    4 heads / 1 KV head, head_dim 256, vocab 262144, rms eps from metadata, rope base 1e6 for
-    global layers and 10000 for sliding layers, sliding window 512, layer i global iff
-    (i + 1) % 6 == 0, query_pre_attn_scalar 256, gelu_pytorch_tanh, tied embeddings,
-    no logit soft-capping).
-  * weights: GGUF "*norm.weight" tensors store the effective multiplier (1 + w); HF's
-    Gemma3RMSNorm multiplies by (1 + weight), so 1 is subtracted. No Q/K permutation (gemma3
-    uses NeoX-style RoPE, stored unpermuted). gguf-py returns arrays in numpy row-major order,
-    i.e. HF [out, in]; every shape is checked against the HF parameter.
+  * config built from the GGUF metadata.
+    llama (SmolLM2): hidden 576, ff 1536, 30 layers, 9 heads / 3 KV heads of 64, vocab 49152,
+    rope base 1e5, rms eps from metadata, SwiGLU, tied embeddings (no output.weight).
+    gemma3: hidden 640, ff 2048, 18 layers, 4 heads / 1 KV head, head_dim 256, vocab 262144,
+    rope base 1e6 for global layers and 10000 for sliding layers, sliding window 512, layer i
+    global iff (i + 1) % 6 == 0, query_pre_attn_scalar 256, gelu_pytorch_tanh, tied
+    embeddings, no logit soft-capping.
+  * weights: llama.cpp's converter permutes the rows of llama attn_q / attn_k so that RoPE
+    rotates adjacent pairs; they are permuted back to the HF rotate-half order. GGUF gemma3
+    "*norm.weight" tensors store the effective multiplier (1 + w); HF's Gemma3RMSNorm
+    multiplies by (1 + weight), so 1 is subtracted (no Q/K permutation: NeoX-style RoPE).
+    gguf-py returns arrays in numpy row-major order, i.e. HF [out, in]; every shape is
+    checked against the HF parameter.
 
 Optional cross-checks (recorded in the JSON header):
   --cross-check-hf-gguf   also load the model with transformers' own GGUF loader
@@ -25,12 +32,14 @@ Optional cross-checks (recorded in the JSON header):
 
 Prompt token ids come from transformers' GGUF tokenizer conversion
 (AutoTokenizer.from_pretrained(dir, gguf_file=...)), so the goldens do not depend on the
-project's tokenizer; they are stored in the output.
+project's tokenizer; they are stored in the output. BOS is prepended only where the GGUF
+asks for it (Gemma yes, SmolLM2 no). Models with a chat template also get a "chat" prompt:
+the template applied to one user message, with the generation prompt.
 
 Usage (from the repository root):
   /path/to/venv/bin/python tests/tools/gen-default-model-goldens.py \
-      [--model ~/.local/share/kvmix/models/gemma-3-270m-q4_k_m.gguf] \
-      [--out tests/data/default-model/goldens.json] [--cross-check-hf-gguf] [--kvmix build/bin/kvmix]
+      [--model ~/.local/share/kvmix/models/smollm2-135m-instruct-q4_1.gguf] \
+      [--out tests/data/default-model/<model file stem>.json] [--cross-check-hf-gguf] [--kvmix build/bin/kvmix]
 """
 from __future__ import annotations
 
@@ -51,9 +60,13 @@ import numpy as np
 import gguf
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL = Path.home() / ".local/share/kvmix/models/gemma-3-270m-q4_k_m.gguf"
-DEFAULT_OUT = REPO / "tests" / "data" / "default-model" / "goldens.json"
-EXPECTED_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+MODELS_DIR = Path.home() / ".local/share/kvmix/models"
+DEFAULT_MODEL = MODELS_DIR / "smollm2-135m-instruct-q4_1.gguf"
+OUT_DIR = REPO / "tests" / "data" / "default-model"  # <model file stem>.json, read by the C++ test
+EXPECTED_SHA256 = {
+    "smollm2-135m-instruct-q4_1.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    "gemma-3-270m-q4_k_m.gguf": "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+}
 
 GENERATOR_VERSION = 1
 TOPK = 10
@@ -62,6 +75,7 @@ SUBSET_SEED = 20240531
 N_GREEDY = 16
 LONG_PROMPT_TOKENS = 600
 FILLER_SEED = 7
+CHAT_QUESTION = "What is the capital of France? Answer in one sentence."
 
 
 def sig6(x: float) -> float:
@@ -92,11 +106,57 @@ def field_value(reader: gguf.GGUFReader, key: str):
 
 
 def build_config(reader: gguf.GGUFReader):
+    arch = field_value(reader, "general.architecture")
+    if arch == "gemma3":
+        return build_gemma3_config(reader)
+    if arch == "llama":
+        return build_llama_config(reader)
+    raise SystemExit(f"unsupported architecture {arch!r} (llama, gemma3)")
+
+
+def build_llama_config(reader: gguf.GGUFReader):
+    from transformers import LlamaConfig
+
+    p = "llama."
+    n_embd = int(field_value(reader, p + "embedding_length"))
+    n_head = int(field_value(reader, p + "attention.head_count"))
+    key_length = field_value(reader, p + "attention.key_length")
+    head_dim = int(key_length) if key_length is not None else n_embd // n_head
+    n_rot = field_value(reader, p + "rope.dimension_count")
+    assert n_rot is None or int(n_rot) == head_dim, "partial RoPE is not modelled here"
+    if field_value(reader, p + "rope.scaling.type") not in (None, "none"):
+        raise SystemExit("rope scaling is not modelled here")
+    tensor_names = {t.name for t in reader.tensors}
+    assert "rope_freqs.weight" not in tensor_names, "llama3 rope scaling is not modelled here"
+
+    def opt_int(key):
+        v = field_value(reader, key)
+        return int(v) if v is not None else None
+
+    return LlamaConfig(
+        vocab_size=len(reader.fields["tokenizer.ggml.tokens"].data),
+        hidden_size=n_embd,
+        intermediate_size=int(field_value(reader, p + "feed_forward_length")),
+        num_hidden_layers=int(field_value(reader, p + "block_count")),
+        num_attention_heads=n_head,
+        num_key_value_heads=int(field_value(reader, p + "attention.head_count_kv")),
+        head_dim=head_dim,
+        hidden_act="silu",
+        max_position_embeddings=int(field_value(reader, p + "context_length")),
+        rms_norm_eps=float(field_value(reader, p + "attention.layer_norm_rms_epsilon")),
+        rope_parameters={"rope_type": "default", "rope_theta": float(field_value(reader, p + "rope.freq_base"))},
+        tie_word_embeddings="output.weight" not in tensor_names,
+        attention_bias=False,
+        mlp_bias=False,
+        pad_token_id=opt_int("tokenizer.ggml.padding_token_id"),
+        bos_token_id=opt_int("tokenizer.ggml.bos_token_id"),
+        eos_token_id=opt_int("tokenizer.ggml.eos_token_id"),
+    )
+
+
+def build_gemma3_config(reader: gguf.GGUFReader):
     from transformers import Gemma3TextConfig
 
-    arch = field_value(reader, "general.architecture")
-    if arch != "gemma3":
-        raise SystemExit(f"expected architecture gemma3, got {arch!r}")
     p = "gemma3."
     n_layer = int(field_value(reader, p + "block_count"))
     n_embd = int(field_value(reader, p + "embedding_length"))
@@ -143,48 +203,65 @@ def build_config(reader: gguf.GGUFReader):
     return cfg
 
 
-LAYER_MAP = {
+LAYER_MAP_COMMON = {
     "attn_q.weight": "self_attn.q_proj.weight",
     "attn_k.weight": "self_attn.k_proj.weight",
     "attn_v.weight": "self_attn.v_proj.weight",
     "attn_output.weight": "self_attn.o_proj.weight",
-    "attn_q_norm.weight": "self_attn.q_norm.weight",
-    "attn_k_norm.weight": "self_attn.k_norm.weight",
     "attn_norm.weight": "input_layernorm.weight",
-    "post_attention_norm.weight": "post_attention_layernorm.weight",
-    "ffn_norm.weight": "pre_feedforward_layernorm.weight",
-    "post_ffw_norm.weight": "post_feedforward_layernorm.weight",
     "ffn_gate.weight": "mlp.gate_proj.weight",
     "ffn_up.weight": "mlp.up_proj.weight",
     "ffn_down.weight": "mlp.down_proj.weight",
 }
+LAYER_MAP = {
+    "llama": {**LAYER_MAP_COMMON, "ffn_norm.weight": "post_attention_layernorm.weight"},
+    "gemma3": {
+        **LAYER_MAP_COMMON,
+        "attn_q_norm.weight": "self_attn.q_norm.weight",
+        "attn_k_norm.weight": "self_attn.k_norm.weight",
+        "post_attention_norm.weight": "post_attention_layernorm.weight",
+        "ffn_norm.weight": "pre_feedforward_layernorm.weight",
+        "post_ffw_norm.weight": "post_feedforward_layernorm.weight",
+    },
+}
 
 
-def hf_name(gguf_name: str) -> str:
+def hf_name(gguf_name: str, arch: str) -> str:
     if gguf_name == "token_embd.weight":
         return "model.embed_tokens.weight"
     if gguf_name == "output_norm.weight":
         return "model.norm.weight"
+    if gguf_name == "output.weight":
+        return "lm_head.weight"
     if gguf_name.startswith("blk."):
         _, idx, rest = gguf_name.split(".", 2)
-        if rest in LAYER_MAP:
-            return f"model.layers.{int(idx)}.{LAYER_MAP[rest]}"
+        if rest in LAYER_MAP[arch]:
+            return f"model.layers.{int(idx)}.{LAYER_MAP[arch][rest]}"
     raise KeyError(f"unmapped GGUF tensor {gguf_name}")
 
 
-def load_manual(reader: gguf.GGUFReader, cfg):
-    """Gemma3ForCausalLM in float32 with every tensor dequantized by gguf-py."""
-    import torch
-    from transformers import Gemma3ForCausalLM
+def unpermute_rope(w: np.ndarray, n_head: int) -> np.ndarray:
+    """GGUF llama interleaved-pair row order -> HF rotate-half row order, per head (the
+    inverse of llama.cpp's converter: rows (n_head, 2, d/2) were stored as (n_head, d/2, 2))."""
+    rows = w.shape[0]
+    return w.reshape(n_head, rows // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
+
+def load_manual(reader: gguf.GGUFReader, cfg):
+    """LlamaForCausalLM / Gemma3ForCausalLM in float32 with every tensor dequantized by gguf-py."""
+    import torch
+    from transformers import Gemma3ForCausalLM, LlamaForCausalLM
+
+    arch = field_value(reader, "general.architecture")
     torch.manual_seed(0)
-    model = Gemma3ForCausalLM._from_config(cfg, attn_implementation="eager", dtype=torch.float32)
+    cls = Gemma3ForCausalLM if arch == "gemma3" else LlamaForCausalLM
+    model = cls._from_config(cfg, attn_implementation="eager", dtype=torch.float32)
     model.eval()
     params = dict(model.named_parameters())
     state = {}
     type_counts: dict[str, int] = {}
     for t in reader.tensors:
-        name = hf_name(t.name)
+        name = hf_name(t.name, arch)
         arr = gguf.quants.dequantize(t.data, t.tensor_type)
         arr = np.asarray(arr, dtype=np.float32)
         type_counts[t.tensor_type.name] = type_counts.get(t.tensor_type.name, 0) + 1
@@ -195,22 +272,28 @@ def load_manual(reader: gguf.GGUFReader, cfg):
         target = params[name]
         if tuple(target.shape) != arr.shape:
             raise SystemExit(f"shape mismatch {t.name}: gguf {arr.shape} vs hf {tuple(target.shape)}")
-        if t.name.endswith("norm.weight"):
+        if arch == "gemma3" and t.name.endswith("norm.weight"):
             arr = arr - np.float32(1.0)  # GGUF stores (1 + w)
+        if arch == "llama" and t.name.endswith("attn_q.weight"):
+            arr = unpermute_rope(arr, cfg.num_attention_heads)
+        if arch == "llama" and t.name.endswith("attn_k.weight"):
+            arr = unpermute_rope(arr, cfg.num_key_value_heads)
         state[name] = torch.from_numpy(arr.copy())
     missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [m for m in missing if m != "lm_head.weight"]
+    missing = [m for m in missing if m != "lm_head.weight" or not cfg.tie_word_embeddings]
     if missing or unexpected:
         raise SystemExit(f"state dict mismatch: missing={missing} unexpected={unexpected}")
     # Tied output: lm_head must be the (dequantized) token embedding.
-    if model.lm_head.weight.data_ptr() != model.model.embed_tokens.weight.data_ptr():
-        model.lm_head.weight = model.model.embed_tokens.weight
-    assert torch.equal(model.lm_head.weight, model.model.embed_tokens.weight)
-    # The embedding scale is a non-persistent buffer; make sure it holds sqrt(hidden).
-    emb = model.model.embed_tokens
-    scale = float(emb.embed_scale.item())
-    assert emb.embed_scale.dtype == torch.float32
-    assert scale == float(np.float32(math.sqrt(cfg.hidden_size))), scale
+    if cfg.tie_word_embeddings:
+        if model.lm_head.weight.data_ptr() != model.model.embed_tokens.weight.data_ptr():
+            model.lm_head.weight = model.model.embed_tokens.weight
+        assert torch.equal(model.lm_head.weight, model.model.embed_tokens.weight)
+    if arch == "gemma3":
+        # The embedding scale is a non-persistent buffer; make sure it holds sqrt(hidden).
+        emb = model.model.embed_tokens
+        scale = float(emb.embed_scale.item())
+        assert emb.embed_scale.dtype == torch.float32
+        assert scale == float(np.float32(math.sqrt(cfg.hidden_size))), scale
     return model, type_counts
 
 
@@ -277,11 +360,14 @@ def filler_text(n_sentences: int) -> str:
     return " ".join(out)
 
 
-def build_prompts(tok):
-    def encode(text):
-        ids = tok(text)["input_ids"]
-        assert ids[0] == 2, ids[:3]  # BOS
-        return [int(i) for i in ids]
+def build_prompts(tok, bos_id: int | None, add_bos: bool):
+    def encode(text, special=True):
+        ids = [int(i) for i in tok(text, add_special_tokens=special)["input_ids"]]
+        if add_bos and ids[:1] != [bos_id]:
+            ids = [bos_id] + ids
+        if add_bos:
+            assert ids[0] == bos_id and ids[1] != bos_id, ids[:3]
+        return ids
 
     prompts = []
     prompts.append(dict(name="capital", text="The capital of France is", ids=encode("The capital of France is")))
@@ -294,9 +380,16 @@ def build_prompts(tok):
             break
         n += 2
     ids = ids[:LONG_PROMPT_TOKENS]
-    prompts.append(dict(name="long-filler", text=tok.decode(ids[1:]), ids=ids,
+    prompts.append(dict(name="long-filler", text=tok.decode(ids[1:] if add_bos else ids), ids=ids,
                         note=f"filler_text({n}) tokenized, truncated to {LONG_PROMPT_TOKENS} "
                              f"tokens (text field is the decode of the kept ids)"))
+    if getattr(tok, "chat_template", None):
+        text = tok.apply_chat_template([{"role": "user", "content": CHAT_QUESTION}], tokenize=False,
+                                       add_generation_prompt=True)
+        # The template writes BOS itself where the model has one.
+        prompts.append(dict(name="chat", text=text, ids=encode(text, special=False),
+                            note="the GGUF chat template applied to one user message, with the "
+                                 "generation prompt; its special tokens parsed as such"))
     return prompts
 
 
@@ -343,7 +436,7 @@ def greedy(model, ids, n):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--out", type=Path, default=None, help="default: tests/data/default-model/<model file stem>.json")
     ap.add_argument("--cross-check-hf-gguf", action="store_true",
                     help="also load via transformers' GGUF loader and record the logit difference")
     ap.add_argument("--kvmix", type=Path, default=None,
@@ -358,19 +451,25 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     t0 = time.time()
     model_path = args.model.expanduser()
+    out_path = args.out or OUT_DIR / (model_path.stem + ".json")
     digest = sha256_of(model_path)
-    if digest != EXPECTED_SHA256:
-        print(f"warning: model sha256 {digest} != expected {EXPECTED_SHA256}", file=sys.stderr)
+    expected = EXPECTED_SHA256.get(model_path.name)
+    if digest != expected:
+        print(f"warning: model sha256 {digest} != expected {expected}", file=sys.stderr)
 
     reader = gguf.GGUFReader(str(model_path))
+    arch = field_value(reader, "general.architecture")
     cfg = build_config(reader)
-    print(f"[{time.time()-t0:.0f}s] config: layers={cfg.num_hidden_layers} types={cfg.layer_types}")
+    print(f"[{time.time()-t0:.0f}s] {arch} config: layers={cfg.num_hidden_layers} "
+          f"types={getattr(cfg, 'layer_types', None)}")
     model, type_counts = load_manual(reader, cfg)
     print(f"[{time.time()-t0:.0f}s] manual-dequant model loaded; tensor types {type_counts}")
 
     tok = load_tokenizer(model_path)
     print(f"[{time.time()-t0:.0f}s] tokenizer loaded ({type(tok).__name__})")
-    prompts = build_prompts(tok)
+    bos_id = field_value(reader, "tokenizer.ggml.bos_token_id")
+    add_bos = bool(field_value(reader, "tokenizer.ggml.add_bos_token"))
+    prompts = build_prompts(tok, None if bos_id is None else int(bos_id), add_bos)
     for p in prompts:
         print(f"  prompt {p['name']}: {len(p['ids'])} tokens")
 
@@ -420,22 +519,35 @@ def main() -> int:
         out_prompts.append(entry)
         print(f"[{time.time()-t0:.0f}s] prompt {p['name']} done")
 
-    header = dict(
-        generator="tests/tools/gen-default-model-goldens.py",
-        generator_version=GENERATOR_VERSION,
-        versions=dict(transformers=transformers.__version__, torch=torch.__version__,
-                      gguf=_pkg_version("gguf"), numpy=np.__version__),
-        route="manual-dequant: gguf.quants.dequantize of every tensor -> transformers "
-              "Gemma3ForCausalLM (float32, eager attention), norms stored as (1 + w) get 1 "
-              "subtracted, no Q/K permutation",
-        cross_check_transformers_gguf_loader=None,
-        tokenizer="transformers AutoTokenizer.from_pretrained(gguf_file=...) (GemmaTokenizer); "
-                  "ids stored, BOS=2 prepended",
-        kvmix_tokenize_agrees=kvmix_check,
-        model_file=model_path.name,
-        model_sha256=digest,
-        dtype="float32",
-        config=dict(
+    if arch == "llama":
+        route = ("manual-dequant: gguf.quants.dequantize of every tensor -> transformers "
+                 "LlamaForCausalLM (float32, eager attention), attn_q / attn_k rows permuted back "
+                 "from llama.cpp's interleaved-pair order to rotate-half, norms as stored")
+        config = dict(
+            hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
+            num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
+            num_key_value_heads=cfg.num_key_value_heads, head_dim=cfg.head_dim,
+            vocab_size=cfg.vocab_size, rms_norm_eps=cfg.rms_norm_eps,
+            rope_theta=cfg.rope_parameters["rope_theta"], hidden_act=cfg.hidden_act,
+            tie_word_embeddings=cfg.tie_word_embeddings, max_position_embeddings=cfg.max_position_embeddings,
+        )
+        hd, theta = cfg.head_dim, cfg.rope_parameters["rope_theta"]
+        semantics = [
+            "embedding output = embd_row (no scale)",
+            "RMSNorm: x * rsqrt(mean(x^2) + eps) * w with w = GGUF norm tensor, eps = metadata value, "
+            "computed in float32",
+            f"RoPE on HF rotate-half pairs (j, j+{hd // 2}), inv_freq = {theta:g}^(-2j/{hd}), no scaling; "
+            "the GGUF stores Q/K rows so that adjacent pairs rotate (the engine's interleaved mode)",
+            f"attention score scale = {hd}^-0.5, GQA {cfg.num_attention_heads} query heads over "
+            f"{cfg.num_key_value_heads} KV heads, full causal attention (no sliding window)",
+            "block: h += attn(attn_norm(h)); h += mlp(ffn_norm(h)); mlp: down(silu(gate(x)) * up(x))",
+            "logits = output_norm(h) @ token_embd^T" if cfg.tie_word_embeddings else "logits = output_norm(h) @ output^T",
+        ]
+    else:
+        route = ("manual-dequant: gguf.quants.dequantize of every tensor -> transformers "
+                 "Gemma3ForCausalLM (float32, eager attention), norms stored as (1 + w) get 1 "
+                 "subtracted, no Q/K permutation")
+        config = dict(
             hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
             num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
             num_key_value_heads=cfg.num_key_value_heads, head_dim=cfg.head_dim,
@@ -445,8 +557,8 @@ def main() -> int:
             sliding_window=cfg.sliding_window, layer_types=cfg.layer_types,
             query_pre_attn_scalar=cfg.query_pre_attn_scalar,
             hidden_activation=cfg.hidden_activation,
-        ),
-        semantics=[
+        )
+        semantics = [
             "embedding output = embd_row * float32(sqrt(640)) = 25.29822158813477 (torch.tensor(640**0.5) is float32; cast to the float32 model dtype, so no bf16 rounding)",
             "RMSNorm: x * rsqrt(mean(x^2) + eps) * (1 + w) with (1 + w) = GGUF norm tensor, eps = "
             "metadata value, computed in float32",
@@ -458,7 +570,23 @@ def main() -> int:
             "block: h += post_attention_norm(attn(attn_norm(h))); h += post_ffw_norm(mlp(ffn_norm(h)))",
             "mlp: down(gelu_tanh(gate(x)) * up(x))",
             "logits = output_norm(h) @ token_embd^T (tied), no final soft-capping",
-        ],
+        ]
+    header = dict(
+        generator="tests/tools/gen-default-model-goldens.py",
+        generator_version=GENERATOR_VERSION,
+        versions=dict(transformers=transformers.__version__, torch=torch.__version__,
+                      gguf=_pkg_version("gguf"), numpy=np.__version__),
+        architecture=arch,
+        route=route,
+        cross_check_transformers_gguf_loader=None,
+        tokenizer=f"transformers AutoTokenizer.from_pretrained(gguf_file=...) ({type(tok).__name__}); ids stored, "
+                  + (f"BOS={bos_id} prepended" if add_bos else "no BOS (the GGUF's add_bos_token is false)"),
+        kvmix_tokenize_agrees=kvmix_check,
+        model_file=model_path.name,
+        model_sha256=digest,
+        dtype="float32",
+        config=config,
+        semantics=semantics,
         topk=TOPK,
         subset_seed=SUBSET_SEED,
         subset_vocab_ids=subset,
@@ -468,7 +596,7 @@ def main() -> int:
         float_rounding="6 significant digits",
     )
     result = dict(header=header, prompts=out_prompts)
-    write_json(args.out, result, t0)
+    write_json(out_path, result, t0)
 
     if args.cross_check_hf_gguf:
         del model
@@ -483,7 +611,7 @@ def main() -> int:
             print(f"  hf-gguf vs manual {p['name']}: max|d|={float(d.max()):.3g} same_argmax={same_argmax}")
 
         header["cross_check_transformers_gguf_loader"] = cross
-        write_json(args.out, result, t0)
+        write_json(out_path, result, t0)
     return 0
 
 

@@ -27,6 +27,12 @@ Conventions applied when converting to GGUF (facts taken from llama.cpp's HF con
   * gemma3: no Q/K permutation (gemma3 uses NeoX-style RoPE); every "*norm.weight" is stored
     as (1 + w) because HF's Gemma3RMSNorm multiplies by (1 + weight) while GGUF stores the
     effective multiplier. token_embd is tied (no output.weight).
+  * qwen2 / qwen3: no Q/K permutation (llama.cpp rotates both NeoX-style) and norms stored as
+    they are (Qwen's RMSNorm, q_norm / k_norm included, multiplies by the weight itself).
+    Qwen2's q/k/v projection biases become blk.N.attn_{q,k,v}.bias (F32); qwen3 writes
+    attention.key_length / value_length because its head_dim differs from n_embd / n_head.
+    The Qwen fixtures carry the llama-spm SentencePiece vocabulary (the tests feed token ids;
+    real Qwen models use a byte-level BPE vocabulary).
   * llama3 rope scaling: no rope.scaling.* keys; a rope_freqs.weight F32 tensor of head_dim/2
     per-frequency divisors is written, as llama.cpp's converter does.
   * tensor shapes: GGUF ne[0] is the innermost (column) dimension, i.e. HF [out, in] becomes
@@ -147,6 +153,29 @@ MODELS = [
         ctx=256, tied=True, sliding_window=16, sliding_window_pattern=6, post_norm_center=2.0,
         chat_template=GEMMA_CHAT_TEMPLATE,
         hf=[("tiny-gemma3-bf16", "BF16", 1)],
+        gguf=["Q8_0"],
+    ),
+    dict(
+        # Qwen2.5-0.5B style: q/k/v biases (the k bias larger, as in trained Qwen models), tied
+        # embeddings, no head_dim key. config.json names a sliding window of 16 with
+        # use_sliding_window false: transformers then attends fully, and so must we (the
+        # prompts plus greedy steps run past 16 tokens).
+        name="tiny-qwen2", arch="qwen2", tokenizer="llama-spm", seed=1006,
+        hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16, ff=128,
+        rope_theta=1000000.0, rope_scaling=None, rms_eps=1e-6, ctx=256, tied=True,
+        sliding_window=16, use_sliding_window=False, max_window_layers=1, chat_template=None,
+        branch_gain=2.0, bias_std=(0.5, 1.0, 0.5),
+        hf=[("tiny-qwen2-bf16", "BF16", 1)],
+        gguf=["Q8_0"],
+    ),
+    dict(
+        # Qwen3 style: per-head q_norm / k_norm (plain multipliers) before RoPE, no biases,
+        # head_dim 32 != hidden / heads = 16, untied output head.
+        name="tiny-qwen3", arch="qwen3", tokenizer="llama-spm", seed=1007,
+        hidden=64, layers=2, heads=4, kv_heads=2, head_dim=32, ff=128,
+        rope_theta=1000000.0, rope_scaling=None, rms_eps=1e-6, ctx=256, tied=False,
+        sliding_window=None, use_sliding_window=False, max_window_layers=2, chat_template=None,
+        hf=[("tiny-qwen3-bf16", "BF16", 1)],
         gguf=["Q8_0"],
     ),
     dict(
@@ -366,6 +395,7 @@ def make_weights(spec: dict, n_vocab: int) -> dict[str, np.ndarray]:
     H, L, nh, nkv, hd, F = (spec["hidden"], spec["layers"], spec["heads"], spec["kv_heads"],
                             spec["head_dim"], spec["ff"])
     gemma = spec["arch"] == "gemma3"
+    qk_norm = spec["arch"] in ("gemma3", "qwen3")
 
     def lin(out_f: int, in_f: int, gain: float = 1.0) -> np.ndarray:
         return (rng.standard_normal((out_f, in_f)) * (gain / math.sqrt(in_f))).astype(np.float32)
@@ -395,7 +425,10 @@ def make_weights(spec: dict, n_vocab: int) -> dict[str, np.ndarray]:
         w[p + "self_attn.k_proj.weight"] = lin(nkv * hd, H)
         w[p + "self_attn.v_proj.weight"] = lin(nkv * hd, H)
         w[p + "self_attn.o_proj.weight"] = lin(H, nh * hd, g)
-        if gemma:
+        if spec["arch"] == "qwen2":
+            for proj, rows, std in zip(("q", "k", "v"), (nh * hd, nkv * hd, nkv * hd), spec["bias_std"]):
+                w[p + f"self_attn.{proj}_proj.bias"] = (std * rng.standard_normal(rows)).astype(np.float32)
+        if qk_norm:
             w[p + "self_attn.q_norm.weight"] = norm(hd)
             w[p + "self_attn.k_norm.weight"] = norm(hd)
         w[p + "post_attention_layernorm.weight"] = norm(H, post if gemma else 1.0)
@@ -444,6 +477,38 @@ def hf_config(spec: dict, n_vocab: int, sp_ids: dict, dtype: str) -> dict:
             cfg["pretraining_tp"] = 1
         else:
             cfg["sliding_window"] = spec["sliding_window"]
+        return cfg
+    if arch in ("qwen2", "qwen3"):
+        cfg = {
+            "architectures": ["Qwen2ForCausalLM" if arch == "qwen2" else "Qwen3ForCausalLM"],
+            "model_type": arch,
+            "vocab_size": n_vocab,
+            "hidden_size": spec["hidden"],
+            "intermediate_size": spec["ff"],
+            "num_hidden_layers": spec["layers"],
+            "num_attention_heads": spec["heads"],
+            "num_key_value_heads": spec["kv_heads"],
+        }
+        if arch == "qwen3":
+            cfg["head_dim"] = spec["head_dim"]
+            cfg["attention_bias"] = False
+        cfg.update({
+            "hidden_act": "silu",
+            "max_position_embeddings": spec["ctx"],
+            "rms_norm_eps": spec["rms_eps"],
+            "rope_theta": spec["rope_theta"],
+            "rope_scaling": spec["rope_scaling"],
+            "use_sliding_window": spec["use_sliding_window"],
+            "sliding_window": spec["sliding_window"],
+            "max_window_layers": spec["max_window_layers"],
+            "attention_dropout": 0.0,
+            "tie_word_embeddings": spec["tied"],
+            "bos_token_id": sp_ids["bos"],
+            "eos_token_id": sp_ids["eos"],
+            "initializer_range": 0.02,
+            "use_cache": True,
+            "torch_dtype": torch_dtype,
+        })
         return cfg
     assert arch == "gemma3"
     pattern = spec["sliding_window_pattern"]
@@ -722,26 +787,26 @@ def hf_to_gguf_name(hf: str, arch: str) -> str:
         return names[T.OUTPUT] + ".weight"
     parts = hf.split(".")
     bid = int(parts[2])
-    rest = ".".join(parts[3:])
+    module, suffix = ".".join(parts[3:-1]), parts[-1]  # suffix: "weight" or "bias"
     table = {
-        "input_layernorm.weight": T.ATTN_NORM,
-        "self_attn.q_proj.weight": T.ATTN_Q,
-        "self_attn.k_proj.weight": T.ATTN_K,
-        "self_attn.v_proj.weight": T.ATTN_V,
-        "self_attn.o_proj.weight": T.ATTN_OUT,
-        "self_attn.q_norm.weight": T.ATTN_Q_NORM,
-        "self_attn.k_norm.weight": T.ATTN_K_NORM,
-        "mlp.gate_proj.weight": T.FFN_GATE,
-        "mlp.up_proj.weight": T.FFN_UP,
-        "mlp.down_proj.weight": T.FFN_DOWN,
-        "pre_feedforward_layernorm.weight": T.FFN_PRE_NORM,
-        "post_feedforward_layernorm.weight": T.FFN_POST_NORM,
+        "input_layernorm": T.ATTN_NORM,
+        "self_attn.q_proj": T.ATTN_Q,
+        "self_attn.k_proj": T.ATTN_K,
+        "self_attn.v_proj": T.ATTN_V,
+        "self_attn.o_proj": T.ATTN_OUT,
+        "self_attn.q_norm": T.ATTN_Q_NORM,
+        "self_attn.k_norm": T.ATTN_K_NORM,
+        "mlp.gate_proj": T.FFN_GATE,
+        "mlp.up_proj": T.FFN_UP,
+        "mlp.down_proj": T.FFN_DOWN,
+        "pre_feedforward_layernorm": T.FFN_PRE_NORM,
+        "post_feedforward_layernorm": T.FFN_POST_NORM,
     }
-    if rest == "post_attention_layernorm.weight":
+    if module == "post_attention_layernorm":
         t = T.ATTN_POST_NORM if arch == "gemma3" else T.FFN_NORM
     else:
-        t = table[rest]
-    return names[t].format(bid=bid) + ".weight"
+        t = table[module]
+    return names[t].format(bid=bid) + "." + suffix
 
 
 def llama3_rope_factors(spec: dict) -> np.ndarray:
@@ -768,7 +833,7 @@ def llama3_rope_factors(spec: dict) -> np.ndarray:
 def write_gguf(path: Path, spec: dict, weights: dict[str, np.ndarray], target: str, sp, tok_path: Path,
                n_vocab: int) -> None:
     arch = spec["arch"]
-    garch = "gemma3" if arch == "gemma3" else "llama"
+    garch = "llama" if arch == "mistral" else arch
     w = gguf.GGUFWriter(str(path), garch)
     w.add_name(f"{spec['name']}-{target.lower()}")
     w.add_file_type(int(FILE_TYPES[target]))
@@ -787,6 +852,11 @@ def write_gguf(path: Path, spec: dict, weights: dict[str, np.ndarray], target: s
         w.add_rope_dimension_count(spec["head_dim"])
         if spec["sliding_window"]:
             w.add_sliding_window(spec["sliding_window"])
+    elif garch == "qwen2":
+        pass  # llama.cpp's converter writes no head size (n_embd / n_head) and no sliding window
+    elif garch == "qwen3":
+        w.add_key_length(spec["head_dim"])
+        w.add_value_length(spec["head_dim"])
     else:
         w.add_key_length(spec["head_dim"])
         w.add_value_length(spec["head_dim"])
@@ -819,7 +889,7 @@ def write_gguf(path: Path, spec: dict, weights: dict[str, np.ndarray], target: s
                 a = permute_rope(a, spec["heads"])
             elif hf.endswith("self_attn.k_proj.weight"):
                 a = permute_rope(a, spec["kv_heads"])
-        elif hf.endswith("norm.weight"):
+        elif garch == "gemma3" and hf.endswith("norm.weight"):
             a = a + np.float32(1.0)
         qt = gguf_tensor_type(a, target)
         name = hf_to_gguf_name(hf, arch)
@@ -853,7 +923,7 @@ def gguf_field(reader, key: str):
 
 
 def read_gguf_weights(path: Path, spec: dict) -> dict[str, np.ndarray]:
-    """GGUF -> float32 Hugging Face weights (dequantized, Q/K un-permuted, Gemma norms minus 1)."""
+    """GGUF -> float32 Hugging Face weights (dequantized, llama Q/K un-permuted, Gemma norms minus 1)."""
     reader = gguf.GGUFReader(str(path))
     arch = spec["arch"]
     back = {}
@@ -869,12 +939,12 @@ def read_gguf_weights(path: Path, spec: dict) -> dict[str, np.ndarray]:
         if g not in back:
             raise KeyError(f"{path.name}: missing {g}")
         a = back[g].reshape(ref[hf].shape)
-        if arch != "gemma3":
+        if arch in ("llama", "mistral"):
             if hf.endswith("self_attn.q_proj.weight"):
                 a = unpermute_rope(a, spec["heads"])
             elif hf.endswith("self_attn.k_proj.weight"):
                 a = unpermute_rope(a, spec["kv_heads"])
-        elif hf.endswith("norm.weight"):
+        elif arch == "gemma3" and hf.endswith("norm.weight"):
             a = a - np.float32(1.0)
         out[hf] = np.ascontiguousarray(a, dtype=np.float32)
     return out
@@ -949,9 +1019,14 @@ def manifest_hf(folder: Path, out_dir: Path) -> dict:
     for dt, _, _ in tensors.values():
         hist[dt] = hist.get(dt, 0) + 1
     n_head = cfg["num_attention_heads"]
+    window = cfg.get("sliding_window")
     if cfg["model_type"] == "gemma3_text":
         sliding_layers = [i for i, t in enumerate(cfg["layer_types"]) if t == "sliding_attention"]
-    elif cfg.get("sliding_window"):
+    elif cfg["model_type"] in ("qwen2", "qwen3"):
+        # Qwen: the window applies only with use_sliding_window, from max_window_layers on.
+        window = window if cfg.get("use_sliding_window") else None
+        sliding_layers = list(range(cfg["max_window_layers"], cfg["num_hidden_layers"])) if window else []
+    elif window:
         sliding_layers = list(range(cfg["num_hidden_layers"]))
     else:
         sliding_layers = []
@@ -973,7 +1048,7 @@ def manifest_hf(folder: Path, out_dir: Path) -> dict:
         "rope_freq_base": cfg["rope_theta"],
         "rope_scaling": cfg.get("rope_scaling"),
         "rms_norm_eps": cfg["rms_norm_eps"],
-        "sliding_window": cfg.get("sliding_window"),
+        "sliding_window": window,
         "sliding_layers": sliding_layers,
         "tied_embeddings": cfg["tie_word_embeddings"],
         "tensor_count": len(tensors),
@@ -1068,13 +1143,18 @@ def compute_logit_goldens(out_dir: Path, manifest: dict) -> dict:
 # Main
 # ---------------------------------------------------------------------------------------------
 def clean_out(out_dir: Path) -> None:
+    """Removes what this script writes (not logit-goldens.json, which --no-logits keeps), and
+    nothing else: other generators keep files here too (tokenizers/ holds BPE fixtures)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for p in out_dir.iterdir():
-        if p.name == "logit-goldens.json":
-            continue
+    ours = [out_dir / "MANIFEST.json", out_dir / "tokenizer-goldens.json"]
+    ours += [out_dir / "tokenizers" / f"{name}.model" for name in TOKENIZERS]
+    for spec in MODELS:
+        ours += [out_dir / folder for folder, _, _ in spec["hf"]]
+        ours += [out_dir / f"{spec['name']}-{target.lower()}.gguf" for target in spec["gguf"]]
+    for p in ours:
         if p.is_dir():
             shutil.rmtree(p)
-        else:
+        elif p.exists():
             p.unlink()
 
 
@@ -1091,7 +1171,7 @@ def generate(out_dir: Path) -> dict:
 
     lines = training_lines()
     tok_dir = out_dir / "tokenizers"
-    tok_dir.mkdir()
+    tok_dir.mkdir(exist_ok=True)
     tok_paths = {}
     sps = {}
     for name in TOKENIZERS:
@@ -1146,6 +1226,10 @@ def generate(out_dir: Path) -> dict:
             "tiny-llama3 GGUF: llama3 rope scaling appears only as the rope_freqs.weight tensor "
             "(per-frequency divisors), as llama.cpp's converter writes it.",
             "tiny-mistral GGUF: llama architecture plus llama.attention.sliding_window.",
+            "GGUF qwen2/qwen3: Q/K rows unpermuted (NeoX RoPE), norms stored as they are; qwen2 "
+            "carries blk.N.attn_{q,k,v}.bias. tiny-qwen2's config.json names sliding_window 16 with "
+            "use_sliding_window false, so no layer slides (manifest sliding_window null).",
+            "Qwen fixtures use the llama-spm SentencePiece vocabulary; token ids are what the tests feed.",
             "Gemma 3 embeddings are multiplied by sqrt(n_embd) at run time (not folded into weights).",
         ],
         "tokenizers": [

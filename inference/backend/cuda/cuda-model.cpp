@@ -3,6 +3,7 @@
 // mirrors transformer_forward op for op (model/transformer-forward.cpp) with the kernels of
 // kernels/cuda. Prefill matmuls with more than kGemvRows rows dequantize the weight into a
 // scratch matrix and use cuBLAS SGEMM; decode uses the in-register dequantizing GEMV.
+// Projection biases (Qwen2) are a cuBLAS rank-1 update (add_bias).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -40,6 +41,7 @@ struct DevMatrix {
 struct DevLayer {
     DevMatrix wq, wk, wv, wo, gate, up, down;
     DeviceBuffer attn_norm, ffn_norm, q_norm, k_norm, post_attn_norm, post_ffw_norm, freq_factors;
+    DeviceBuffer bq, bk, bv;  // Q/K/V projection biases (Qwen2), else empty
 };
 
 Status upload_matrix(const TensorView& t, DevMatrix& m) {
@@ -59,7 +61,7 @@ Status upload_matrix(const TensorView& t, DevMatrix& m) {
 
 Status upload_vector(const std::vector<float>& v, DeviceBuffer& b) {
     if (v.empty()) return {};
-    return b.upload(v.data(), v.size() * sizeof(float), "uploading norm weights");
+    return b.upload(v.data(), v.size() * sizeof(float), "uploading norm and bias vectors");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -330,6 +332,9 @@ public:
             KVMIX_TRY(upload_vector(W.k_norm, L.k_norm));
             KVMIX_TRY(upload_vector(W.post_attn_norm, L.post_attn_norm));
             KVMIX_TRY(upload_vector(W.post_ffw_norm, L.post_ffw_norm));
+            KVMIX_TRY(upload_vector(W.bq, L.bq));
+            KVMIX_TRY(upload_vector(W.bk, L.bk));
+            KVMIX_TRY(upload_vector(W.bv, L.bv));
             if (W.rope.freq_factors)
                 KVMIX_TRY(L.freq_factors.upload(W.rope.freq_factors, static_cast<size_t>(W.rope.n_rot / 2) * sizeof(float),
                                                 "uploading rope factors"));
@@ -358,6 +363,10 @@ public:
         KVMIX_TRY(partial_.allocate(std::max(kFlashScratchBytes, B * QD * 4), "allocating attention scratch"));
         KVMIX_TRY(partial_ml_.allocate(std::max(kFlashScratchBytes / 64, B * hp.n_head * 8), "allocating attention scratch"));
         if (cfg_.max_batch_tokens > kGemvRows) KVMIX_TRY(wscratch_.allocate(max_matrix * 4, "allocating the GEMM scratch"));
+        if (hp.attn_qkv_bias) {
+            const std::vector<float> ones(B, 1.0f);
+            KVMIX_TRY(ones_.upload(ones.data(), B * sizeof(float), "allocating the bias broadcast vector"));
+        }
         return {};
     }
 
@@ -382,6 +391,7 @@ private:
     const DevMatrix& output() const { return output_own_.view ? output_own_ : embd_; }
     Status matmul(const DevMatrix& w, const float* x, int64_t m, float* y);
     Status norm(const float* x, float* y, int64_t rows, int64_t n, const DeviceBuffer& w, float eps);
+    Status add_bias(float* y, int64_t rows, int64_t n, const DeviceBuffer& b);
 
     std::shared_ptr<const Model> model_;
     GpuModelConfig cfg_;
@@ -394,6 +404,7 @@ private:
     uint64_t weight_bytes_ = 0;
     DeviceBuffer x_, cur_, q_, k_, v_, attn_, gate_, up_, tokens_, pos_, partial_, partial_ml_, wscratch_, logits_;
     DeviceBuffer seqs_buf_, work_buf_;
+    DeviceBuffer ones_;  // [max_batch_tokens] of 1.0f, the right factor of add_bias's rank-1 update
 };
 
 Status CudaModel::matmul(const DevMatrix& w, const float* x, int64_t m, float* y) {
@@ -450,6 +461,17 @@ Status CudaModel::norm(const float* x, float* y, int64_t rows, int64_t n, const 
     p.row_begin = 0;
     p.row_end = rows;
     return kernel_status(cuda::rms_norm(p, stream_.get()), "rms_norm");
+}
+
+// y [rows, n] += 1 · bᵀ as cuBLAS's rank-1 update of the column-major n x rows matrix: each
+// element gets one rounded y + b * 1, the CPU forward's add_bias exactly; no kernel of our own.
+Status CudaModel::add_bias(float* y, int64_t rows, int64_t n, const DeviceBuffer& b) {
+    if (!b.bytes()) return {};
+    const float one = 1.0f;
+    const cublasStatus_t st = cublasSger(cublas_.get(), static_cast<int>(n), static_cast<int>(rows), &one, b.get<const float>(), 1,
+                                         ones_.get<const float>(), 1, y, static_cast<int>(n));
+    if (st != CUBLAS_STATUS_SUCCESS) return error(ErrorCode::internal, "cuBLAS SGER failed adding a projection bias");
+    return {};
 }
 
 Status CudaModel::forward(std::span<const GpuBatchItem> items) {
@@ -554,6 +576,9 @@ Status CudaModel::forward(std::span<const GpuBatchItem> items) {
         KVMIX_TRY(matmul(L.wq, cur, N, q));
         KVMIX_TRY(matmul(L.wk, cur, N, k));
         KVMIX_TRY(matmul(L.wv, cur, N, v));
+        KVMIX_TRY(add_bias(q, N, H * D, L.bq));
+        KVMIX_TRY(add_bias(k, N, HKV * D, L.bk));
+        KVMIX_TRY(add_bias(v, N, HKV * DV, L.bv));
         if (!W.q_norm.empty()) {
             KVMIX_TRY(norm(q, q, N * H, D, L.q_norm, hp.rms_eps));
             KVMIX_TRY(norm(k, k, N * HKV, D, L.k_norm, hp.rms_eps));
