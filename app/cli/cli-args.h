@@ -17,8 +17,16 @@ public:
     Args(std::set<std::string> with_value, std::set<std::string> switches, std::map<std::string, std::string> aliases = {})
         : with_value_(std::move(with_value)), switches_(std::move(switches)), aliases_(std::move(aliases)) {}
 
-    // Returns false and sets error() on an unknown option or a missing value.
+    // Returns false and sets error() on an unknown option or a missing value. "-h" and
+    // "--help" are always accepted and set help().
     bool parse(int argc, char** argv, int first);
+
+    // What a command does after parse(): with --help, prints `usage` to stdout and returns 0;
+    // after a parse error, or when `complete` (the command's required options) is false,
+    // prints the error and `usage` to stderr and returns 2; otherwise returns -1 (go on).
+    int usage_exit(const char* command, const char* usage, bool complete) const;
+
+    bool help() const { return help_; }
 
     bool has(const std::string& name) const { return values_.count(name) || set_switches_.count(name); }
     std::string get(const std::string& name, const std::string& fallback = "") const;
@@ -39,6 +47,7 @@ private:
     std::set<std::string> set_switches_;
     std::vector<std::string> positional_;
     std::string error_;
+    bool help_ = false;
 };
 
 }  // namespace kvmix::cli

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "model/model-paths.h"
 #include "profile/importance-profile.h"
@@ -18,6 +21,15 @@ std::set<std::string> model_options() {
 std::set<std::string> sampling_options() {
     return {"--n-predict", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--repeat-window",
             "--seed", "--stop", "--context-policy", "--keep"};
+}
+
+Expected<std::string> read_text_file(const std::string& path, const std::string& what) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return error(ErrorCode::io, "cannot open " + what + " '" + path + "': " + std::strerror(errno));
+    std::stringstream text;
+    text << in.rdbuf();
+    if (in.bad()) return error(ErrorCode::io, "cannot read " + what + " '" + path + "'");
+    return text.str();
 }
 
 Expected<int64_t> parse_int(const Args& args, const std::string& name, int64_t fallback, int64_t lo, int64_t hi) {

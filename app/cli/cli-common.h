@@ -33,6 +33,10 @@ Expected<GenerationParams> generation_params(const Args& args);
 // --kv SPEC (fp16, kXvY, profile:FILE), --kv-group G, --kv-window R, --kv-sinks S for this model.
 Status apply_kv_options(const Args& args, const ModelHParams& hp, SessionConfig& config);
 
+// The whole content of a text file the user named (`what` describes it in the error:
+// "cannot open prompt file 'x': No such file or directory").
+Expected<std::string> read_text_file(const std::string& path, const std::string& what);
+
 // The model named by -m (resolving "default").
 Expected<std::shared_ptr<const Model>> load_model(const Args& args);
 

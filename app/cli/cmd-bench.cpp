@@ -116,11 +116,8 @@ int cmd_bench(int argc, char** argv) {
         "         [--kv-sinks S] [--batch N] [--threads N] [--fill prefill|random] [--json]";
     Args args({"--model", "--ctx", "--gen", "--batch", "--threads", "--kv", "--kv-group", "--kv-window", "--kv-sinks", "--fill"}, {"--json"},
               {{"-m", "--model"}, {"-t", "--threads"}});
-    if (!args.parse(argc, argv, 2) || !args.has("--model") || !args.positional().empty()) {
-        if (!args.error().empty()) std::fprintf(stderr, "kvmix bench: %s\n", args.error().c_str());
-        std::fprintf(stderr, "%s\n", usage);
-        return 2;
-    }
+    args.parse(argc, argv, 2);
+    if (int rc = args.usage_exit("bench", usage, args.has("--model") && args.positional().empty()); rc >= 0) return rc;
     auto depths = parse_int_list("--ctx", args.get("--ctx", "512,4096,16384"));
     if (!depths) return fail("bench", depths.status());
     auto gen = parse_int(args, "--gen", 64, 1, 1 << 20);

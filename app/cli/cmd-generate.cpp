@@ -53,20 +53,26 @@ std::set<std::string> with(std::set<std::string> a, const std::set<std::string>&
 }
 
 const std::map<std::string, std::string> kAliases = {
-    {"-m", "--model"}, {"-p", "--prompt"}, {"-n", "--n-predict"}, {"-t", "--threads"}, {"-c", "--ctx"}};
+    {"-m", "--model"}, {"-p", "--prompt"}, {"-f", "--file"}, {"-n", "--n-predict"}, {"-t", "--threads"}, {"-c", "--ctx"}};
 
 }  // namespace
 
 int cmd_generate(int argc, char** argv) {
     const char* usage =
-        "usage: kvmix generate -m MODEL -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+        "usage: kvmix generate -m MODEL (-p PROMPT | -f FILE) [-n N] [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
         "         [--repeat-penalty R] [--repeat-window N] [--seed S] [--stop TEXT]... [--chat] [--system TEXT]\n"
         "         [--threads N] [--ctx N] [--batch N] [--kv SPEC] [--kv-cache f16|f32] [--context-policy error|truncate|rolling] [--keep N] [--verbose-prompt]";
-    Args args(with(with(model_options(), sampling_options()), {"--prompt", "--system"}), {"--chat", "--verbose-prompt"}, kAliases);
-    if (!args.parse(argc, argv, 2) || !args.has("--model") || !args.has("--prompt") || !args.positional().empty()) {
-        if (!args.error().empty()) std::fprintf(stderr, "kvmix generate: %s\n", args.error().c_str());
-        std::fprintf(stderr, "%s\n", usage);
-        return 2;
+    Args args(with(with(model_options(), sampling_options()), {"--prompt", "--file", "--system"}), {"--chat", "--verbose-prompt"}, kAliases);
+    args.parse(argc, argv, 2);
+    if (int rc = args.usage_exit("generate", usage,
+                                    args.has("--model") && (args.has("--prompt") != args.has("--file")) && args.positional().empty());
+        rc >= 0)
+        return rc;
+    std::string prompt_text = args.get("--prompt");
+    if (args.has("--file")) {
+        auto text = read_text_file(args.get("--file"), "prompt file");
+        if (!text) return fail("generate", text.status());
+        prompt_text = std::move(*text);
     }
     auto params = generation_params(args);
     if (!params) return fail("generate", params.status());
@@ -82,14 +88,14 @@ int cmd_generate(int argc, char** argv) {
     if (args.has("--chat")) {
         std::vector<ChatMessage> messages;
         if (args.has("--system")) messages.push_back({"system", args.get("--system")});
-        messages.push_back({"user", args.get("--prompt")});
+        messages.push_back({"user", prompt_text});
         auto chat = build_chat_prompt((*model)->file(), tok, messages);
         if (!chat) return fail("generate", chat.status());
         if (chat->used_builtin) std::fprintf(stderr, "[template] %s\n", chat->note.c_str());
         prompt = chat->tokens;
         params->keep_prefix = std::max<int64_t>(params->keep_prefix, 1);
     } else {
-        auto ids = tok.encode(args.get("--prompt"), true, false);
+        auto ids = tok.encode(prompt_text, true, false);
         if (!ids) return fail("generate", ids.status());
         prompt = *ids;
     }
@@ -120,11 +126,8 @@ int cmd_chat(int argc, char** argv) {
         "usage: kvmix chat -m MODEL [--system TEXT] [sampling options as for generate] [--threads N] [--ctx N]\n"
         "  in the chat: /reset starts over, /exit (or Ctrl-D) quits, Ctrl-C stops the current answer";
     Args args(with(with(model_options(), sampling_options()), {"--system"}), {}, kAliases);
-    if (!args.parse(argc, argv, 2) || !args.has("--model") || !args.positional().empty()) {
-        if (!args.error().empty()) std::fprintf(stderr, "kvmix chat: %s\n", args.error().c_str());
-        std::fprintf(stderr, "%s\n", usage);
-        return 2;
-    }
+    args.parse(argc, argv, 2);
+    if (int rc = args.usage_exit("chat", usage, args.has("--model") && args.positional().empty()); rc >= 0) return rc;
     auto params = generation_params(args);
     if (!params) return fail("chat", params.status());
     if (!args.has("--n-predict")) params->max_tokens = -1;

@@ -94,15 +94,10 @@ void print_human(const nlohmann::json& j) {
 }  // namespace
 
 int cmd_info(int argc, char** argv) {
+    const char* usage = "usage: kvmix info -m MODEL [--json]";
     Args args({"--model"}, {"--json"}, {{"-m", "--model"}});
-    if (!args.parse(argc, argv, 2)) {
-        std::fprintf(stderr, "kvmix info: %s\nusage: kvmix info -m MODEL [--json]\n", args.error().c_str());
-        return 2;
-    }
-    if (!args.has("--model") || !args.positional().empty()) {
-        std::fprintf(stderr, "usage: kvmix info -m MODEL [--json]\n");
-        return 2;
-    }
+    args.parse(argc, argv, 2);
+    if (int rc = args.usage_exit("info", usage, args.has("--model") && args.positional().empty()); rc >= 0) return rc;
     auto path = resolve_model_argument(args.get("--model"));
     if (!path) {
         std::fprintf(stderr, "kvmix info: %s\n", path.status().message().c_str());

@@ -31,11 +31,8 @@ int cmd_passkey(int argc, char** argv) {
     std::set<std::string> opts = model_options();
     opts.insert({"--depths", "--trials", "--seed"});
     Args args(opts, {"--json"}, {{"-m", "--model"}, {"-t", "--threads"}, {"-c", "--ctx"}});
-    if (!args.parse(argc, argv, 2) || !args.has("--model") || !args.has("--ctx") || !args.positional().empty()) {
-        if (!args.error().empty()) std::fprintf(stderr, "kvmix passkey: %s\n", args.error().c_str());
-        std::fprintf(stderr, "%s\n", usage);
-        return 2;
-    }
+    args.parse(argc, argv, 2);
+    if (int rc = args.usage_exit("passkey", usage, args.has("--model") && args.has("--ctx") && args.positional().empty()); rc >= 0) return rc;
     auto cfg = session_config(args, 2048);
     if (!cfg) return fail("passkey", cfg.status());
     auto trials = parse_int(args, "--trials", 3, 1, 1000);

@@ -4,9 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "cli/cli-common.h"
 #include "cli/commands.h"
@@ -22,11 +20,8 @@ int cmd_perplexity(int argc, char** argv) {
                "--kv-sinks", "--kv-cache"},
               {"--json"},
               {{"-m", "--model"}, {"-f", "--file"}, {"-c", "--ctx"}, {"-t", "--threads"}});
-    if (!args.parse(argc, argv, 2) || !args.has("--model") || !args.has("--file") || !args.positional().empty()) {
-        if (!args.error().empty()) std::fprintf(stderr, "kvmix perplexity: %s\n", args.error().c_str());
-        std::fprintf(stderr, "%s\n", usage);
-        return 2;
-    }
+    args.parse(argc, argv, 2);
+    if (int rc = args.usage_exit("perplexity", usage, args.has("--model") && args.has("--file") && args.positional().empty()); rc >= 0) return rc;
     auto ctx = parse_int(args, "--ctx", 512, 4, 1 << 20);
     auto chunk = parse_int(args, "--chunk", 128, 1, 1 << 16);
     auto max_windows = parse_int(args, "--max-windows", 0, 0, 1 << 24);
@@ -34,16 +29,14 @@ int cmd_perplexity(int argc, char** argv) {
     for (const Status* st : {&ctx.status(), &chunk.status(), &max_windows.status(), &threads.status()})
         if (!st->ok()) return fail("perplexity", *st);
 
-    std::ifstream in(args.get("--file"), std::ios::binary);
-    if (!in) return fail("perplexity", error(ErrorCode::io, "cannot open '" + args.get("--file") + "'"));
-    std::stringstream text;
-    text << in.rdbuf();
+    auto text = read_text_file(args.get("--file"), "text file");
+    if (!text) return fail("perplexity", text.status());
 
     auto model = load_model(args);
     if (!model) return fail("perplexity", model.status());
     auto tokenizer = load_tokenizer((*model)->file());
     if (!tokenizer) return fail("perplexity", tokenizer.status());
-    auto ids = (*tokenizer)->encode(text.str(), false, false);
+    auto ids = (*tokenizer)->encode(*text, false, false);
     if (!ids) return fail("perplexity", ids.status());
 
     const int64_t n_ctx = *ctx;

@@ -50,11 +50,8 @@ int cmd_presets(int argc, char** argv) {
         "  Presets: fp16, high, balanced, compact (and custom:FRACTION:kHIvHI:kLOvLO via --kv).\n"
         "  Uses the model's stored importance profile (kvmix profile) unless --profile is given.";
     Args args({"--model", "--profile", "--budget", "--ctx"}, {"--json"}, {{"-m", "--model"}, {"-c", "--ctx"}});
-    if (!args.parse(argc, argv, 2) || !args.has("--model") || !args.positional().empty()) {
-        if (!args.error().empty()) std::fprintf(stderr, "kvmix presets: %s\n", args.error().c_str());
-        std::fprintf(stderr, "%s\n", usage);
-        return 2;
-    }
+    args.parse(argc, argv, 2);
+    if (int rc = args.usage_exit("presets", usage, args.has("--model") && args.positional().empty()); rc >= 0) return rc;
     auto budget = parse_int(args, "--budget", int64_t{1} << 30, 1, INT64_MAX);
     auto ctx = parse_int(args, "--ctx", 4096, 1, 1 << 24);
     for (const Status* st : {&budget.status(), &ctx.status()})

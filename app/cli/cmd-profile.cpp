@@ -5,8 +5,6 @@
 // profile to the user data dir (where `--kv balanced` finds it) or to -o FILE.
 #include <atomic>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -36,11 +34,8 @@ int cmd_profile(int argc, char** argv) {
         "  of each --calib window. The profile goes to the user data dir unless -o FILE is given.";
     Args args({"--model", "--calib", "--self-generate", "--len", "--seed", "--output", "--threads"}, {"--json", "--quiet"},
               {{"-m", "--model"}, {"-o", "--output"}, {"-t", "--threads"}, {"-s", "--seed"}});
-    if (!args.parse(argc, argv, 2) || !args.has("--model") || !args.positional().empty()) {
-        if (!args.error().empty()) std::fprintf(stderr, "kvmix profile: %s\n", args.error().c_str());
-        std::fprintf(stderr, "%s\n", usage);
-        return 2;
-    }
+    args.parse(argc, argv, 2);
+    if (int rc = args.usage_exit("profile", usage, args.has("--model") && args.positional().empty()); rc >= 0) return rc;
     const std::vector<std::string> calib = args.get_all("--calib");
     const int64_t default_n = calib.empty() ? 16 : 0;
     auto n_gen = parse_int(args, "--self-generate", default_n, 0, 100000);
@@ -66,11 +61,9 @@ int cmd_profile(int argc, char** argv) {
     cc.n_threads = static_cast<int>(*threads);
     cc.seed = static_cast<uint64_t>(*seed);
     for (const std::string& path : calib) {
-        std::ifstream in(path, std::ios::binary);
-        if (!in) return fail("profile", error(ErrorCode::io, "cannot open calibration file '" + path + "'"));
-        std::stringstream text;
-        text << in.rdbuf();
-        auto ids = tok.encode(text.str(), false, false);
+        auto text = read_text_file(path, "calibration file");
+        if (!text) return fail("profile", text.status());
+        auto ids = tok.encode(*text, false, false);
         if (!ids) return fail("profile", ids.status());
         // Every window starts like a document: BOS first when the model uses one.
         const auto win = static_cast<size_t>(*len - (tok.bos() >= 0 ? 1 : 0));

@@ -14,7 +14,7 @@ void print_usage(FILE* out) {
                  "commands:\n"
                  "  info      -m MODEL [--json]          architecture, hyper-parameters, tensors, tokenizer\n"
                  "  tokenize  -m MODEL [--json] TEXT     token ids and pieces\n"
-                 "  generate  -m MODEL -p PROMPT [-n N]   generate text (--chat applies the chat template)\n"
+                 "  generate  -m MODEL -p PROMPT | -f FILE  generate text (-n N; --chat applies the chat template)\n"
                  "  chat      -m MODEL [--system TEXT]    interactive chat in the terminal\n"
                  "  perplexity -m MODEL -f FILE           perplexity of a text file (--ctx, --chunk, --json)\n"
                  "  bench     -m MODEL [--ctx LIST]       prefill/decode speed vs context depth (--gen, --kv LIST, --json)\n"

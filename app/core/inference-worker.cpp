@@ -435,10 +435,12 @@ void InferenceWorker::summarize(const SummaryRequest& request) {
     const int64_t nCtx = session.n_ctx();
     out.contextLength = nCtx;
 
-    const QString mapInstruction = tr("Summarize this part of a document in a few sentences:");
-    const QString finalInstruction = tr("Write a concise summary of this document:");
+    // The instruction follows the text: small instruction-tuned models otherwise lose it
+    // behind a long document and continue the text instead of summarizing it.
+    const QString mapInstruction = tr("Summarize the part of a document above in a few sentences.");
+    const QString finalInstruction = tr("Summarize the document above in a few sentences.");
     auto overheadOf = [&](const QString& instruction) -> int64_t {
-        auto p = kvmix::build_chat_prompt(m_model->file(), *m_tokenizer, {{"user", (instruction + "\n\n").toStdString()}});
+        auto p = kvmix::build_chat_prompt(m_model->file(), *m_tokenizer, {{"user", ("\n\n" + instruction).toStdString()}});
         return p ? static_cast<int64_t>(p->tokens.size()) + 8 : 64;
     };
     const int64_t overhead = std::max(overheadOf(mapInstruction), overheadOf(finalInstruction));
@@ -465,7 +467,7 @@ void InferenceWorker::summarize(const SummaryRequest& request) {
 
     // One generation; streams only for the final pass. Returns false when stopped or failed.
     auto run = [&](const QString& instruction, const QString& text, bool stream, QString* summary) -> bool {
-        auto chat = kvmix::build_chat_prompt(m_model->file(), *m_tokenizer, {{"user", (instruction + "\n\n" + text).toStdString()}});
+        auto chat = kvmix::build_chat_prompt(m_model->file(), *m_tokenizer, {{"user", (text + "\n\n" + instruction).toStdString()}});
         if (!chat) {
             finish(QStringLiteral("error"), qs(chat.status().message()));
             return false;

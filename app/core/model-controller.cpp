@@ -10,6 +10,7 @@
 
 ModelController::ModelController(InferenceThread* inference, KvController* kv, QObject* parent)
     : QObject(parent), m_inference(inference), m_kv(kv) {
+    refreshInstalledModels();
     InferenceWorker* w = m_inference->worker();
     connect(w, &InferenceWorker::progress, this, [this](int requestId, const QString& phase, double fraction) {
         if (requestId != 0 || !m_loading) return;
@@ -48,6 +49,18 @@ QString ModelController::defaultModelPath() const { return QString::fromStdStrin
 
 bool ModelController::defaultModelExists() const { return QFileInfo::exists(defaultModelPath()); }
 
+void ModelController::refreshInstalledModels() {
+    QVariantList list;
+    for (const kvmix::InstalledModel& m : kvmix::installed_models())
+        list.push_back(QVariantMap{{QStringLiteral("name"), QString::fromStdString(m.name)},
+                                   {QStringLiteral("path"), QString::fromStdString(m.path)},
+                                   {QStringLiteral("description"), QString::fromStdString(m.description)},
+                                   {QStringLiteral("isDefault"), m.is_default}});
+    if (list == m_installed) return;
+    m_installed = std::move(list);
+    emit installedModelsChanged();
+}
+
 QString ModelController::deviceNote() const {
     return m_info.deviceNote.isEmpty() ? tr("Runs on the CPU.") : m_info.deviceNote;
 }
@@ -57,6 +70,14 @@ QStringList ModelController::recentModels() const { return QSettings().value(QSt
 QString ModelController::displayName() const {
     if (m_loading) return tr("Loading %1…").arg(QFileInfo(m_path).fileName());
     if (!m_loaded) return tr("No model");
+    // An installed model goes by its short name; general.name is often a training-run label.
+    for (const QVariant& v : m_installed) {
+        const QVariantMap m = v.toMap();
+        if (m.value(QStringLiteral("path")).toString() == m_path) return m.value(QStringLiteral("name")).toString();
+    }
+    const QString file = QFileInfo(m_path).fileName();
+    for (const kvmix::KnownModel& k : kvmix::known_models())
+        if (file == QLatin1String(k.file)) return QString::fromLatin1(k.name);
     return m_info.name.isEmpty() ? QFileInfo(m_path).fileName() : m_info.name;
 }
 

@@ -27,6 +27,9 @@ class ModelController : public QObject {
     Q_PROPERTY(QString device READ device CONSTANT)
     Q_PROPERTY(QString deviceNote READ deviceNote NOTIFY stateChanged)
     Q_PROPERTY(QStringList recentModels READ recentModels NOTIFY stateChanged)
+    // The models in the user's models folder: [{name, path, description, isDefault}], the
+    // default first.
+    Q_PROPERTY(QVariantList installedModels READ installedModels NOTIFY installedModelsChanged)
 public:
     ModelController(InferenceThread* inference, KvController* kv, QObject* parent = nullptr);
 
@@ -44,16 +47,20 @@ public:
     QString device() const { return tr("CPU"); }
     QString deviceNote() const;
     QStringList recentModels() const;
+    QVariantList installedModels() const { return m_installed; }
 
     // A path or file:// URL of a .gguf file, a model folder, or a .safetensors file in one.
     Q_INVOKABLE void load(const QString& pathOrUrl);
     Q_INVOKABLE void loadDefault();  // no-op with an error when the default is missing
     Q_INVOKABLE void loadLastOrDefault();
+    // Re-reads the models folder (a model may have been installed while the app runs).
+    Q_INVOKABLE void refreshInstalledModels();
 
 signals:
     void stateChanged();
     void progressChanged();
     void modelReady(const ModelInfo& info);
+    void installedModelsChanged();
 
 private:
     InferenceThread* m_inference;
@@ -65,4 +72,5 @@ private:
     QString m_progressText;
     double m_progress = 0;
     ModelInfo m_info;
+    QVariantList m_installed;
 };

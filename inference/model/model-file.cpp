@@ -190,7 +190,11 @@ Expected<std::shared_ptr<const ModelFile>> ModelFile::open_safetensors(const std
     if (m->special_.eos < 0) m->special_.eos = config_token_id(config, "eos_token_id", m->hparams_.n_vocab);
     m->special_.pad = config_token_id(text_config, "pad_token_id", m->hparams_.n_vocab);
     m->tokenizer_model_path_ = model.tokenizer_model_path();
-    m->tokenizer_kind_ = m->tokenizer_model_path_.empty() ? "" : "llama";
+    // As GGUF names them: "llama" for SentencePiece, "gpt2" for a byte-level BPE tokenizer.json.
+    std::error_code ec;
+    m->tokenizer_kind_ = !m->tokenizer_model_path_.empty()                  ? "llama"
+                         : fs::exists(fs::path(dir) / "tokenizer.json", ec) ? "gpt2"
+                                                                            : "";
     KVMIX_TRY(read_tokenizer_config(dir, m->chat_template_).with_context("'" + dir + "'"));
     KVMIX_TRY(m->index_and_validate().with_context("'" + dir + "'"));
     m->unused_.insert(m->unused_.end(), hf_unused.begin(), hf_unused.end());

@@ -4,13 +4,36 @@
 
 #include "io/gguf-file.h"
 #include "io/mapped-file.h"
+#include "tokenizer/bpe-gguf-vocab.h"
+#include "tokenizer/bpe-tokenizer-json.h"
+#include "tokenizer/bpe-tokenizer.h"
 #include "tokenizer/spm-gguf-vocab.h"
 #include "tokenizer/spm-model-proto.h"
 #include "tokenizer/spm-tokenizer.h"
 
 namespace kvmix {
 
+namespace {
+
+Expected<std::unique_ptr<Tokenizer>> bpe_from(Expected<BpeVocab> vocab) {
+    KVMIX_TRY(vocab);
+    auto tok = BpeTokenizer::create(std::move(vocab).value());
+    KVMIX_TRY(tok);
+    return std::unique_ptr<Tokenizer>(std::move(tok).value());
+}
+
+}  // namespace
+
 Expected<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& gguf) {
+    const char* key = "tokenizer.ggml.model";
+    if (gguf.find(key)) {
+        auto model = gguf.get_string(key);
+        if (!model.ok()) return model.status().with_context("tokenizer");
+        if (*model == "gpt2") return bpe_from(bpe_vocab_from_gguf(gguf));
+        if (*model != "llama")
+            return error(ErrorCode::unsupported, "tokenizer: 'tokenizer.ggml.model' is '" + *model +
+                                                     "'; supported: 'llama' (SentencePiece), 'gpt2' (byte-level BPE)");
+    }
     auto vocab = spm_vocab_from_gguf(gguf);
     KVMIX_TRY(vocab);
     const std::string bytes = serialize_spm_model(vocab->proto);
@@ -54,6 +77,10 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::from_spm_file(const std::string&
     auto tok = SpmTokenizer::create(bytes, std::move(info), "'" + path + "'");
     KVMIX_TRY(tok);
     return std::unique_ptr<Tokenizer>(std::move(tok).value());
+}
+
+Expected<std::unique_ptr<Tokenizer>> Tokenizer::from_tokenizer_json(const std::string& path) {
+    return bpe_from(bpe_vocab_from_tokenizer_json_file(path));
 }
 
 }  // namespace kvmix

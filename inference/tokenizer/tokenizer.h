@@ -4,16 +4,19 @@
 // share one Tokenizer); per-session streaming state lives in StreamingDecoder
 // (utf8-stream.h), not here.
 //
-// Supported vocabularies: SentencePiece models, either a `tokenizer.model` file or a GGUF
-// with `tokenizer.ggml.model = llama` (Llama 1/2, Mistral, Gemma 1-3, ...). The GGUF
-// vocabulary is converted into a SentencePiece ModelProto and run by libsentencepiece,
-// so there is exactly one BPE implementation (see spm-gguf-vocab.h for the mapping).
+// Supported vocabularies:
+//  - SentencePiece: a `tokenizer.model` file or a GGUF with `tokenizer.ggml.model = llama`
+//    (Llama 1/2, Mistral, Gemma 1-3, ...). The GGUF vocabulary is converted into a
+//    SentencePiece ModelProto and run by libsentencepiece (see spm-gguf-vocab.h).
+//  - Byte-level BPE: a GGUF with `tokenizer.ggml.model = gpt2` (GPT-2, Llama 3, Qwen 2,
+//    SmolLM, StarCoder, DeepSeek, Falcon, ...) or a Hugging Face `tokenizer.json` of type
+//    BPE, run by BpeTokenizer with PCRE2 pre-tokenizer regexes (see bpe-tokenizer.h).
 //
 // Special tokens: `parse_special` makes CONTROL pieces (and the unknown piece) written in
-// the text (e.g. "<start_of_turn>", "<bos>") encode to their ids, as chat prompts need
-// (longest match wins); without it they
-// are tokenized as plain characters. USER_DEFINED pieces (Gemma's "\n\n", "<table>",
-// space runs) are always atomic, as in SentencePiece and Hugging Face tokenizers.
+// the text (e.g. "<start_of_turn>", "<|im_start|>") encode to their ids, as chat prompts
+// need (longest match wins); without it they are tokenized as plain characters.
+// USER_DEFINED pieces (Gemma's "\n\n", "<table>", space runs; BPE added tokens that are
+// not special) are always atomic, as in SentencePiece, llama.cpp and Hugging Face.
 #pragma once
 
 #include <algorithm>
@@ -47,7 +50,7 @@ struct VocabInfo {
     std::vector<int32_t> eog;          // ids that end a generation (eos, end-of-turn, ...)
     bool add_bos = true;               // prepend bos when encode(add_special=true)
     bool add_eos = false;              // append eos when encode(add_special=true)
-    bool add_space_prefix = true;      // encoding prefixes each text fragment with "▁"
+    bool add_space_prefix = true;      // encoding prefixes each text fragment with "▁" (never for BPE)
     bool remove_extra_whitespaces = false;  // SentencePiece normalizer option (never for GGUF)
 };
 
@@ -57,11 +60,15 @@ public:
     Tokenizer(const Tokenizer&) = delete;
     Tokenizer& operator=(const Tokenizer&) = delete;
 
-    // From a GGUF's tokenizer.ggml.* metadata. Errors name the key at fault; an
-    // unsupported tokenizer.ggml.model (e.g. "gpt2") is ErrorCode::unsupported.
+    // From a GGUF's tokenizer.ggml.* metadata: "llama" is SentencePiece, "gpt2" byte-level
+    // BPE. Errors name the key at fault; any other tokenizer.ggml.model (or an unknown
+    // tokenizer.ggml.pre) is ErrorCode::unsupported.
     static Expected<std::unique_ptr<Tokenizer>> from_gguf(const GgufFile& gguf);
     // From a SentencePiece `tokenizer.model` file.
     static Expected<std::unique_ptr<Tokenizer>> from_spm_file(const std::string& path);
+    // From a Hugging Face `tokenizer.json` (byte-level BPE), with the tokenizer_config.json
+    // beside it when present (see bpe-tokenizer-json.h).
+    static Expected<std::unique_ptr<Tokenizer>> from_tokenizer_json(const std::string& path);
 
     // Text -> ids. add_special: add BOS/EOS as the vocabulary asks (add_bos()/add_eos()).
     // parse_special: CONTROL/unknown pieces spelled in `text` become their ids (chat prompts).
@@ -79,8 +86,9 @@ public:
     virtual std::string_view piece(int32_t id) const = 0;
 
     // The raw bytes `id` contributes to decoded text, before the leading-space rule:
-    // "▁" becomes " ", a byte token its byte, unknown " ⁇ ", a control token "" (its piece
-    // if render_special). Used by StreamingDecoder.
+    // SentencePiece "▁" becomes " ", a byte token its byte, unknown " ⁇ "; a byte-level BPE
+    // piece its raw bytes ("Ġhi" is " hi"); a control token "" (its piece if
+    // render_special). Used by StreamingDecoder.
     virtual std::string token_bytes(int32_t id, bool render_special) const = 0;
 
     // Id of a piece, or -1.

@@ -6,7 +6,8 @@ report the values the generator wrote; `kvmix tokenize --json` must give the Pyt
 sentencepiece ids in tokenizer-goldens.json; corrupt files must fail with a message and a
 plain non-zero exit (never a signal).
 Default-model mode (--default-model): the same `info` checks against the facts of the
-Gemma 3 270M GGUF; skipped (exit 77) when it is not installed.
+SmolLM2-135M-Instruct GGUF (the default) and of Gemma 3 270M (`-m gemma-3-270m`), a chat
+answer and tokenization; skipped (exit 77) when the default model is not installed.
 Standard library only: CI runs this without the tooling venv.
 """
 import argparse
@@ -123,6 +124,12 @@ def check_errors(kvmix, data_dir, tmp):
     check(rc == 2 and "usage" in err, "info without -m prints usage and exits 2")
     rc, out, err = run(kvmix, "no-such-command")
     check(rc == 2, "an unknown command exits 2")
+    # Every command's --help prints its usage once, to stdout, and exits 0.
+    for cmd in ("info", "tokenize", "generate", "chat", "perplexity", "bench", "passkey", "profile", "presets"):
+        for flag in ("--help", "-h"):
+            rc, out, err = run(kvmix, cmd, flag)
+            check(rc == 0 and out.count("usage: kvmix " + cmd) == 1 and err == "",
+                  f"kvmix {cmd} {flag}: usage once on stdout, exit 0 (rc {rc}, out {out!r}, err {err!r})")
     rc, out, err = run(kvmix, "--version")
     check(rc == 0 and out.startswith("kvmix "), "--version prints the version")
 
@@ -137,6 +144,15 @@ def check_run_commands(kvmix, models_dir, tmp):
     rc, out2, _ = run(kvmix, *gen)
     check(out1 == out2 and len(out1.strip()) > 0, "greedy generate is deterministic and produces text")
     check("[max-tokens] prompt" in err1 and "tok/s" in err1, f"generate prints stats to stderr: {err1.strip()!r}")
+    prompt_file = os.path.join(tmp, "prompt.txt")
+    with open(prompt_file, "w") as f:
+        f.write("The license")
+    rc, out3, err3 = run(kvmix, "generate", "-m", model, "-f", prompt_file, "-n", "12", "--temp", "0", "--threads", "2")
+    check(rc == 0 and out3 == out1, f"generate -f FILE reads the prompt from the file ({err3.strip()})")
+    rc, _, err = run(kvmix, "generate", "-m", model, "-f", os.path.join(tmp, "missing.txt"))
+    check(rc == 1 and "cannot open prompt file" in err, f"generate -f with a missing file: {err.strip()!r}")
+    rc, _, err = run(kvmix, "generate", "-m", model, "-f", prompt_file, "-p", "both")
+    check(rc == 2 and "usage" in err, "generate with both -p and -f prints usage and exits 2")
     seeded = ["generate", "-m", model, "-p", "The license", "-n", "12", "--temp", "1", "--seed", "7", "--top-k", "0",
               "--top-p", "1", "--min-p", "0"]
     rc, s1, _ = run(kvmix, *seeded)
@@ -224,12 +240,13 @@ def check_profile_commands(kvmix, models_dir, tmp):
     check(rc == 0, f"a profile file is also a --kv profile:FILE ({err.strip()})")
 
 
-def default_model_path():
-    env = os.environ.get("KVMIX_DEFAULT_MODEL")
-    if env:
-        return env
+def models_dir_path():
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "kvmix", "models", "gemma-3-270m-q4_k_m.gguf")
+    return os.path.join(base, "kvmix", "models")
+
+
+def default_model_path():
+    return os.environ.get("KVMIX_DEFAULT_MODEL") or os.path.join(models_dir_path(), "smollm2-135m-instruct-q4_1.gguf")
 
 
 def check_default(kvmix):
@@ -239,24 +256,51 @@ def check_default(kvmix):
     j = info(kvmix, "default")
     if j is None:
         return
+    # Facts of the published SmolLM2-135M-Instruct Q4_1 file (its GGUF metadata).
+    want = {"architecture": "llama", "n_layer": 30, "n_head": 9, "n_head_kv": 3, "head_dim": 64, "n_embd": 576,
+            "n_ff": 1536, "n_vocab": 49152, "context_length": 8192, "sliding_window": 0, "n_sliding_layers": 0,
+            "tensor_count": 272, "tied_embeddings": True}
+    for k, v in want.items():
+        check(j[k] == v, f"default model: {k} = {j[k]}, expected {v}")
+    check(j["tensor_types"] == {"F32": 61, "Q4_1": 210, "Q8_0": 1}, f"default model: tensor types {j['tensor_types']}")
+    check(j["special_tokens"]["bos"] == 1 and j["special_tokens"]["eos"] == 2, "default model: bos 1, eos 2 (<|im_end|>)")
+    check(j["chat_template"]["present"] is True and j["chat_template"]["family"] == "chatml",
+          f"default model: its own ChatML template ({j['chat_template']})")
+    # An instruction-tuned model answers the question, and stops at <|im_end|>.
+    rc, out, err = run(kvmix, "generate", "-m", "default", "--chat", "-p",
+                       "What is the capital of France? Answer in one sentence.", "--temp", "0", "-n", "64")
+    check(rc == 0 and "Paris" in out and "<|im_end|>" not in out and "[eos]" in err,
+          f"default model: chat answer names Paris and ends at end-of-turn ({out!r} {err.strip()})")
+    # No BOS for this vocabulary (tokenizer.ggml.add_bos_token = false); ids from transformers.
+    rc, out, err = run(kvmix, "tokenize", "-m", "default", "--json", "Hello world")
+    check(rc == 0 and json.loads(out)["ids"] == [19556, 905], f"default model: tokenize 'Hello world' ({out.strip()} {err.strip()})")
+
+    # The second installed model, by its short name.
+    gemma = os.path.join(models_dir_path(), "gemma-3-270m-q4_k_m.gguf")
+    if not os.path.exists(gemma):
+        check(False, f"Gemma 3 270M is not installed at {gemma} (installer/setup.sh installs it)")
+        return
+    j = info(kvmix, "gemma-3-270m")
+    if j is None:
+        return
     # Facts of the published Gemma 3 270M Q4_K_M file (its GGUF metadata).
     want = {"architecture": "gemma3", "n_layer": 18, "n_head": 4, "n_head_kv": 1, "head_dim": 256, "n_embd": 640,
             "n_ff": 2048, "n_vocab": 262144, "context_length": 32768, "sliding_window": 512, "n_sliding_layers": 15,
             "tensor_count": 236, "tied_embeddings": True}
     for k, v in want.items():
-        check(j[k] == v, f"default model: {k} = {j[k]}, expected {v}")
+        check(j[k] == v, f"gemma-3-270m: {k} = {j[k]}, expected {v}")
     check(j["tensor_types"] == {"F32": 109, "Q5_0": 81, "Q4_K": 27, "Q8_0": 10, "Q6_K": 9},
-          f"default model: tensor types {j['tensor_types']}")
-    check(j["special_tokens"]["bos"] == 2 and j["special_tokens"]["eos"] == 1, "default model: bos 2, eos 1")
+          f"gemma-3-270m: tensor types {j['tensor_types']}")
+    check(j["special_tokens"]["bos"] == 2 and j["special_tokens"]["eos"] == 1, "gemma-3-270m: bos 2, eos 1")
     check(j["chat_template"]["present"] is False and j["chat_template"]["family"] == "gemma",
-          f"default model: no chat template in the file, gemma built-in ({j['chat_template']})")
+          f"gemma-3-270m: no chat template in the file, gemma built-in ({j['chat_template']})")
     # transformers' greedy continuation on the same weights; steps 12 and 16 are near-ties,
     # so only the first 11 tokens are compared.
-    rc, out, err = run(kvmix, "generate", "-m", "default", "-p", "The capital of France is", "-n", "16", "--temp", "0")
+    rc, out, err = run(kvmix, "generate", "-m", "gemma-3-270m", "-p", "The capital of France is", "-n", "16", "--temp", "0")
     check(rc == 0 and out.startswith(" the capital of the country of France. It is the"),
-          f"default model: greedy continuation {out!r} ({err.strip()})")
-    rc, out, err = run(kvmix, "tokenize", "-m", "default", "--json", "Hello world")
-    check(rc == 0 and json.loads(out)["ids"][0] == 2, f"default model: tokenize adds <bos> ({out.strip()} {err.strip()})")
+          f"gemma-3-270m: greedy continuation {out!r} ({err.strip()})")
+    rc, out, err = run(kvmix, "tokenize", "-m", "gemma-3-270m", "--json", "Hello world")
+    check(rc == 0 and json.loads(out)["ids"][0] == 2, f"gemma-3-270m: tokenize adds <bos> ({out.strip()} {err.strip()})")
 
 
 def main():

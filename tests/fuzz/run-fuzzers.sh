@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the GGUF and safetensors fuzzers with clang (ASan + UBSan + libFuzzer) in
-# <build-dir>/fuzz-build, reusing that build when present, then runs each for a bounded time.
+# Builds the GGUF, safetensors and byte-level BPE fuzzers with clang (ASan + UBSan +
+# libFuzzer) in <build-dir>/fuzz-build, reusing that build when present, then runs each
+# for a bounded time.
 # Fails on any crash, leak, UB report, timeout or out-of-memory; exits 77 (skip) when the
 # toolchain cannot link libFuzzer.
 #
@@ -39,7 +40,12 @@ cmake --build "$fb" --parallel "$(nproc 2> /dev/null || echo 2)"
 # Seeds: the checked-in valid seeds, the corrupt corpus and any small fixture model files.
 # libFuzzer writes new inputs into the first corpus folder, kept in the build for next time.
 status=0
-for kind in gguf safetensors; do
+# fuzz-bpe-vocab reads GGUF vocabularies and tokenizer.json files: it takes the GGUF seeds
+# plus the fixtures' tokenizer.json files.
+for kind in gguf safetensors bpe-vocab; do
+  ext=$kind
+  [ "$kind" = bpe-vocab ] && ext=gguf
+  seeds=$src/tests/fuzz/seeds/$ext
   work=$fb/corpus/$kind
   extra=$fb/seeds/$kind
   mkdir -p "$work" "$extra" "$fb/artifacts" "$fb/logs"
@@ -48,17 +54,23 @@ for kind in gguf safetensors; do
   while IFS= read -r -d '' f; do
     n=$((n + 1))
     ln -sf "$f" "$extra/$n-$(basename "$f")"
-  done < <(find "$src/tests/data/corrupt" "$src/tests/data/models" -type f -name "*.$kind" -size -1024k -print0 2> /dev/null)
+  done < <(find "$src/tests/data/corrupt" "$src/tests/data/models" -type f -name "*.$ext" -size -1024k -print0 2> /dev/null)
   [ "$kind" = safetensors ] && find "$src/tests/fuzz/seeds/$kind" -name '*.json' -exec cp {} "$extra/" \;
+  if [ "$kind" = bpe-vocab ]; then
+    while IFS= read -r -d '' f; do
+      n=$((n + 1))
+      ln -sf "$f" "$extra/$n-$(basename "$f")"
+    done < <(find "$src/tests/data/models" -type f -name tokenizer.json -size -1024k -print0 2> /dev/null)
+  fi
 
   log=$fb/logs/fuzz-$kind.log
-  echo "== fuzz-$kind: ${seconds}s, seeds from tests/fuzz/seeds/$kind and $n corpus/fixture files"
+  echo "== fuzz-$kind: ${seconds}s, seeds from tests/fuzz/seeds/$ext and $n corpus/fixture files"
   set +e
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:symbolize=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$fb/fuzz-$kind" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=$max_len -timeout=25 \
       -print_final_stats=1 -artifact_prefix="$fb/artifacts/$kind-" \
-      "$work" "$src/tests/fuzz/seeds/$kind" "$extra" > "$log" 2>&1
+      "$work" "$seeds" "$extra" > "$log" 2>&1
   rc=$?
   set -e
   grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)|^Done [0-9]+ runs' "$log" || true

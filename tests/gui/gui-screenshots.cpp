@@ -113,15 +113,18 @@ int main(int argc, char** argv) {
     services.kv.setPreset(QStringLiteral("balanced"));
 
     window->setProperty("page", QStringLiteral("summarize"));
-    QString text;
-    for (int i = 0; i < 12; ++i)
-        text += QStringLiteral("Paragraph %1. KVmix stores each transformer layer's keys and values with its own bit width, "
-                               "keeping recent tokens in full precision. ").arg(i + 1);
-    services.summary.setDocument(QStringLiteral("kvmix-notes.txt"), text);
+    // A real multi-page document: a licence text every Debian system has.
+    const QString document = QStringLiteral("/usr/share/common-licenses/Apache-2.0");
+    if (!services.summary.openDocument(document)) {
+        std::fprintf(stderr, "cannot open %s: %s\n", qPrintable(document), qPrintable(services.summary.error()));
+        return 1;
+    }
     services.kv.setPreset(QStringLiteral("compact"));
     QSignalSpy summarized(&services.summary, &SummaryController::finished);
     services.summary.summarize();
-    summarized.wait(300000);
+    summarized.wait(600000);
+    std::printf("summary of %s (%s):\n%s\n", qPrintable(document), qPrintable(services.summary.resultInfo()),
+                qPrintable(services.summary.summary()));
     ok &= save(window, out + QStringLiteral("/03-summarize.png"));
 
     window->setProperty("page", QStringLiteral("chat"));

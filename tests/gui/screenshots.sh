@@ -10,7 +10,7 @@ out="${2:-$build/screenshots}"
 model="${3:-}"
 sample="${4:-}"
 if [ -z "$model" ]; then
-  default="${KVMIX_DEFAULT_MODEL:-${XDG_DATA_HOME:-$HOME/.local/share}/kvmix/models/gemma-3-270m-q4_k_m.gguf}"
+  default="${KVMIX_DEFAULT_MODEL:-${XDG_DATA_HOME:-$HOME/.local/share}/kvmix/models/smollm2-135m-instruct-q4_1.gguf}"
   if [ -f "$default" ]; then model="$default"; else model="$here/tests/data/models/tiny-llama-q8_0.gguf"; fi
 fi
 tool="$build/bin/gui-screenshots"

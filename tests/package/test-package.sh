@@ -41,7 +41,7 @@ if [ -f "$root/usr/bin/kvmix-chat" ]; then
     for size in 16 24 32 48 64 128 256 512; do
         need+=(./usr/share/icons/hicolor/${size}x${size}/apps/kvmix-chat.png)
     done
-    for dep in libqt6core6 libqt6sql6-sqlite qml6-module-qtquick-controls; do
+    for dep in libqt6core6 libqt6sql6-sqlite qml6-module-qtquick-controls "fonts-noto-cjk | fonts-wqy-microhei"; do
         grep -q "$dep" <<<"$depends" || fail "Depends lacks $dep"
     done
 fi

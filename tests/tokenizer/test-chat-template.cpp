@@ -63,15 +63,16 @@ const std::vector<ChatMessage> k_conversation = {
 
 }  // namespace
 
-TEST_CASE("goldens: family templates match jinja2 byte for byte") {
+TEST_CASE("goldens: family and model templates match jinja2 byte for byte") {
     const auto goldens = load_goldens();
     REQUIRE(goldens.is_object());
     int checked = 0;
     for (const auto& c : goldens["families"]) {
         const std::string family = c["family"].get<std::string>();
-        const std::string label = family + "/" + c["conversation"].get<std::string>() +
+        const std::string stem = c["template"].get<std::string>();
+        const std::string label = stem + "/" + c["conversation"].get<std::string>() +
                                   (c["context"]["add_generation_prompt"].get<bool>() ? "" : " (no generation prompt)");
-        const std::string source = read_text(template_dir() + family + ".jinja");
+        const std::string source = read_text(template_dir() + stem + ".jinja");
         REQUIRE(!source.empty());
         auto context = JinjaValue::from_json(c["context"]);
         REQUIRE_OK(context);

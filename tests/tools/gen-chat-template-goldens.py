@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes tests/data/chat-templates/goldens.json: renderings by Python jinja2 of our chat
-templates (tests/data/chat-templates/<family>.jinja) over several conversations, plus small
+templates (tests/data/chat-templates/<family>.jinja) and of models' own templates over several
+conversations, plus small
 inline templates covering each construct the C++ interpreter supports.
 
 jinja2 is set up the way Hugging Face renders chat templates: an immutable sandbox with
@@ -63,13 +64,16 @@ CONVERSATIONS = {
     "bad_order_user_user": [msg("user", "one"), msg("user", "two")],
     "bad_order_assistant_first": [msg("assistant", "I start"), msg("user", "hi")],
 }
-TOKENS = {
-    "llama2": ("<s>", "</s>"),
-    "llama3": ("<|begin_of_text|>", "<|eot_id|>"),
-    "mistral": ("<s>", "</s>"),
-    "gemma": ("<bos>", "<eos>"),
-    "chatml": ("", "<|im_end|>"),
-}
+# (template file stem, family it is detected as, bos, eos): our built-in family templates,
+# then models' own templates as their GGUFs carry them (smollm2: SmolLM2-135M-Instruct).
+TEMPLATES = [
+    ("llama2", "llama2", "<s>", "</s>"),
+    ("llama3", "llama3", "<|begin_of_text|>", "<|eot_id|>"),
+    ("mistral", "mistral", "<s>", "</s>"),
+    ("gemma", "gemma", "<bos>", "<eos>"),
+    ("chatml", "chatml", "", "<|im_end|>"),
+    ("smollm2", "chatml", "<|im_start|>", "<|im_end|>"),
+]
 
 D = {"a": 1, "b": [1, 2], "c": {"x": "<y>", "z": None}}
 MSGS = [
@@ -136,14 +140,14 @@ INLINE = [
 def main():
     env = make_env()
     families = []
-    for family, (bos, eos) in TOKENS.items():
-        source = (DATA / f"{family}.jinja").read_text(encoding="utf-8")
+    for stem, family, bos, eos in TEMPLATES:
+        source = (DATA / f"{stem}.jinja").read_text(encoding="utf-8")
         for name, messages in CONVERSATIONS.items():
             for add_gen in (True, False):
                 if not add_gen and name not in ("multi_turn", "single_user"):
                     continue
                 context = {"messages": messages, "bos_token": bos, "eos_token": eos, "add_generation_prompt": add_gen}
-                case = {"family": family, "conversation": name, "context": context}
+                case = {"template": stem, "family": family, "conversation": name, "context": context}
                 case.update(render(env, source, context))
                 families.append(case)
     inline = []

@@ -28,6 +28,18 @@ Item {
 
     TextEdit { id: clipboard; visible: false }
 
+    // Typing starts in the message box: when the window opens, after each answer and once
+    // a model is ready.
+    Component.onCompleted: Qt.callLater(root.focusComposer)
+    Connections {
+        target: chat
+        function onBusyChanged() { if (!chat.busy && root.visible) root.focusComposer() }
+    }
+    Connections {
+        target: models
+        function onStateChanged() { if (models.loaded && root.visible) root.focusComposer() }
+    }
+
     ColumnLayout {
         anchors.fill: parent
         spacing: 0
@@ -105,7 +117,7 @@ Item {
                     color: theme.mutedText
                     text: models.loaded ? qsTr("%1 is ready. Ask anything — the KV cache uses the %2 preset.").arg(models.displayName).arg(kv.preset)
                         : models.loading ? qsTr("Loading the model…")
-                        : qsTr("No model loaded. KVmix Chat runs language models on this computer: it needs a GGUF file or a Hugging Face folder (config.json, safetensors weights and tokenizer.model) of a Llama, Mistral or Gemma 3 model.")
+                        : qsTr("No model loaded. KVmix Chat runs language models on this computer: it needs a GGUF file or a Hugging Face folder (config.json, safetensors weights and tokenizer.json or tokenizer.model) of a Llama, Mistral, Qwen 2/3 or Gemma 3 model.")
                 }
                 Label {
                     width: parent.width
@@ -113,7 +125,7 @@ Item {
                     horizontalAlignment: Text.AlignHCenter
                     wrapMode: Text.Wrap
                     color: theme.mutedText
-                    text: qsTr("The default model (Gemma 3 270M, Q4_K_M) is not installed: it is expected at %1 (installer/setup.sh of the source tree puts it there). Any other model file works too.").arg(models.defaultModelPath)
+                    text: qsTr("The default model (SmolLM2 135M Instruct, Q4_1) is not installed: it is expected at %1 (installer/setup.sh of the source tree puts it there). Any other model file works too.").arg(models.defaultModelPath)
                 }
                 Flow {
                     objectName: "firstRunActions"

@@ -1,4 +1,5 @@
 import QtQuick
+import QtQml.Models
 import QtQuick.Controls
 import QtQuick.Layouts
 import QtQuick.Dialogs
@@ -20,6 +21,8 @@ ApplicationWindow {
     property string page: "chat"
     property bool sidebarVisible: true
     property bool memoryVisible: true
+    // Command-line arguments the app could not use (set by main()).
+    property string launchMessage: ""
 
     SystemPalette { id: systemPalette }
     Theme {
@@ -77,10 +80,26 @@ ApplicationWindow {
                 Accessible.name: qsTr("Model: %1").arg(models.displayName)
                 ToolTip.visible: hovered
                 ToolTip.text: models.loaded ? models.modelPath : qsTr("Choose a model")
-                onClicked: modelMenu.popup(modelButton, 0, modelButton.height)
+                onClicked: { models.refreshInstalledModels(); modelMenu.popup(modelButton, 0, modelButton.height) }
                 Menu {
                     id: modelMenu
-                    MenuItem { text: qsTr("Default model"); enabled: models.defaultModelExists; onTriggered: models.loadDefault() }
+                    Instantiator {
+                        model: models.installedModels
+                        delegate: MenuItem {
+                            required property var modelData
+                            objectName: "installedModel-" + modelData.name
+                            text: modelData.isDefault ? qsTr("%1 (default)").arg(modelData.name) : modelData.name
+                            checkable: true
+                            checked: models.loaded && models.modelPath === modelData.path
+                            Accessible.name: qsTr("Load %1").arg(modelData.name)
+                            ToolTip.visible: hovered && modelData.description.length > 0
+                            ToolTip.text: modelData.description
+                            onTriggered: models.load(modelData.path)
+                        }
+                        onObjectAdded: (index, object) => modelMenu.insertItem(index, object)
+                        onObjectRemoved: (index, object) => modelMenu.removeItem(object)
+                    }
+                    MenuSeparator { visible: models.installedModels.length > 0 }
                     MenuItem { text: qsTr("Open GGUF file…"); onTriggered: modelFileDialog.open() }
                     MenuItem { text: qsTr("Open safetensors folder…"); onTriggered: modelFolderDialog.open() }
                     MenuSeparator {}
@@ -135,21 +154,32 @@ ApplicationWindow {
             Layout.preferredWidth: 270
             Layout.fillHeight: true
         }
-        StackLayout {
+        ColumnLayout {
             Layout.fillWidth: true
             Layout.fillHeight: true
             // Long messages must wrap, not push the memory panel out of the window.
             Layout.preferredWidth: 400
             Layout.minimumWidth: 320
-            currentIndex: window.page === "chat" ? 0 : window.page === "summarize" ? 1 : 2
-            ChatView {
-                id: chatView
-                objectName: "chatView"
-                onOpenModelFileRequested: modelFileDialog.open()
-                onOpenModelFolderRequested: modelFolderDialog.open()
+            spacing: 0
+            Banner {
+                objectName: "launchBanner"
+                text: window.launchMessage
+                kind: "warning"
+                onDismissed: window.launchMessage = ""
             }
-            SummarizePage { objectName: "summarizePage"; onOpenConversation: window.showPage("chat") }
-            LayerView { objectName: "layerView" }
+            StackLayout {
+                Layout.fillWidth: true
+                Layout.fillHeight: true
+                currentIndex: window.page === "chat" ? 0 : window.page === "summarize" ? 1 : 2
+                ChatView {
+                    id: chatView
+                    objectName: "chatView"
+                    onOpenModelFileRequested: modelFileDialog.open()
+                    onOpenModelFolderRequested: modelFolderDialog.open()
+                }
+                SummarizePage { objectName: "summarizePage"; onOpenConversation: window.showPage("chat") }
+                LayerView { objectName: "layerView" }
+            }
         }
         MemoryPanel {
             objectName: "memoryPanel"
