@@ -23,6 +23,7 @@
 #include "core/document-reader.h"
 #include "core/inference-worker.h"
 #include "core/kv-controller.h"
+#include "core/launch-options.h"
 #include "core/model-controller.h"
 #include "core/summary-controller.h"
 
@@ -503,6 +504,79 @@ private slots:
         QVERIFY(!readDocumentText(f->dir.filePath(QStringLiteral("none.txt")), &text, &err));
         QVERIFY(!f->summary.openDocument(f->dir.filePath(QStringLiteral("none.pdf"))));
         QVERIFY(!f->summary.error().isEmpty());
+    }
+
+    // The model picker lists the models folder: the default first, known models by their
+    // short names, other .gguf files by file name; a loaded known model shows its short name.
+    void installedModelsListTheModelsFolder() {
+        const QString dir = m_data.filePath(QStringLiteral("kvmix/models"));
+        QVERIFY(QDir().mkpath(dir));
+        const QString def = dir + QStringLiteral("/smollm2-135m-instruct-q4_1.gguf");
+        const QString mine = dir + QStringLiteral("/a-model-of-mine.gguf");
+        for (const QString& p : {def, mine}) {
+            QFile::remove(p);
+            QVERIFY(QFile::copy(fixtureModel(), p));
+        }
+        QFile(dir + QStringLiteral("/notes.txt")).open(QIODevice::WriteOnly);
+        qunsetenv("KVMIX_DEFAULT_MODEL");
+        QSignalSpy changed(&f->models, &ModelController::installedModelsChanged);
+        f->models.refreshInstalledModels();
+        QCOMPARE(changed.count(), 1);
+        const QVariantList list = f->models.installedModels();
+        QCOMPARE(list.size(), 2);
+        QCOMPARE(list[0].toMap().value(QStringLiteral("name")).toString(), QStringLiteral("smollm2-135m-instruct"));
+        QCOMPARE(list[0].toMap().value(QStringLiteral("path")).toString(), def);
+        QVERIFY(list[0].toMap().value(QStringLiteral("isDefault")).toBool());
+        QVERIFY(!list[0].toMap().value(QStringLiteral("description")).toString().isEmpty());
+        QCOMPARE(list[1].toMap().value(QStringLiteral("name")).toString(), QStringLiteral("a-model-of-mine"));
+        QVERIFY(!list[1].toMap().value(QStringLiteral("isDefault")).toBool());
+        f->models.refreshInstalledModels();
+        QCOMPARE(changed.count(), 1);  // nothing changed, no signal
+
+        QSignalSpy ready(&f->models, &ModelController::modelReady);
+        f->models.loadDefault();
+        QVERIFY(waitFor(ready));
+        QCOMPARE(f->models.modelPath(), def);
+        QCOMPARE(f->models.displayName(), QStringLiteral("smollm2-135m-instruct"));
+        QFile::remove(def);
+        QFile::remove(mine);
+    }
+
+    // kvmix-chat FILE...: models and documents by type, everything else reported.
+    void launchOptionsSortTheCommandLine() {
+        const QString gguf = f->dir.filePath(QStringLiteral("m.gguf"));
+        const QString gguf2 = f->dir.filePath(QStringLiteral("n.GGUF"));
+        const QString md = f->dir.filePath(QStringLiteral("notes.md"));
+        const QString odd = f->dir.filePath(QStringLiteral("image.png"));
+        for (const QString& p : {gguf, gguf2, md, odd}) QFile(p).open(QIODevice::WriteOnly);
+        const QString folder = f->dir.filePath(QStringLiteral("hf-model"));
+        QVERIFY(QDir().mkpath(folder));
+        const QString app = QStringLiteral("kvmix-chat");
+
+        LaunchOptions o = LaunchOptions::parse({app, md, gguf});
+        QVERIFY(o.action == LaunchOptions::Action::run);
+        QCOMPARE(o.model, gguf);
+        QCOMPARE(o.document, md);
+        QVERIFY(o.errors.isEmpty());
+
+        o = LaunchOptions::parse({app, folder, gguf2, odd, f->dir.filePath(QStringLiteral("missing.pdf")), QStringLiteral("--no-model")});
+        QCOMPARE(o.model, folder);
+        QVERIFY(o.document.isEmpty());
+        QVERIFY(o.noModel);
+        QCOMPARE(o.errors.size(), 3);
+        QVERIFY(o.errors[0].contains(QStringLiteral("only one model")));
+        QVERIFY(o.errors[1].contains(QStringLiteral("not a model")));
+        QVERIFY(o.errors[2].contains(QStringLiteral("no such file")));
+
+        o = LaunchOptions::parse({app, QStringLiteral("--help")});
+        QVERIFY(o.action == LaunchOptions::Action::help);
+        QVERIFY(o.output.contains(QStringLiteral("--no-model")) && o.output.contains(QStringLiteral("[FILE...]")));
+        QVERIFY(o.output.startsWith(QStringLiteral("Usage: ")) && !o.output.contains(QStringLiteral("<executable_name>")));
+        QVERIFY(LaunchOptions::parse({app, QStringLiteral("--version")}).action == LaunchOptions::Action::version);
+        o = LaunchOptions::parse({app, QStringLiteral("--bogus")});
+        QVERIFY(o.action == LaunchOptions::Action::usageError);
+        QVERIFY(o.output.contains(QStringLiteral("bogus")));
+        QVERIFY(LaunchOptions::parse({app, QStringLiteral("--startup-time")}).measureStartup);
     }
 };
 

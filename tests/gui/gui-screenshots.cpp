@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
     QSignalSpy done(&services.chat, &ChatController::generationFinished);
     services.chat.send(QStringLiteral("Explain in two sentences what a KV cache is, then show a one-line Python example."));
     done.wait(300000);
-    services.chat.send(QStringLiteral("Now say it in one short sentence."));
+    // Text in several scripts (CJK needs the fallback font the package depends on).
+    services.chat.send(QStringLiteral("Now say it in one short sentence. Then say hello in Chinese (你好), Arabic (مرحبا) and Russian (Привет)."));
     done.wait(300000);
     ok &= save(window, out + QStringLiteral("/01-chat-memory.png"));
 
