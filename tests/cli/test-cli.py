@@ -95,6 +95,26 @@ def check_tokenize(kvmix, models_dir, goldens, fixtures):
             check(ids == case["ids"], f"tokenize {case['text']!r} on {fx['path']}: {ids} vs {case['ids']}")
 
 
+def check_vocab_only(kvmix, shared_dir):
+    """`kvmix tokenize` on llama.cpp's vocab-only GGUFs (no tensors), against their vectors."""
+    vocab_dir = os.path.join(shared_dir, "tokenizers")
+    if not os.path.isdir(vocab_dir):
+        print(f"SKIP vocab-only tokenize: {vocab_dir} is absent")
+        return
+    for name in ("ggml-vocab-gpt-2", "ggml-vocab-llama-spm"):
+        path = os.path.join(vocab_dir, name + ".gguf")
+        with open(path + ".inp", encoding="utf-8") as f:
+            inputs = f.read().split("\n__ggml_vocab_test__\n")
+        with open(path + ".out", encoding="utf-8") as f:
+            outputs = f.read().split("\n")
+        # A handful of vectors through the CLI; the tokenizer tests check every one.
+        for text, line in list(zip(inputs, outputs))[:8]:
+            want = [int(x) for x in line.split()]
+            rc, out, err = run(kvmix, "tokenize", "-m", path, "--json", "--no-bos", "--", text)
+            got = json.loads(out)["ids"] if rc == 0 else None
+            check(got == want, f"tokenize {text!r} with the vocab-only {name}: {got} vs {want} ({err.strip()})")
+
+
 def check_errors(kvmix, data_dir, tmp):
     cases = []
     missing = os.path.join(tmp, "does-not-exist.gguf")
@@ -321,6 +341,8 @@ def main():
         if os.path.exists(goldens_path):
             with open(goldens_path) as f:
                 check_tokenize(args.kvmix, models_dir, json.load(f), manifest["fixtures"])
+        check_vocab_only(args.kvmix, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "..", "shared", "data"))
         import tempfile
         with tempfile.TemporaryDirectory() as tmp:
             check_errors(args.kvmix, args.data, tmp)
