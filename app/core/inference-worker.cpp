@@ -9,6 +9,7 @@
 #include <cmath>
 #include <span>
 
+#include "backend/device-weights.h"
 #include "backend/device.h"
 #include "model/model-file.h"
 #include "model/model.h"
@@ -195,6 +196,7 @@ bool InferenceWorker::beginRequest(int id) {
 void InferenceWorker::loadModel(const QString& path) {
     emit modelLoading(path);
     m_sessions.clear();
+    m_gpuWeights.reset();
     m_tokenizer.reset();
     m_model.reset();
     m_info = ModelInfo{};
@@ -244,8 +246,11 @@ void InferenceWorker::loadModel(const QString& path) {
         kvmix::SessionConfig probe;
         probe.n_ctx = 16;
         probe.device = kvmix::DeviceKind::cuda;
+        m_gpuWeights = std::make_shared<kvmix::DeviceWeights>(m_model);
+        probe.gpu_weights = m_gpuWeights;
         auto gpu = kvmix::Session::create(m_model, probe);
         m_useGpu = gpu.ok();
+        if (!m_useGpu) m_gpuWeights.reset();
         info.deviceNote = m_useGpu ? tr("Chats run on the GPU (CUDA); summaries and quality checks on the CPU.")
                                    : tr("CPU (the CUDA device could not be used: %1)").arg(qs(gpu.status().message()));
     } else {
@@ -258,6 +263,7 @@ void InferenceWorker::loadModel(const QString& path) {
 
 void InferenceWorker::unloadModel() {
     m_sessions.clear();
+    m_gpuWeights.reset();
     m_tokenizer.reset();
     m_model.reset();
     m_info = ModelInfo{};
@@ -288,7 +294,10 @@ InferenceWorker::ChatSession* InferenceWorker::sessionFor(qint64 conversationId,
         kvmix::SessionConfig cfg;
         cfg.n_ctx = nCtx;
         cfg.kv_profile = profile;
-        if (m_useGpu) cfg.device = kvmix::DeviceKind::cuda;
+        if (m_useGpu) {
+            cfg.device = kvmix::DeviceKind::cuda;
+            cfg.gpu_weights = m_gpuWeights;
+        }
         auto session = kvmix::Session::create(m_model, cfg);
         if (!session && cfg.device == kvmix::DeviceKind::cuda) {
             cfg.device = kvmix::DeviceKind::cpu;

@@ -24,6 +24,7 @@
 #include "core/inference-types.h"
 
 namespace kvmix {
+class DeviceWeights;
 class Model;
 class Session;
 class Tokenizer;
@@ -87,6 +88,8 @@ private:
     // Chat sessions run on the GPU when a probe session could be created there at load time;
     // a later GPU failure falls back to the CPU for that session (the reason is in deviceNote).
     bool m_useGpu = false;
+    // The loaded model's device weights: uploaded once by the probe, shared by every chat session.
+    std::shared_ptr<kvmix::DeviceWeights> m_gpuWeights;
 
     std::atomic<int> m_nextId{0};
     std::atomic<int> m_cancelUpTo{0};

@@ -12,7 +12,7 @@ CudaAvailability cuda_availability() { return {false, false, kReason}; }
 
 Expected<std::vector<GpuDeviceInfo>> list_cuda_devices() { return error(ErrorCode::unsupported, kReason); }
 
-Expected<std::shared_ptr<GpuModel>> upload_model_cuda(std::shared_ptr<const Model>, const GpuModelConfig&) {
+Expected<std::shared_ptr<const GpuWeights>> upload_weights_cuda(std::shared_ptr<const Model>, int) {
     return error(ErrorCode::unsupported, kReason);
 }
 

@@ -2,11 +2,15 @@
 // types: the CUDA backend (backend/cuda/) implements it when the build has CUDA, and
 // backend/cuda-unavailable.cpp (chosen by CMake otherwise) answers every call with the reason.
 //
-// GpuModel: a Model's weights uploaded once to one device (immutable afterwards; shared by
-// the sequences created from it). GpuSequence: one sequence's device KV cache (KVmix layout,
-// kernels/common/kv-device-params.h). GpuModel::forward runs a batch of sequences in ONE
-// forward pass: matmuls over all their tokens, attention per sequence over its own cache.
-// Thread-safety: a GpuModel and its sequences are driven from one thread at a time.
+// GpuWeights: a Model's weights uploaded once to one device, immutable afterwards, so every
+// GpuModel of that model on that device reads the same copy (backend/device-weights.h keeps
+// one per model and device). GpuModel: an execution context over shared weights — its own
+// stream and activation scratch — that creates sequences and runs batched forward passes.
+// GpuSequence: one sequence's device KV cache (KVmix layout, kernels/common/kv-device-params.h).
+// GpuModel::forward runs a batch of its sequences in ONE forward pass: matmuls over all their
+// tokens, attention per sequence over its own cache.
+// Thread-safety: GpuWeights may be shared across threads; a GpuModel and its sequences are
+// driven from one thread at a time.
 #pragma once
 
 #include <cstdint>
@@ -82,26 +86,42 @@ struct GpuBatchItem {
     float* logits = nullptr;
 };
 
+class GpuWeights;
+
 class GpuModel {
 public:
     virtual ~GpuModel() = default;
-    virtual const GpuDeviceInfo& device() const = 0;
-    virtual uint64_t weight_bytes() const = 0;  // device bytes of the uploaded weights
+    virtual const GpuWeights& weights() const = 0;
     virtual Expected<std::unique_ptr<GpuSequence>> new_sequence(const GpuSequenceConfig& config) = 0;
     // All items' tokens together must not exceed max_batch_tokens(); each sequence appears
-    // at most once. Token ids are validated first; on an error no cache changes.
+    // at most once and must come from this GpuModel. Token ids are validated first; on an
+    // error no cache changes.
     virtual Status forward(std::span<const GpuBatchItem> items) = 0;
     virtual int64_t max_batch_tokens() const = 0;
 };
+
+class GpuWeights : public std::enable_shared_from_this<GpuWeights> {
+public:
+    virtual ~GpuWeights() = default;
+    virtual const GpuDeviceInfo& device() const = 0;
+    virtual uint64_t bytes() const = 0;  // device bytes of the uploaded weights
+    // A new execution context for passes of up to max_batch_tokens tokens; it keeps these
+    // weights alive. Only its scratch is allocated: the weights are not uploaded again.
+    virtual Expected<std::unique_ptr<GpuModel>> new_model(int64_t max_batch_tokens) const = 0;
+};
+
+// Uploads the model's weights to CUDA device `device` (no conversion: every weight stays in
+// its GGUF type and the kernels dequantize in registers). Errors name the reason (no CUDA
+// build, no device, unsupported weight type or head size, out of device memory).
+Expected<std::shared_ptr<const GpuWeights>> upload_weights_cuda(std::shared_ptr<const Model> model, int device);
 
 struct GpuModelConfig {
     int device = 0;
     int64_t max_batch_tokens = 256;  // tokens of all sequences in one forward pass
 };
 
-// Uploads the model's weights to the device (no conversion: every weight stays in its GGUF
-// type and the kernels dequantize in registers). Errors name the reason (no CUDA build, no
-// device, unsupported weight type or head size, out of device memory).
-Expected<std::shared_ptr<GpuModel>> upload_model_cuda(std::shared_ptr<const Model> model, const GpuModelConfig& config);
+// upload_weights_cuda + new_model, for a single user of the weights (a benchmark, a test).
+// Whoever runs several sessions of a model shares one upload through DeviceWeights.
+Expected<std::unique_ptr<GpuModel>> upload_model_cuda(std::shared_ptr<const Model> model, const GpuModelConfig& config);
 
 }  // namespace kvmix

@@ -1,5 +1,6 @@
 #include "runtime/session.h"
 
+#include "common/assert.h"
 #include "runtime/kvmix-kv-cache.h"
 
 #include <algorithm>
@@ -22,13 +23,6 @@ std::string model_identity(const Model& m) {
 
 }  // namespace
 
-Session::Session(std::shared_ptr<const Model> model, const SessionConfig& config, std::unique_ptr<KvCache> cache)
-    : model_(std::move(model)),
-      config_(config),
-      backend_(config.n_threads),
-      cache_(std::move(cache)),
-      scratch_(model_->hparams(), config.n_batch) {}
-
 Expected<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> model, const SessionConfig& config_in) {
     if (!model) return error(ErrorCode::invalid_argument, "no model");
     SessionConfig config = config_in;
@@ -36,24 +30,42 @@ Expected<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> 
     if (config.n_batch <= 0) return error(ErrorCode::invalid_argument, "batch size must be positive");
     config.n_ctx = std::min<int64_t>(config.n_ctx, model->hparams().context_length);
     config.n_batch = std::min(config.n_batch, config.n_ctx);
+    if (config.device == DeviceKind::cuda) {
+        std::shared_ptr<DeviceWeights> shared = config.gpu_weights;
+        if (shared && shared->model() != model)
+            return error(ErrorCode::invalid_argument, "SessionConfig::gpu_weights holds the weights of another model");
+        if (!shared) shared = std::make_shared<DeviceWeights>(model);
+        auto weights = shared->get(config.gpu_index);
+        if (!weights) return error(weights.status().code(), "cannot run on the CUDA device: " + weights.status().message());
+        auto gm = (*weights)->new_model(config.n_batch);
+        if (!gm) return error(gm.status().code(), "cannot run on the CUDA device: " + gm.status().message());
+        auto seq = (*gm)->new_sequence(GpuSequenceConfig{config.n_ctx, config.kv_profile});
+        if (!seq) return error(seq.status().code(), "cannot run on the CUDA device: " + seq.status().message());
+        // The session keeps its copy through its context, not the holder: the holder's owner
+        // decides how long the copies outlive the sessions.
+        config.gpu_weights.reset();
+        auto session = std::unique_ptr<Session>(new Session(std::move(model), config));
+        session->gpu_model_ = std::move(*gm);
+        session->gpu_seq_ = std::move(*seq);
+        return session;
+    }
     const bool kvmix = !config.kv_profile.layers.empty() && !config.kv_profile.is_fp16();
     auto cache = kvmix ? make_kvmix_kv_cache(model->kv_shapes(), config.kv_profile, config.n_ctx, config.n_batch)
                        : make_kv_cache(config.kv_cache, model->kv_shapes(), config.n_ctx);
     if (!cache) return cache.status();
-    std::shared_ptr<GpuModel> gpu_model;
-    std::unique_ptr<GpuSequence> gpu_seq;
-    if (config.device == DeviceKind::cuda) {
-        auto gm = upload_model_cuda(model, GpuModelConfig{config.gpu_index, config.n_batch});
-        if (!gm) return error(gm.status().code(), "cannot run on the CUDA device: " + gm.status().message());
-        auto seq = (*gm)->new_sequence(GpuSequenceConfig{config.n_ctx, config.kv_profile});
-        if (!seq) return error(seq.status().code(), "cannot run on the CUDA device: " + seq.status().message());
-        gpu_model = std::move(*gm);
-        gpu_seq = std::move(*seq);
-    }
-    auto session = std::unique_ptr<Session>(new Session(std::move(model), config, std::move(*cache)));
-    session->gpu_model_ = std::move(gpu_model);
-    session->gpu_seq_ = std::move(gpu_seq);
+    auto session = std::unique_ptr<Session>(new Session(model, config));
+    session->cpu_ = std::make_unique<CpuState>(model->hparams(), config, std::move(*cache));
     return session;
+}
+
+CpuBackend& Session::backend() {
+    KVMIX_ASSERT(cpu_ != nullptr);
+    return cpu_->backend;
+}
+
+KvCache& Session::cache() {
+    KVMIX_ASSERT(cpu_ != nullptr);
+    return *cpu_->cache;
 }
 
 Status Session::eval(std::span<const int32_t> tokens, std::vector<float>* last_logits, std::vector<float>* all_logits,
@@ -84,7 +96,8 @@ Status Session::eval(std::span<const int32_t> tokens, std::vector<float>* last_l
             const GpuBatchItem item{gpu_seq_.get(), tokens.subspan(begin, len), n_logits, out};
             KVMIX_TRY(gpu_model_->forward(std::span<const GpuBatchItem>(&item, 1)));
         } else {
-            KVMIX_TRY(transformer_forward(*model_, backend_, *cache_, scratch_, tokens.subspan(begin, len), n_logits, out, obs));
+            KVMIX_TRY(transformer_forward(*model_, cpu_->backend, *cpu_->cache, cpu_->scratch, tokens.subspan(begin, len), n_logits,
+                                          out, obs));
         }
         tokens_.insert(tokens_.end(), tokens.begin() + begin, tokens.begin() + begin + len);
     }
@@ -100,8 +113,8 @@ void Session::truncate(int64_t n) {
         tokens_.resize(static_cast<size_t>(gpu_seq_->size()));
         return;
     }
-    cache_->truncate(n);
-    tokens_.resize(static_cast<size_t>(cache_->size()));
+    cpu_->cache->truncate(n);
+    tokens_.resize(static_cast<size_t>(cpu_->cache->size()));
 }
 
 Status Session::erase(int64_t begin, int64_t end) {
@@ -109,13 +122,13 @@ Status Session::erase(int64_t begin, int64_t end) {
     end = std::clamp<int64_t>(end, begin, n_past());
     if (begin == end) return {};
     if (gpu_seq_) return error(ErrorCode::unsupported, "a GPU session cannot drop tokens from the middle; truncate instead");
-    if (!cache_->supports_erase())
+    if (!cpu_->cache->supports_erase())
         return error(ErrorCode::unsupported, "this KV cache cannot drop tokens from the middle; truncate instead");
     const ModelHParams& hp = model_->hparams();
     std::vector<int32_t> pos;
-    cache_->erase(begin, end, [&](uint32_t layer, float* k, int64_t n, int32_t delta) {
+    cpu_->cache->erase(begin, end, [&](uint32_t layer, float* k, int64_t n, int32_t delta) {
         pos.assign(static_cast<size_t>(n), delta);
-        backend_.rope(k, n, 1, hp.head_dim, pos.data(), model_->layer(layer).rope);
+        cpu_->backend.rope(k, n, 1, hp.head_dim, pos.data(), model_->layer(layer).rope);
     });
     tokens_.erase(tokens_.begin() + begin, tokens_.begin() + end);
     return {};
@@ -134,7 +147,7 @@ Status Session::save(const std::string& path) const {
         out.write(id.data(), static_cast<std::streamsize>(id.size()));
         out.write(reinterpret_cast<const char*>(&n_tokens), sizeof n_tokens);
         out.write(reinterpret_cast<const char*>(tokens_.data()), static_cast<std::streamsize>(n_tokens * sizeof(int32_t)));
-        KVMIX_TRY(cache_->save(out));
+        KVMIX_TRY(cpu_->cache->save(out));
         out.flush();
         if (!out) return error(ErrorCode::io, "writing '" + tmp + "' failed (disk full?)");
     }
@@ -170,10 +183,10 @@ Status Session::load(const std::string& path) {
     if (!in) return format_error("'" + path + "': snapshot truncated");
     for (int32_t t : tokens)
         if (t < 0 || t >= static_cast<int32_t>(model_->hparams().n_vocab)) return format_error("'" + path + "': invalid token id in snapshot");
-    Status st = cache_->load(in);
+    Status st = cpu_->cache->load(in);
     if (!st.ok()) return st.with_context("'" + path + "'");
-    if (cache_->size() != static_cast<int64_t>(n_tokens)) {
-        cache_->truncate(0);
+    if (cpu_->cache->size() != static_cast<int64_t>(n_tokens)) {
+        cpu_->cache->truncate(0);
         return format_error("'" + path + "': token count and cache size disagree");
     }
     tokens_ = std::move(tokens);

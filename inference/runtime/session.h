@@ -1,7 +1,8 @@
 // Session: one conversation's state on a shared Model — the token history, the KV cache,
 // the activation scratch and the thread pool. One per chat; not thread-safe (drive it from
 // one thread, e.g. the app's inference worker). The Model must outlive no one: the session
-// holds a shared_ptr to it.
+// holds a shared_ptr to it. A GPU session holds the device cache, a device execution context
+// and a reference to the model's shared device weights — no CPU cache, scratch or threads.
 #pragma once
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "backend/cpu-backend.h"
+#include "backend/device-weights.h"
 #include "backend/device.h"
 #include "kvmix/status.h"
 #include "model/model.h"
@@ -32,6 +34,11 @@ struct SessionConfig {
     // has no CUDA backend or no device is usable; the caller shows it and falls back to cpu.
     DeviceKind device = DeviceKind::cpu;
     int gpu_index = 0;
+    // cuda: the model's device weights, shared by every session given the same object (one
+    // upload per model and device). Must hold the session's model. The session keeps the
+    // copy it uses, not this object (its config().gpu_weights is null). Null: the session
+    // uploads a copy of its own (fine for a tool that runs one session).
+    std::shared_ptr<DeviceWeights> gpu_weights;
 };
 
 class Session {
@@ -40,13 +47,17 @@ public:
 
     const Model& model() const { return *model_; }
     const SessionConfig& config() const { return config_; }
-    int64_t n_ctx() const { return cache_->capacity(); }
+    int64_t n_ctx() const { return gpu_seq_ ? gpu_seq_->capacity() : cpu_->cache->capacity(); }
     int64_t n_past() const { return static_cast<int64_t>(tokens_.size()); }
     const std::vector<int32_t>& tokens() const { return tokens_; }
-    CpuBackend& backend() { return backend_; }
-    KvCache& cache() { return *cache_; }
-    KvMemoryReport kv_memory() const { return gpu_seq_ ? gpu_seq_->memory() : cache_->memory(); }
+    // CPU sessions only (a GPU session has no CPU backend or cache: calling these is a bug).
+    CpuBackend& backend();
+    KvCache& cache();
+    KvMemoryReport kv_memory() const { return gpu_seq_ ? gpu_seq_->memory() : cpu_->cache->memory(); }
     bool on_gpu() const { return gpu_seq_ != nullptr; }
+    // The device weights a GPU session reads (shared with the other sessions given the same
+    // SessionConfig::gpu_weights); null for a CPU session.
+    const GpuWeights* gpu_weights() const { return gpu_model_ ? &gpu_model_->weights() : nullptr; }
 
     // Appends `tokens` to the context in chunks of n_batch. With `last_logits` the logits of
     // the final token are returned ([n_vocab]); with `all_logits` those of every token
@@ -70,18 +81,25 @@ public:
     void set_observer(TensorObserver observer) { observer_ = std::move(observer); }
 
 private:
-    Session(std::shared_ptr<const Model> model, const SessionConfig& config, std::unique_ptr<KvCache> cache);
+    // What only a CPU session allocates.
+    struct CpuState {
+        CpuState(const ModelHParams& hp, const SessionConfig& config, std::unique_ptr<KvCache> kv)
+            : backend(config.n_threads), cache(std::move(kv)), scratch(hp, config.n_batch) {}
+        CpuBackend backend;
+        std::unique_ptr<KvCache> cache;
+        ForwardScratch scratch;
+    };
+
+    Session(std::shared_ptr<const Model> model, const SessionConfig& config) : model_(std::move(model)), config_(config) {}
 
     std::shared_ptr<const Model> model_;
     SessionConfig config_;
-    CpuBackend backend_;
-    std::unique_ptr<KvCache> cache_;
-    ForwardScratch scratch_;
     std::vector<int32_t> tokens_;
     TensorObserver observer_;
-    // GPU sessions: the uploaded weights and this session's device cache (the CPU cache
-    // above stays empty).
-    std::shared_ptr<GpuModel> gpu_model_;
+    std::unique_ptr<CpuState> cpu_;  // CPU sessions
+    // GPU sessions: an execution context over the shared weights, and this session's device
+    // cache (declared after the context, so it is released first).
+    std::unique_ptr<GpuModel> gpu_model_;
     std::unique_ptr<GpuSequence> gpu_seq_;
 };
 

@@ -5,11 +5,17 @@
 //   decode   end-to-end decode tok/s at batch 1/8/16 at 8k context, fp16 vs balanced-like
 //            cache, on a synthetic Llama-2-7B-shaped model (and the default model if given)
 //   maxbatch the largest batch whose caches fit a fixed memory budget, fp16 vs balanced-like
+//   synthetic  only makes sure the synthetic model file exists (see --synthetic)
 // Usage: gpu-bench --out FILE.json [--work DIR] [--layers 32] [--model PATH] [--budget-gib 64]
-//                  [--only copy,attn,decode,maxbatch]
-// Decode runs start from a cache filled by GpuSequence::fill_for_benchmark (the state after
-// an 8k prefill, without its cost); speeds are reported with ratios against fp16 measured in
-// the same run. Exit 77 without a CUDA device.
+//                  [--only copy,attn,decode,maxbatch,synthetic] [--synthetic FILE.gguf]
+// The synthetic model (7.2 GB at 32 layers) is written once: with --synthetic it is reused
+// when that file already holds it and kept for the next run (installer/gpu-check.sh shares
+// one between its decode and maxbatch runs and deletes it); without, it goes to --work and
+// is deleted at exit. Decode runs start from a cache filled by
+// GpuSequence::fill_for_benchmark (the state after an 8k prefill, without its cost); speeds
+// are reported with ratios against fp16 measured in the same run. The JSON is rewritten
+// after every section, a section being measured marked {"incomplete": true}, so a run cut
+// short by a time limit still leaves what it measured. Exit 77 without a CUDA device.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -290,7 +296,20 @@ bool write_synthetic_model(const std::string& path, uint32_t layers) {
         g.tensor(b + "ffn_up.weight", 8, {E, F}, q8(F, E));
         g.tensor(b + "ffn_down.weight", 8, {F, E}, q8(E, F));
     }
-    return g.write(path);
+    // Written under a temporary name first: a run killed while writing leaves no file that
+    // a later run would take for a complete model.
+    const std::string tmp = path + ".partial";
+    if (!g.write(tmp)) return false;
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    return !ec;
+}
+
+// True if `path` holds the synthetic model write_synthetic_model makes with `layers` layers.
+bool is_synthetic_model(const std::string& path, uint32_t layers) {
+    if (!std::filesystem::exists(path)) return false;
+    auto m = Model::load(path);
+    return m && (*m)->hparams().n_layer == layers && (*m)->hparams().n_embd == 4096 && (*m)->hparams().n_vocab == 32000;
 }
 
 // Decode tok/s of `batch` sequences at `ctx` tokens each; -1 if they do not fit.
@@ -342,10 +361,10 @@ json bench_decode(const std::string& model_path, const char* label, uint32_t n_l
     }
     const uint32_t L = (*m)->hparams().n_layer;
     (void)n_layer_hint;
-    std::printf("\n%s: %u layers, weights %.2f GB on %s; decode at %lld context\n", label, L, (*gm)->weight_bytes() / 1e9,
-                (*gm)->device().name.c_str(), static_cast<long long>(ctx));
+    std::printf("\n%s: %u layers, weights %.2f GB on %s; decode at %lld context\n", label, L, (*gm)->weights().bytes() / 1e9,
+                (*gm)->weights().device().name.c_str(), static_cast<long long>(ctx));
     std::printf("%-14s %6s %12s %14s %10s\n", "cache", "batch", "tok/s", "KV GB/seq", "vs fp16");
-    out["weight_bytes"] = (*gm)->weight_bytes();
+    out["weight_bytes"] = (*gm)->weights().bytes();
     out["context"] = ctx;
     json rows = json::array();
     std::vector<double> fp16_speed;
@@ -403,7 +422,7 @@ json bench_maxbatch(const std::string& model_path, int64_t ctx, double budget_gi
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string out_path = "gpu-bench.json", work = ".", model_path, only = "copy,attn,decode,maxbatch";
+    std::string out_path = "gpu-bench.json", work = ".", model_path, only = "copy,attn,decode,maxbatch", synth;
     uint32_t layers = 32;
     double budget = 64.0;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -414,6 +433,7 @@ int main(int argc, char** argv) {
         else if (a == "--model") model_path = v;
         else if (a == "--budget-gib") budget = std::stod(v);
         else if (a == "--only") only = v;
+        else if (a == "--synthetic") synth = v;
         else {
             std::fprintf(stderr, "unknown option %s\n", a.c_str());
             return 2;
@@ -437,30 +457,48 @@ int main(int argc, char** argv) {
             std::fclose(f);
         }
     };
+    auto begin_section = [&](const char* key) {
+        j[key] = {{"incomplete", true}};
+        flush();
+    };
     double copy_gbps = 1.0;
     if (want("copy") || want("attn")) {
+        begin_section("copy");
         j["copy"] = bench_copy();
         copy_gbps = j["copy"]["gbps_read_plus_write"].get<double>();
         flush();
     }
     if (want("attn")) {
+        begin_section("attention");
         j["attention"] = bench_attention((*devs)[0].sm_count, copy_gbps);
         flush();
     }
-    const std::string synth = (std::filesystem::path(work) / "synthetic-llama2-7b-q8_0.gguf").string();
-    if (want("decode") || want("maxbatch")) {
+    const bool keep_synth = !synth.empty();
+    if (!keep_synth) synth = (std::filesystem::path(work) / "synthetic-llama2-7b-q8_0.gguf").string();
+    if (want("decode") || want("maxbatch") || want("synthetic")) {
         const auto t0 = std::chrono::steady_clock::now();
-        if (!write_synthetic_model(synth, layers)) {
-            std::fprintf(stderr, "cannot write %s\n", synth.c_str());
-            return 1;
+        if (keep_synth && is_synthetic_model(synth, layers)) {
+            std::printf("\nsynthetic Llama-2-7B-shaped model: reusing %s\n", synth.c_str());
+        } else {
+            begin_section("synthetic_model");
+            if (!write_synthetic_model(synth, layers)) {
+                std::fprintf(stderr, "cannot write %s\n", synth.c_str());
+                j["synthetic_model"] = {{"error", "cannot write " + synth}};
+                flush();
+                return 1;
+            }
+            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            std::printf("\nsynthetic Llama-2-7B-shaped model (%u layers, Q8_0) written in %.1f s\n", layers, s);
+            j["synthetic_model"] = {{"layers", layers}, {"write_seconds", s}};
+            flush();
         }
-        std::printf("\nsynthetic Llama-2-7B-shaped model (%u layers, Q8_0) written in %.1f s\n", layers,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     if (want("decode")) {
+        begin_section("decode_synthetic");
         j["decode_synthetic"] = bench_decode(synth, "synthetic Llama-2-7B", layers, 8192);
         flush();
         if (!model_path.empty() && std::filesystem::exists(model_path)) {
+            begin_section("decode_default_model");
             j["decode_default_model"] = bench_decode(model_path, "default model", 0, 8192);
         } else {
             std::printf("\ndefault model: skipped (file not present on this machine)\n");
@@ -469,10 +507,11 @@ int main(int argc, char** argv) {
         flush();
     }
     if (want("maxbatch")) {
+        begin_section("max_batch");
         j["max_batch"] = bench_maxbatch(synth, 8192, budget);
         flush();
     }
-    std::filesystem::remove(synth);
+    if (!keep_synth) std::filesystem::remove(synth);
     flush();
     std::printf("\nJSON: %s\n", out_path.c_str());
     return 0;

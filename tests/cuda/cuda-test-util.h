@@ -1,5 +1,6 @@
-// Helpers of the CUDA tests: skip without a device, device copies of host buffers (with the
-// guard canaries of op-harness.h travelling along so out-of-range writes are caught).
+// Helpers of the CUDA tests: skip without a device (fail under KVMIX_REQUIRE_GPU), device
+// copies of host buffers (with the guard canaries of op-harness.h travelling along so
+// out-of-range writes are caught).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -7,23 +8,30 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "check.h"
+#include "gpu-required.h"
+#include "kernel-cases.h"
 #include "op-harness.h"
 
 namespace kvmix_test {
 
-inline bool cuda_device_present() {
+// Why no CUDA device can be used (with the runtime's error), or "" when one can.
+inline std::string cuda_device_problem() {
     int n = 0;
-    const bool ok = cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-    cudaGetLastError();
-    return ok;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    cudaGetLastError();  // clear the sticky error of a failed driver query
+    if (e != cudaSuccess) return std::string("no usable CUDA device: ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
+    if (n == 0) return "no CUDA device";
+    return {};
 }
 
-#define REQUIRE_CUDA_DEVICE()                                   \
-    do {                                                        \
-        if (!kvmix_test::cuda_device_present()) SKIP("no CUDA device"); \
+#define REQUIRE_CUDA_DEVICE()                                                   \
+    do {                                                                        \
+        const std::string kvmix_problem_ = ::kvmix_test::cuda_device_problem(); \
+        if (!kvmix_problem_.empty()) SKIP_OR_FAIL_WITHOUT_GPU(kvmix_problem_);  \
     } while (0)
 
 // A device copy of a host vector; copy back with to_host().
@@ -50,22 +58,16 @@ private:
     size_t n_;
 };
 
-// A Guarded host buffer mirrored on the device, guards included.
+// A guarded output on the device: guarded_buffer(n) (kernel-cases.h) copied there, so guards
+// and every unwritten element stay canaries.
 class DeviceGuarded {
 public:
-    explicit DeviceGuarded(size_t n) : host_(n), dev_(std::vector<float>(n + 2 * Guarded::kGuard, canary())) {}
+    explicit DeviceGuarded(size_t n) : dev_(guarded_buffer(n)) {}
     float* data() const { return dev_.get() + Guarded::kGuard; }
-    // Copies the device buffer back; false if a guard was overwritten.
-    bool fetch(std::vector<float>& out) {
-        const std::vector<float> all = dev_.to_host();
-        out.assign(all.begin() + Guarded::kGuard, all.end() - Guarded::kGuard);
-        for (size_t i = 0; i < Guarded::kGuard; ++i)
-            if (!is_canary(all[i]) || !is_canary(all[all.size() - 1 - i])) return false;
-        return true;
-    }
+    // Copies the inside back; false if a guard was overwritten.
+    bool fetch(std::vector<float>& out) const { return unguard(dev_.to_host(), out); }
 
 private:
-    Guarded host_;
     DeviceVec<float> dev_;
 };
 

@@ -1,15 +1,18 @@
 // The whole model on the GPU against the CPU path: tiny-fixture logits (every GGUF fixture,
-// fp16 and KVmix caches), a batch of sequences equal to separate GPU runs, and greedy
+// fp16 and KVmix caches, Qwen2's Q/K/V biases and Qwen3's per-head Q/K norm included), a batch
+// of sequences equal to separate GPU runs, sessions sharing one weight upload, and greedy
 // generation of 32 tokens on the default model identical to the CPU's.
-// Without a CUDA device every case is skipped ("no CUDA device").
+// Without a CUDA device every case is skipped with the reason (failed under KVMIX_REQUIRE_GPU).
 #include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "backend/device-weights.h"
 #include "backend/device.h"
 #include "check.h"
+#include "gpu-required.h"
 #include "model/model.h"
 #include "model/model-paths.h"
 #include "runtime/kv-profile.h"
@@ -19,10 +22,11 @@ using namespace kvmix;
 
 namespace {
 
-void require_device() {
-    const CudaAvailability a = cuda_availability();
-    if (!a.available) SKIP("no CUDA device");
-}
+#define REQUIRE_DEVICE()                                                \
+    do {                                                                \
+        const CudaAvailability kvmix_a_ = cuda_availability();          \
+        if (!kvmix_a_.available) SKIP_OR_FAIL_WITHOUT_GPU(kvmix_a_.reason); \
+    } while (0)
 
 size_t argmax(const std::vector<float>& x, size_t off, size_t n) {
     return static_cast<size_t>(std::max_element(x.begin() + static_cast<long>(off), x.begin() + static_cast<long>(off + n)) -
@@ -38,13 +42,15 @@ double nmse(const std::vector<float>& got, const std::vector<float>& want) {
     return r > 0 ? e / r : e;
 }
 
-std::unique_ptr<Session> session(std::shared_ptr<const Model> m, DeviceKind dev, const KvProfile& profile, int64_t n_batch) {
+std::unique_ptr<Session> session(std::shared_ptr<const Model> m, DeviceKind dev, const KvProfile& profile, int64_t n_batch,
+                                 std::shared_ptr<DeviceWeights> weights = nullptr) {
     SessionConfig cfg;
     cfg.n_ctx = 256;
     cfg.n_batch = n_batch;
     cfg.n_threads = 2;
     cfg.device = dev;
     cfg.kv_profile = profile;
+    cfg.gpu_weights = std::move(weights);
     auto s = Session::create(std::move(m), cfg);
     if (!s) {
         std::fprintf(stderr, "  %s\n", s.status().message().c_str());
@@ -56,9 +62,9 @@ std::unique_ptr<Session> session(std::shared_ptr<const Model> m, DeviceKind dev,
 }  // namespace
 
 TEST_CASE("cuda forward: every tiny GGUF fixture's logits match the CPU path (prefill and decode)") {
-    require_device();
-    const char* fixtures[] = {"tiny-llama-f16.gguf", "tiny-llama-q8_0.gguf", "tiny-llama3-f32.gguf", "tiny-mistral-q8_0.gguf",
-                              "tiny-gemma3-q8_0.gguf", "tiny-llama256-q4_k.gguf"};
+    REQUIRE_DEVICE();
+    const char* fixtures[] = {"tiny-llama-f16.gguf",   "tiny-llama-q8_0.gguf",    "tiny-llama3-f32.gguf", "tiny-mistral-q8_0.gguf",
+                              "tiny-gemma3-q8_0.gguf", "tiny-llama256-q4_k.gguf", "tiny-qwen2-q8_0.gguf", "tiny-qwen3-q8_0.gguf"};
     std::vector<int32_t> prompt;
     for (int i = 0; i < 40; ++i) prompt.push_back(1 + (i * 37) % 500);
     for (const char* f : fixtures) {
@@ -95,7 +101,7 @@ TEST_CASE("cuda forward: every tiny GGUF fixture's logits match the CPU path (pr
 }
 
 TEST_CASE("cuda forward: a batch of 3 sequences in one pass equals 3 separate GPU runs") {
-    require_device();
+    REQUIRE_DEVICE();
     auto m = Model::load(kvmix_test::data_dir() + "/models/tiny-llama256-q4_k.gguf");
     REQUIRE(m.ok());
     auto gm = upload_model_cuda(*m, GpuModelConfig{0, 64});
@@ -122,8 +128,43 @@ TEST_CASE("cuda forward: a batch of 3 sequences in one pass equals 3 separate GP
     for (size_t s = 0; s < prompts.size(); ++s) CHECK(nmse(bat[s], sep[s]) < 1e-10);
 }
 
+TEST_CASE("cuda forward: sessions given one DeviceWeights share one upload and each matches the CPU") {
+    REQUIRE_DEVICE();
+    auto m = Model::load(kvmix_test::data_dir() + "/models/tiny-qwen2-q8_0.gguf");
+    REQUIRE(m.ok());
+    auto shared = std::make_shared<DeviceWeights>(*m);
+    std::vector<std::unique_ptr<Session>> gpu;
+    for (int i = 0; i < 4; ++i) {
+        gpu.push_back(session(*m, DeviceKind::cuda, KvProfile{}, 8 + 8 * i, shared));
+        REQUIRE(gpu.back() != nullptr);
+    }
+    CHECK_EQ(shared->upload_count(), 1);
+    for (const auto& s : gpu) CHECK(s->gpu_weights() == gpu[0]->gpu_weights());
+    CHECK(gpu[0]->gpu_weights()->bytes() > 0);
+    auto own = session(*m, DeviceKind::cuda, KvProfile{}, 16);  // no DeviceWeights: an upload of its own
+    REQUIRE(own != nullptr);
+    CHECK(own->gpu_weights() != gpu[0]->gpu_weights());
+    CHECK_EQ(shared->upload_count(), 1);
+
+    auto cpu = session(*m, DeviceKind::cpu, KvProfile{}, 16);
+    REQUIRE(cpu != nullptr);
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < 24; ++i) prompt.push_back(1 + (i * 53) % 500);
+    std::vector<float> want, got;
+    REQUIRE_OK(cpu->eval(prompt, &want));
+    for (auto& s : gpu) {  // interleaved use of the one copy
+        REQUIRE_OK(s->eval(prompt, &got));
+        CHECK(nmse(got, want) < 1e-6);
+    }
+    gpu.clear();
+    std::weak_ptr<const GpuWeights> copy = *shared->get(0);
+    CHECK_EQ(shared->upload_count(), 1);
+    shared.reset();  // the last holder: the copy is freed
+    CHECK(copy.expired());
+}
+
 TEST_CASE("cuda forward: greedy 32 tokens on the default model are identical to the CPU's") {
-    require_device();
+    REQUIRE_DEVICE();
     auto path = resolve_model_argument("default");
     if (!path) SKIP("the default model is not installed");
     auto m = Model::load(*path);

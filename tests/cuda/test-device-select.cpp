@@ -1,9 +1,11 @@
 // Device selection on any machine: cuda_availability() explains itself, and a Session asked
 // for the CUDA device either runs there or fails with that reason (never silently on the CPU).
+// Under KVMIX_REQUIRE_GPU (installer/gpu-check.sh on a GPU machine) an unusable GPU fails.
 #include <string>
 
 #include "backend/device.h"
 #include "check.h"
+#include "gpu-required.h"
 #include "model/model.h"
 #include "runtime/session.h"
 
@@ -15,6 +17,8 @@ TEST_CASE("device: parse names, availability carries a reason when unavailable")
     CHECK(!parse_device_kind("tpu").ok());
     const CudaAvailability a = cuda_availability();
     if (!a.available) {
+        if (kvmix_test::gpu_required())
+            kvmix_test::report_failure(__FILE__, __LINE__, "KVMIX_REQUIRE_GPU is set but CUDA is unavailable: " + a.reason);
         CHECK(!a.reason.empty());
         CHECK(!list_cuda_devices().ok());
     } else {

@@ -1,6 +1,6 @@
 // RAII wrappers of the CUDA runtime objects the backend owns (device memory, streams,
 // cuBLAS handles) and the error plumbing from cudaError_t / kernel messages to Status.
-// Move-only; not thread-safe (owned by one GpuModel or GpuSequence).
+// Move-only; not thread-safe (owned by one GpuWeights, GpuModel or GpuSequence).
 #pragma once
 
 #include <cublas_v2.h>

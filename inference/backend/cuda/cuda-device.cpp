@@ -1,9 +1,32 @@
 // Device discovery of the CUDA backend: availability with a reason, and the device list.
 #include <cuda_runtime.h>
 
+#include <string>
+
 #include "backend/device.h"
 
 namespace kvmix {
+
+namespace {
+
+std::string cuda_version(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
+
+// Why cudaGetDeviceCount failed, in the user's terms: "no driver" and "a driver older than
+// the runtime" are the same error code, told apart by the driver's version.
+std::string device_count_error(cudaError_t e) {
+    if (e == cudaErrorNoDevice) return "no CUDA device";
+    if (e == cudaErrorInsufficientDriver) {
+        int driver = 0, runtime = 0;
+        cudaDriverGetVersion(&driver);
+        cudaRuntimeGetVersion(&runtime);
+        if (driver == 0) return "no NVIDIA driver is installed (no CUDA device usable)";
+        return "the NVIDIA driver supports CUDA " + cuda_version(driver) + ", older than the CUDA " + cuda_version(runtime) +
+               " runtime of this build; update the driver";
+    }
+    return std::string("CUDA cannot be used: ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
+}
+
+}  // namespace
 
 CudaAvailability cuda_availability() {
     CudaAvailability a;
@@ -12,8 +35,7 @@ CudaAvailability cuda_availability() {
     const cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
         cudaGetLastError();  // clear the sticky error of a failed driver query
-        a.reason = e == cudaErrorNoDevice ? std::string("no CUDA device")
-                                          : std::string("no CUDA device (") + cudaGetErrorString(e) + ")";
+        a.reason = device_count_error(e);
         return a;
     }
     if (n == 0) {

@@ -1,5 +1,6 @@
-// The CUDA implementation of GpuModel / GpuSequence (backend/device.h): weights uploaded once
-// in their GGUF types, a device KVmix cache per sequence, and a batched forward pass that
+// The CUDA implementation of GpuWeights / GpuModel / GpuSequence (backend/device.h): weights
+// uploaded once in their GGUF types and shared by every execution context (one per session),
+// a device KVmix cache per sequence, and a batched forward pass that
 // mirrors transformer_forward op for op (model/transformer-forward.cpp) with the kernels of
 // kernels/cuda. Prefill matmuls with more than kGemvRows rows dequantize the weight into a
 // scratch matrix and use cuBLAS SGEMM; decode uses the in-register dequantizing GEMV.
@@ -284,16 +285,18 @@ private:
 
 // ---------------------------------------------------------------------------------------
 
-class CudaModel final : public GpuModel {
+// One model's weights on one device. Immutable after init(): the CudaModels made from it
+// only read its buffers, so one upload serves every session of the model on this device.
+class CudaWeights final : public GpuWeights {
 public:
-    CudaModel(std::shared_ptr<const Model> model, const GpuModelConfig& cfg) : model_(std::move(model)), cfg_(cfg) {}
+    CudaWeights(std::shared_ptr<const Model> model, int device) : model_(std::move(model)), device_index_(device) {}
 
     Status init() {
         const ModelHParams& hp = model_->hparams();
-        KVMIX_TRY(cuda_status(cudaSetDevice(cfg_.device), "selecting the CUDA device"));
+        KVMIX_TRY(cuda_status(cudaSetDevice(device_index_), "selecting the CUDA device"));
         cudaDeviceProp prop{};
-        KVMIX_TRY(cuda_status(cudaGetDeviceProperties(&prop, cfg_.device), "querying the CUDA device"));
-        info_.index = cfg_.device;
+        KVMIX_TRY(cuda_status(cudaGetDeviceProperties(&prop, device_index_), "querying the CUDA device"));
+        info_.index = device_index_;
         info_.name = prop.name;
         info_.cc_major = prop.major;
         info_.cc_minor = prop.minor;
@@ -309,12 +312,8 @@ public:
                                                      std::to_string(hp.head_dim) + "/" + std::to_string(hp.head_dim_v) + ")");
         if (hp.n_head % hp.n_head_kv != 0 || hp.n_head / hp.n_head_kv > static_cast<uint32_t>(cuda::kFlashMaxRows))
             return error(ErrorCode::unsupported, "the CUDA attention kernels take at most 16 query heads per kv head");
-        if (cfg_.max_batch_tokens <= 0) return error(ErrorCode::invalid_argument, "max_batch_tokens must be positive");
 
-        KVMIX_TRY(stream_.create());
-        KVMIX_TRY(cublas_.create(stream_.get()));
         layers_.resize(hp.n_layer);
-        size_t max_matrix = 0;
         for (uint32_t il = 0; il < hp.n_layer; ++il) {
             const LayerWeights& W = model_->layer(il);
             DevLayer& L = layers_[il];
@@ -323,8 +322,8 @@ public:
                                                                      {W.down, &L.down}};
             for (const auto& [view, dst] : mats) {
                 KVMIX_TRY(upload_matrix(*view, *dst));
-                max_matrix = std::max(max_matrix, static_cast<size_t>(dst->k * dst->n));
-                weight_bytes_ += dst->buf.bytes();
+                max_matrix_ = std::max(max_matrix_, static_cast<size_t>(dst->k * dst->n));
+                bytes_ += dst->buf.bytes();
             }
             KVMIX_TRY(upload_vector(W.attn_norm, L.attn_norm));
             KVMIX_TRY(upload_vector(W.ffn_norm, L.ffn_norm));
@@ -340,14 +339,47 @@ public:
                                                 "uploading rope factors"));
         }
         KVMIX_TRY(upload_matrix(model_->token_embd(), embd_));
-        weight_bytes_ += embd_.buf.bytes();
+        bytes_ += embd_.buf.bytes();
         if (&model_->output() != &model_->token_embd()) {
             KVMIX_TRY(upload_matrix(model_->output(), output_own_));
-            weight_bytes_ += output_own_.buf.bytes();
+            bytes_ += output_own_.buf.bytes();
         }
-        KVMIX_TRY(upload_vector(model_->output_norm(), output_norm_));
+        return upload_vector(model_->output_norm(), output_norm_);
+    }
 
-        const auto B = static_cast<size_t>(cfg_.max_batch_tokens);
+    const GpuDeviceInfo& device() const override { return info_; }
+    uint64_t bytes() const override { return bytes_; }
+    Expected<std::unique_ptr<GpuModel>> new_model(int64_t max_batch_tokens) const override;
+
+private:
+    friend class CudaModel;
+    const DevMatrix& output() const { return output_own_.view ? output_own_ : embd_; }
+
+    std::shared_ptr<const Model> model_;
+    int device_index_;
+    GpuDeviceInfo info_;
+    std::vector<DevLayer> layers_;
+    DevMatrix embd_, output_own_;
+    DeviceBuffer output_norm_;
+    uint64_t bytes_ = 0;
+    size_t max_matrix_ = 0;  // elements of the largest layer matrix: the prefill GEMM scratch
+};
+
+// An execution context over shared CudaWeights: its own stream, cuBLAS handle and activation
+// scratch for passes of up to max_batch_tokens tokens. Several contexts (one per session)
+// run on one copy of the weights.
+class CudaModel final : public GpuModel {
+public:
+    CudaModel(std::shared_ptr<const CudaWeights> weights, int64_t max_batch_tokens)
+        : w_(std::move(weights)), max_batch_tokens_(max_batch_tokens) {}
+
+    Status init() {
+        const ModelHParams& hp = w_->model_->hparams();
+        if (max_batch_tokens_ <= 0) return error(ErrorCode::invalid_argument, "max_batch_tokens must be positive");
+        KVMIX_TRY(cuda_status(cudaSetDevice(w_->device_index_), "selecting the CUDA device"));
+        KVMIX_TRY(stream_.create());
+        KVMIX_TRY(cublas_.create(stream_.get()));
+        const auto B = static_cast<size_t>(max_batch_tokens_);
         const size_t E = hp.n_embd, QD = size_t(hp.n_head) * hp.head_dim, KD = hp.n_embd_k_gqa(), VD = hp.n_embd_v_gqa();
         KVMIX_TRY(x_.allocate(B * E * 4, "allocating activations"));
         KVMIX_TRY(cur_.allocate(B * E * 4, "allocating activations"));
@@ -362,7 +394,7 @@ public:
         // At least one split for a full batch; more splits while they fit the budget.
         KVMIX_TRY(partial_.allocate(std::max(kFlashScratchBytes, B * QD * 4), "allocating attention scratch"));
         KVMIX_TRY(partial_ml_.allocate(std::max(kFlashScratchBytes / 64, B * hp.n_head * 8), "allocating attention scratch"));
-        if (cfg_.max_batch_tokens > kGemvRows) KVMIX_TRY(wscratch_.allocate(max_matrix * 4, "allocating the GEMM scratch"));
+        if (max_batch_tokens_ > kGemvRows) KVMIX_TRY(wscratch_.allocate(w_->max_matrix_ * 4, "allocating the GEMM scratch"));
         if (hp.attn_qkv_bias) {
             const std::vector<float> ones(B, 1.0f);
             KVMIX_TRY(ones_.upload(ones.data(), B * sizeof(float), "allocating the bias broadcast vector"));
@@ -370,42 +402,41 @@ public:
         return {};
     }
 
-    const GpuDeviceInfo& device() const override { return info_; }
-    uint64_t weight_bytes() const override { return weight_bytes_; }
-    int64_t max_batch_tokens() const override { return cfg_.max_batch_tokens; }
+    const GpuWeights& weights() const override { return *w_; }
+    int64_t max_batch_tokens() const override { return max_batch_tokens_; }
 
     Expected<std::unique_ptr<GpuSequence>> new_sequence(const GpuSequenceConfig& config) override {
-        const ModelHParams& hp = model_->hparams();
+        const ModelHParams& hp = w_->model_->hparams();
         if (config.n_ctx <= 0) return error(ErrorCode::invalid_argument, "context length must be positive");
         if (!config.kv_profile.layers.empty()) KVMIX_TRY(validate(config.kv_profile, hp.n_layer));
-        KVMIX_TRY(cuda_status(cudaSetDevice(cfg_.device), "selecting the CUDA device"));
+        KVMIX_TRY(cuda_status(cudaSetDevice(w_->device_index_), "selecting the CUDA device"));
         const int64_t n_ctx = std::min<int64_t>(config.n_ctx, hp.context_length);
         auto seq = std::make_unique<CudaSequence>(this, config.kv_profile, n_ctx);
-        KVMIX_TRY(seq->init(model_->kv_shapes(), cfg_.max_batch_tokens));
+        KVMIX_TRY(seq->init(w_->model_->kv_shapes(), max_batch_tokens_));
         return std::unique_ptr<GpuSequence>(std::move(seq));
     }
 
     Status forward(std::span<const GpuBatchItem> items) override;
 
 private:
-    const DevMatrix& output() const { return output_own_.view ? output_own_ : embd_; }
     Status matmul(const DevMatrix& w, const float* x, int64_t m, float* y);
     Status norm(const float* x, float* y, int64_t rows, int64_t n, const DeviceBuffer& w, float eps);
     Status add_bias(float* y, int64_t rows, int64_t n, const DeviceBuffer& b);
 
-    std::shared_ptr<const Model> model_;
-    GpuModelConfig cfg_;
-    GpuDeviceInfo info_;
+    std::shared_ptr<const CudaWeights> w_;
+    int64_t max_batch_tokens_;
     Stream stream_;
     Cublas cublas_;
-    std::vector<DevLayer> layers_;
-    DevMatrix embd_, output_own_;
-    DeviceBuffer output_norm_;
-    uint64_t weight_bytes_ = 0;
     DeviceBuffer x_, cur_, q_, k_, v_, attn_, gate_, up_, tokens_, pos_, partial_, partial_ml_, wscratch_, logits_;
     DeviceBuffer seqs_buf_, work_buf_;
     DeviceBuffer ones_;  // [max_batch_tokens] of 1.0f, the right factor of add_bias's rank-1 update
 };
+
+Expected<std::unique_ptr<GpuModel>> CudaWeights::new_model(int64_t max_batch_tokens) const {
+    auto m = std::make_unique<CudaModel>(std::static_pointer_cast<const CudaWeights>(shared_from_this()), max_batch_tokens);
+    KVMIX_TRY(m->init());
+    return std::unique_ptr<GpuModel>(std::move(m));
+}
 
 Status CudaModel::matmul(const DevMatrix& w, const float* x, int64_t m, float* y) {
     if (m > kGemvRows && wscratch_.bytes() >= static_cast<size_t>(w.k * w.n) * 4) {
@@ -455,7 +486,7 @@ Status CudaModel::norm(const float* x, float* y, int64_t rows, int64_t n, const 
     p.y = y;
     p.y_stride = static_cast<size_t>(n);
     p.w = w.get<const float>();
-    p.w_offset = model_->hparams().norm_weight_offset;
+    p.w_offset = w_->model_->hparams().norm_weight_offset;
     p.eps = eps;
     p.n = n;
     p.row_begin = 0;
@@ -475,9 +506,9 @@ Status CudaModel::add_bias(float* y, int64_t rows, int64_t n, const DeviceBuffer
 }
 
 Status CudaModel::forward(std::span<const GpuBatchItem> items) {
-    const ModelHParams& hp = model_->hparams();
+    const ModelHParams& hp = w_->model_->hparams();
     cudaStream_t st = stream_.get();
-    KVMIX_TRY(cuda_status(cudaSetDevice(cfg_.device), "selecting the CUDA device"));
+    KVMIX_TRY(cuda_status(cudaSetDevice(w_->device_index_), "selecting the CUDA device"));
     // Validate everything before touching any cache.
     int64_t N = 0, n_logit_rows = 0, max_kv = 0;
     std::set<const GpuSequence*> seen;
@@ -506,9 +537,9 @@ Status CudaModel::forward(std::span<const GpuBatchItem> items) {
         max_kv = std::max(max_kv, seq->size() + n);
     }
     if (N == 0) return {};
-    if (N > cfg_.max_batch_tokens)
+    if (N > max_batch_tokens_)
         return error(ErrorCode::invalid_argument, "batch of " + std::to_string(N) + " tokens exceeds max_batch_tokens " +
-                                                      std::to_string(cfg_.max_batch_tokens));
+                                                      std::to_string(max_batch_tokens_));
 
     const int64_t E = hp.n_embd, H = hp.n_head, HKV = hp.n_head_kv, D = hp.head_dim, DV = hp.head_dim_v, F = hp.n_ff;
     KVMIX_TRY(cuda_status(cudaMemcpyAsync(tokens_.get(), tokens.data(), tokens.size() * 4, cudaMemcpyHostToDevice, st), "upload"));
@@ -538,7 +569,7 @@ Status CudaModel::forward(std::span<const GpuBatchItem> items) {
     KVMIX_TRY(cuda_status(cudaMemcpyAsync(work_buf_.get(), work.data(), work.size() * sizeof(FlashWork), cudaMemcpyHostToDevice, st), "upload"));
     // Splits: enough blocks for about two waves, within the scratch budget.
     const int64_t blocks_base = HKV * static_cast<int64_t>(work.size());
-    int64_t n_splits = std::max<int64_t>(1, (2 * info_.sm_count + blocks_base - 1) / blocks_base);
+    int64_t n_splits = std::max<int64_t>(1, (2 * w_->info_.sm_count + blocks_base - 1) / blocks_base);
     const auto per_split = static_cast<int64_t>(static_cast<size_t>(N * H * DV) * 4);
     n_splits = std::min<int64_t>(n_splits, static_cast<int64_t>(partial_.bytes()) / per_split);
     n_splits = std::max<int64_t>(1, std::min<int64_t>(n_splits, static_cast<int64_t>(partial_ml_.bytes() / static_cast<size_t>(N * H * 8))));
@@ -556,9 +587,9 @@ Status CudaModel::forward(std::span<const GpuBatchItem> items) {
     float* up = up_.get<float>();
     const int32_t* d_pos = pos_.get<const int32_t>();
     DequantizeRowsParams ep;
-    ep.type = embd_.view->type;
-    ep.w = embd_.buf.get();
-    ep.w_row_bytes = embd_.row_bytes;
+    ep.type = w_->embd_.view->type;
+    ep.w = w_->embd_.buf.get();
+    ep.w_row_bytes = w_->embd_.row_bytes;
     ep.rows = tokens_.get<const int32_t>();
     ep.n_rows = N;
     ep.k = E;
@@ -570,8 +601,8 @@ Status CudaModel::forward(std::span<const GpuBatchItem> items) {
     const GluActivation act = hp.activation == Activation::silu ? GluActivation::silu : GluActivation::gelu_tanh;
 
     for (uint32_t il = 0; il < hp.n_layer; ++il) {
-        const DevLayer& L = layers_[il];
-        const LayerWeights& W = model_->layer(il);
+        const DevLayer& L = w_->layers_[il];
+        const LayerWeights& W = w_->model_->layer(il);
         KVMIX_TRY(norm(x, cur, N, E, L.attn_norm, hp.rms_eps));
         KVMIX_TRY(matmul(L.wq, cur, N, q));
         KVMIX_TRY(matmul(L.wk, cur, N, k));
@@ -659,14 +690,14 @@ Status CudaModel::forward(std::span<const GpuBatchItem> items) {
             const GpuBatchItem& it = items[i];
             if (!it.logits || it.n_logits == 0) continue;
             const int64_t first = row0[i] + static_cast<int64_t>(it.tokens.size()) - it.n_logits;
-            KVMIX_TRY(norm(x + first * E, cur + r * E, it.n_logits, E, output_norm_, hp.rms_eps));
+            KVMIX_TRY(norm(x + first * E, cur + r * E, it.n_logits, E, w_->output_norm_, hp.rms_eps));
             r += it.n_logits;
         }
         const size_t logit_bytes = static_cast<size_t>(n_logit_rows) * hp.n_vocab * 4;
         if (logits_.bytes() < logit_bytes) KVMIX_TRY(logits_.allocate(logit_bytes, "allocating logits"));
         float* lg = logits_.get<float>();
         MatmulParams p;
-        const DevMatrix& out = output();
+        const DevMatrix& out = w_->output();
         p.w_type = out.view->type;
         p.w = out.buf.get();
         p.w_row_bytes = out.row_bytes;
@@ -695,13 +726,13 @@ Status CudaModel::forward(std::span<const GpuBatchItem> items) {
 
 }  // namespace
 
-Expected<std::shared_ptr<GpuModel>> upload_model_cuda(std::shared_ptr<const Model> model, const GpuModelConfig& config) {
+Expected<std::shared_ptr<const GpuWeights>> upload_weights_cuda(std::shared_ptr<const Model> model, int device) {
     if (!model) return error(ErrorCode::invalid_argument, "no model");
     const CudaAvailability a = cuda_availability();
     if (!a.available) return error(ErrorCode::unsupported, a.reason);
-    auto m = std::make_shared<CudaModel>(std::move(model), config);
-    KVMIX_TRY(m->init());
-    return std::shared_ptr<GpuModel>(std::move(m));
+    auto w = std::make_shared<CudaWeights>(std::move(model), device);
+    KVMIX_TRY(w->init());
+    return std::shared_ptr<const GpuWeights>(std::move(w));
 }
 
 }  // namespace kvmix
