@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "io/gguf-file.h"
+#include "tokenizer/gguf-vocab-keys.h"
 #include "tokenizer/spm-gguf-vocab.h"
 
 namespace kvmix {
@@ -17,27 +18,6 @@ const char* const key_merges = "tokenizer.ggml.merges";
 
 std::string quote(const std::string& key) {
     return "'" + key + "'";
-}
-
-// An optional token id: -1 when the key is absent. Out of range is an error, except for
-// `lenient` keys, which then read as absent.
-Expected<int32_t> optional_id(const GgufFile& gguf, const std::string& key, size_t n_vocab, bool lenient = false) {
-    if (!gguf.find(key)) return int32_t{-1};
-    auto v = gguf.get_int(key);
-    if (!v.ok()) return v.status().with_context("tokenizer");
-    if (*v < 0 || static_cast<uint64_t>(*v) >= n_vocab) {
-        if (lenient) return int32_t{-1};
-        return format_error("tokenizer: " + quote(key) + " is " + std::to_string(*v) + ", outside the vocabulary of " +
-                            std::to_string(n_vocab) + " tokens");
-    }
-    return static_cast<int32_t>(*v);
-}
-
-Expected<bool> optional_bool(const GgufFile& gguf, const std::string& key, bool fallback) {
-    if (!gguf.find(key)) return fallback;
-    auto v = gguf.get_bool(key);
-    if (!v.ok()) return v.status().with_context("tokenizer");
-    return *v;
 }
 
 }  // namespace
@@ -104,39 +84,24 @@ Expected<BpeVocab> bpe_vocab_from_gguf(const GgufFile& gguf) {
         const size_t space = m.find(' ');
         if (space == std::string::npos || space == 0 || space + 1 == m.size() ||
             m.find(' ', space + 1) != std::string::npos)
-            return format_error("tokenizer: " + where + " is '" + show_bpe_piece(m) +
+            return format_error("tokenizer: " + where + " is '" + show_vocab_piece(m) +
                                 "', not two pieces separated by one space");
         KVMIX_TRY(add_bpe_merge(*index, std::string_view(m).substr(0, space), std::string_view(m).substr(space + 1),
-                                where + " '" + show_bpe_piece(m) + "'", out.merges));
+                                where + " '" + show_vocab_piece(m) + "'", out.merges));
     }
 
-    auto bos = optional_id(gguf, "tokenizer.ggml.bos_token_id", n);
-    KVMIX_TRY(bos);
-    auto eos = optional_id(gguf, "tokenizer.ggml.eos_token_id", n);
-    KVMIX_TRY(eos);
-    auto unk = optional_id(gguf, "tokenizer.ggml.unknown_token_id", n);
-    KVMIX_TRY(unk);
-    auto pad = optional_id(gguf, "tokenizer.ggml.padding_token_id", n, /*lenient=*/true);
-    KVMIX_TRY(pad);
-    auto eot = optional_id(gguf, "tokenizer.ggml.eot_token_id", n);
-    KVMIX_TRY(eot);
-    auto eom = optional_id(gguf, "tokenizer.ggml.eom_token_id", n);
-    KVMIX_TRY(eom);
-    auto add_bos = optional_bool(gguf, "tokenizer.ggml.add_bos_token", out.pre.add_bos);
-    KVMIX_TRY(add_bos);
-    auto add_eos = optional_bool(gguf, "tokenizer.ggml.add_eos_token", false);
-    KVMIX_TRY(add_eos);
-
-    info.bos = *bos;
-    info.eos = *eos;
-    info.unk = *unk;
-    info.pad = *pad;
-    info.add_bos = *add_bos && info.bos >= 0;
-    info.add_eos = *add_eos && info.eos >= 0;
+    auto special = read_gguf_special_tokens(gguf, n, out.pre.add_bos);
+    KVMIX_TRY(special);
+    info.bos = special->bos;
+    info.eos = special->eos;
+    info.unk = special->unk;
+    info.pad = special->pad;
+    info.add_bos = special->add_bos && info.bos >= 0;
+    info.add_eos = special->add_eos && info.eos >= 0;
     info.add_space_prefix = false;
     info.remove_extra_whitespaces = false;
-    if (*eot >= 0) info.eog.push_back(*eot);
-    if (*eom >= 0 && *eom != *eot) info.eog.push_back(*eom);
+    if (special->eot >= 0) info.eog.push_back(special->eot);
+    if (special->eom >= 0 && special->eom != special->eot) info.eog.push_back(special->eom);
     std::vector<std::string_view> views(out.tokens.begin(), out.tokens.end());
     add_known_eog_tokens(info, views);
     return out;

@@ -9,6 +9,7 @@
 
 #include "io/mapped-file.h"
 #include "io/safetensors-file.h"
+#include "tokenizer/gguf-vocab-keys.h"
 #include "tokenizer/spm-gguf-vocab.h"
 
 namespace kvmix {
@@ -226,7 +227,7 @@ Expected<BpeVocab> bpe_vocab_from_tokenizer_json(std::string_view tokenizer_json
     int64_t max_id = -1;
     size_t n_entries = 0;
     for (auto it = vocab->begin(); it != vocab->end(); ++it) {
-        auto id = token_id(it.value(), "model.vocab['" + show_bpe_piece(it.key()) + "']");
+        auto id = token_id(it.value(), "model.vocab['" + show_vocab_piece(it.key()) + "']");
         KVMIX_TRY(id);
         max_id = std::max<int64_t>(max_id, *id);
         ++n_entries;
@@ -253,8 +254,8 @@ Expected<BpeVocab> bpe_vocab_from_tokenizer_json(std::string_view tokenizer_json
     for (auto it = vocab->begin(); it != vocab->end(); ++it) {
         const auto id = static_cast<size_t>(it.value().get<uint64_t>());
         if (present[id])
-            return json_error("model.vocab['" + show_bpe_piece(it.key()) + "']",
-                              "id " + std::to_string(id) + " is also '" + show_bpe_piece(out.tokens[id]) + "'");
+            return json_error("model.vocab['" + show_vocab_piece(it.key()) + "']",
+                              "id " + std::to_string(id) + " is also '" + show_vocab_piece(out.tokens[id]) + "'");
         present[id] = true;
         out.tokens[id] = it.key();
     }
@@ -305,7 +306,7 @@ Expected<BpeVocab> bpe_vocab_from_tokenizer_json(std::string_view tokenizer_json
                 const size_t space = s.find(' ');
                 if (space == std::string::npos || space == 0 || space + 1 == s.size() ||
                     s.find(' ', space + 1) != std::string::npos)
-                    return format_error("tokenizer: " + where + " is '" + show_bpe_piece(s) +
+                    return format_error("tokenizer: " + where + " is '" + show_vocab_piece(s) +
                                         "', not two pieces separated by one space");
                 left = std::string_view(s).substr(0, space);
                 right = std::string_view(s).substr(space + 1);
@@ -350,7 +351,7 @@ Expected<BpeVocab> bpe_vocab_from_tokenizer_json(std::string_view tokenizer_json
             id = piece_id(piece);
             if (id < 0)
                 return format_error("tokenizer: tokenizer_config.json: " + std::string(key) + " '" +
-                                    show_bpe_piece(piece) + "' is not in the vocabulary");
+                                    show_vocab_piece(piece) + "' is not in the vocabulary");
             return Status::success();
         };
         KVMIX_TRY(named("bos_token", info.bos));

@@ -1,22 +1,8 @@
 #include "tokenizer/bpe-vocab.h"
 
-namespace kvmix {
+#include "tokenizer/gguf-vocab-keys.h"
 
-std::string show_bpe_piece(std::string_view s) {
-    static const char hex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : s) {
-        if (c < 0x20 || c == 0x7f) {
-            out += "\\x";
-            out.push_back(hex[c >> 4]);
-            out.push_back(hex[c & 15]);
-        } else {
-            out.push_back(static_cast<char>(c));
-        }
-        if (out.size() > 64) return out + "...";
-    }
-    return out;
-}
+namespace kvmix {
 
 Expected<BpePieceIndex> index_bpe_pieces(const std::vector<std::string>& tokens, const std::vector<TokenType>& types,
                                          const std::string& key) {
@@ -32,7 +18,7 @@ Expected<BpePieceIndex> index_bpe_pieces(const std::vector<std::string>& tokens,
         const auto [it, fresh] = index.emplace(p, static_cast<int32_t>(i));
         if (fresh) continue;
         if (i < types.size() && types[i] == TokenType::unused) continue;
-        return format_error("tokenizer: '" + key + "' has the piece '" + show_bpe_piece(p) + "' twice (ids " +
+        return format_error("tokenizer: '" + key + "' has the piece '" + show_vocab_piece(p) + "' twice (ids " +
                             std::to_string(it->second) + " and " + std::to_string(i) + ")");
     }
     return index;
@@ -42,16 +28,16 @@ Status add_bpe_merge(const BpePieceIndex& index, std::string_view left, std::str
                      const std::string& where, std::vector<BpeMerge>& merges) {
     const auto l = index.find(left);
     if (l == index.end())
-        return format_error("tokenizer: " + where + ": '" + show_bpe_piece(left) + "' is not in the vocabulary");
+        return format_error("tokenizer: " + where + ": '" + show_vocab_piece(left) + "' is not in the vocabulary");
     const auto r = index.find(right);
     if (r == index.end())
-        return format_error("tokenizer: " + where + ": '" + show_bpe_piece(right) + "' is not in the vocabulary");
+        return format_error("tokenizer: " + where + ": '" + show_vocab_piece(right) + "' is not in the vocabulary");
     std::string joined;
     joined.reserve(left.size() + right.size());
     joined.append(left).append(right);
     const auto m = index.find(joined);
     if (m == index.end())
-        return format_error("tokenizer: " + where + ": the merged piece '" + show_bpe_piece(joined) +
+        return format_error("tokenizer: " + where + ": the merged piece '" + show_vocab_piece(joined) +
                             "' is not in the vocabulary");
     merges.push_back({l->second, r->second, m->second});
     return Status::success();

@@ -54,7 +54,4 @@ Expected<BpePieceIndex> index_bpe_pieces(const std::vector<std::string>& tokens,
 Status add_bpe_merge(const BpePieceIndex& index, std::string_view left, std::string_view right,
                      const std::string& where, std::vector<BpeMerge>& merges);
 
-// Printable form of a piece for error messages (control bytes escaped, long ones cut).
-std::string show_bpe_piece(std::string_view s);
-
 }  // namespace kvmix

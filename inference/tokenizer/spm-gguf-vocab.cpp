@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "io/gguf-file.h"
+#include "tokenizer/gguf-vocab-keys.h"
 
 namespace kvmix {
 
@@ -22,27 +23,6 @@ Status tok_error(ErrorCode code, const std::string& message) { return {code, "to
 
 std::string quote(const std::string& key) { return "'" + key + "'"; }
 
-// An optional token id: -1 when the key is absent. Out of range is an error, except for
-// `lenient` keys (padding ids are often stale), which then read as absent.
-Expected<int32_t> optional_id(const GgufFile& gguf, const std::string& key, size_t n_vocab, bool lenient = false) {
-    if (!gguf.find(key)) return int32_t{-1};
-    auto v = gguf.get_int(key);
-    if (!v.ok()) return v.status().with_context("tokenizer");
-    if (*v < 0 || static_cast<uint64_t>(*v) >= n_vocab) {
-        if (lenient) return int32_t{-1};
-        return tok_error(ErrorCode::format, quote(key) + " is " + std::to_string(*v) + ", outside the vocabulary of " +
-                                                std::to_string(n_vocab) + " tokens");
-    }
-    return static_cast<int32_t>(*v);
-}
-
-Expected<bool> optional_bool(const GgufFile& gguf, const std::string& key, bool fallback) {
-    if (!gguf.find(key)) return fallback;
-    auto v = gguf.get_bool(key);
-    if (!v.ok()) return v.status().with_context("tokenizer");
-    return *v;
-}
-
 std::string escape_spaces(std::string_view s) {
     std::string out;
     out.reserve(s.size());
@@ -51,23 +31,6 @@ std::string escape_spaces(std::string_view s) {
             out.append(space_symbol);
         else
             out.push_back(c);
-    }
-    return out;
-}
-
-// Printable form of a piece for error messages.
-std::string show_piece(std::string_view s) {
-    std::string out;
-    for (unsigned char c : s) {
-        if (c < 0x20 || c == 0x7f) {
-            static const char hex[] = "0123456789abcdef";
-            out += "\\x";
-            out.push_back(hex[c >> 4]);
-            out.push_back(hex[c & 15]);
-        } else {
-            out.push_back(static_cast<char>(c));
-        }
-        if (out.size() > 64) return out + "...";
     }
     return out;
 }
@@ -134,27 +97,13 @@ Expected<SpmGgufVocab> spm_vocab_from_gguf(const GgufFile& gguf) {
     }
 
     // Special ids and flags.
-    auto bos = optional_id(gguf, "tokenizer.ggml.bos_token_id", n);
-    KVMIX_TRY(bos);
-    auto eos = optional_id(gguf, "tokenizer.ggml.eos_token_id", n);
-    KVMIX_TRY(eos);
-    auto unk = optional_id(gguf, "tokenizer.ggml.unknown_token_id", n);
-    KVMIX_TRY(unk);
-    auto pad = optional_id(gguf, "tokenizer.ggml.padding_token_id", n, /*lenient=*/true);
-    KVMIX_TRY(pad);
-    auto eot = optional_id(gguf, "tokenizer.ggml.eot_token_id", n);
-    KVMIX_TRY(eot);
-    auto eom = optional_id(gguf, "tokenizer.ggml.eom_token_id", n);
-    KVMIX_TRY(eom);
-    auto add_bos = optional_bool(gguf, "tokenizer.ggml.add_bos_token", true);
-    KVMIX_TRY(add_bos);
-    auto add_eos = optional_bool(gguf, "tokenizer.ggml.add_eos_token", false);
-    KVMIX_TRY(add_eos);
-    auto add_space_prefix = optional_bool(gguf, "tokenizer.ggml.add_space_prefix", true);
+    auto special = read_gguf_special_tokens(gguf, n, /*default_add_bos=*/true);
+    KVMIX_TRY(special);
+    auto add_space_prefix = gguf_optional_bool(gguf, "tokenizer.ggml.add_space_prefix", true);
     KVMIX_TRY(add_space_prefix);
 
     // sentencepiece needs exactly one UNKNOWN piece.
-    int32_t unk_id = *unk;
+    int32_t unk_id = special->unk;
     if (unk_id < 0) {
         const auto it = std::find(info.types.begin(), info.types.end(), TokenType::unknown);
         if (it == info.types.end())
@@ -165,12 +114,12 @@ Expected<SpmGgufVocab> spm_vocab_from_gguf(const GgufFile& gguf) {
         if (t == TokenType::unknown) t = TokenType::control;
     info.types[static_cast<size_t>(unk_id)] = TokenType::unknown;
 
-    info.bos = *bos;
-    info.eos = *eos;
+    info.bos = special->bos;
+    info.eos = special->eos;
     info.unk = unk_id;
-    info.pad = *pad;
-    info.add_bos = *add_bos && info.bos >= 0;
-    info.add_eos = *add_eos && info.eos >= 0;
+    info.pad = special->pad;
+    info.add_bos = special->add_bos && info.bos >= 0;
+    info.add_eos = special->add_eos && info.eos >= 0;
     info.add_space_prefix = *add_space_prefix;
 
     // Pieces.
@@ -191,7 +140,7 @@ Expected<SpmGgufVocab> spm_vocab_from_gguf(const GgufFile& gguf) {
     for (size_t i = 0; i < n; ++i) {
         const auto [it, fresh] = seen.emplace(proto.pieces[i].piece, i);
         if (!fresh)
-            return tok_error(ErrorCode::format, quote(key_tokens) + " has the piece '" + show_piece(proto.pieces[i].piece) +
+            return tok_error(ErrorCode::format, quote(key_tokens) + " has the piece '" + show_vocab_piece(proto.pieces[i].piece) +
                                                     "' twice (ids " + std::to_string(it->second) + " and " + std::to_string(i) + ")");
     }
 
@@ -214,8 +163,8 @@ Expected<SpmGgufVocab> spm_vocab_from_gguf(const GgufFile& gguf) {
     nz.remove_extra_whitespaces = false;
     nz.escape_whitespaces = true;
 
-    if (*eot >= 0) info.eog.push_back(*eot);
-    if (*eom >= 0 && *eom != *eot) info.eog.push_back(*eom);
+    if (special->eot >= 0) info.eog.push_back(special->eot);
+    if (special->eom >= 0 && special->eom != special->eot) info.eog.push_back(special->eom);
     std::vector<std::string_view> views;
     views.reserve(n);
     for (const auto& p : proto.pieces) views.emplace_back(p.piece);
