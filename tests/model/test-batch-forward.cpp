@@ -1,11 +1,16 @@
-// Multi-sequence batching on the CPU (model/transformer-forward.h): three sequences of different
-// lengths in one forward pass give the logits of three separate sessions, for prefill and
-// for the following batched decode steps, with the fp16 and the KVmix cache.
+// Multi-sequence batching on the CPU (model/transformer-forward.h): every fixture's golden
+// prompts in one batch match transformers' logits and greedy tokens (fp32 cache); three
+// sequences of different lengths in one forward pass give the logits of three separate
+// sessions, for prefill and the following batched decode steps, with the fp16 and the
+// KVmix cache.
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "check.h"
 #include "model/model.h"
@@ -126,6 +131,72 @@ TEST_CASE("batch forward: 3 sequences in one pass equal 3 separate sessions (fp1
 TEST_CASE("batch forward: 3 sequences in one pass equal 3 separate sessions (KVmix k2v4 cache)") {
     check_batch_equals_separate("tiny-llama256-q4_k.gguf", 2, 4);
     check_batch_equals_separate("tiny-gemma3-q8_0.gguf", 3, 8);
+}
+
+// Against the truth, not against ourselves: both golden prompts of every fixture in ONE
+// batch with fp32 caches, then 64 batched decode steps fed transformers' greedy tokens.
+// Bounds are test-forward-goldens.cpp's: 1e-3 on the prompt logits (fp32 summation order
+// is all that differs), and the greedy token wherever transformers' top-2 margin is at
+// least twice that.
+TEST_CASE("batch forward: every fixture's prompts in one batch match transformers (fp32 cache)") {
+    const std::string dir = kvmix_test::data_dir() + "/models";
+    std::ifstream in(dir + "/logit-goldens.json");
+    REQUIRE(in.good());
+    const auto goldens = nlohmann::json::parse(in);
+    int fixtures = 0;
+    for (const auto& [name, fx] : goldens["fixtures"].items()) {
+        auto model = load(name);
+        REQUIRE(model != nullptr);
+        const int64_t V = model->hparams().n_vocab;
+        const size_t n = fx["prompts"].size();
+        REQUIRE(n >= 2);
+        std::vector<std::vector<int32_t>> prompts, greedy;
+        std::vector<std::vector<double>> want, margins;
+        int64_t total = 0;
+        for (const auto& pr : fx["prompts"]) {
+            prompts.push_back(pr["prompt_ids"].get<std::vector<int32_t>>());
+            want.push_back(pr["logits"].get<std::vector<double>>());
+            greedy.push_back(pr["greedy"].get<std::vector<int32_t>>());
+            margins.push_back(pr["margins"].get<std::vector<double>>());
+            total += static_cast<int64_t>(prompts.back().size());
+        }
+        std::vector<std::unique_ptr<KvCache>> caches;
+        for (size_t s = 0; s < n; ++s) {
+            auto c = make_kv_cache(KvCacheType::f32, model->kv_shapes(), 256);
+            REQUIRE(c.ok());
+            caches.push_back(std::move(*c));
+        }
+        CpuBackend backend(2);
+        ForwardScratch scratch(model->hparams(), total);
+        std::vector<std::vector<float>> got(n, std::vector<float>(static_cast<size_t>(V)));
+        std::vector<BatchSequence> batch(n);
+        for (size_t s = 0; s < n; ++s) batch[s] = {caches[s].get(), prompts[s], 1, got[s].data()};
+        REQUIRE_OK(batch_forward(*model, backend, batch, scratch));
+        double worst = 0;
+        for (size_t s = 0; s < n; ++s) {
+            REQUIRE(want[s].size() == static_cast<size_t>(V));
+            for (int64_t i = 0; i < V; ++i) worst = std::max(worst, std::fabs(got[s][static_cast<size_t>(i)] - want[s][static_cast<size_t>(i)]));
+        }
+        int compared = 0, steps = 0;
+        const size_t n_steps = greedy[0].size();
+        for (size_t step = 0; step < n_steps; ++step) {
+            for (size_t s = 0; s < n; ++s) {
+                if (margins[s][step] >= 2e-3) {
+                    CHECK_EQ(static_cast<int32_t>(argmax(got[s].data(), V)), greedy[s][step]);
+                    ++compared;
+                }
+                ++steps;
+                batch[s].tokens = std::span<const int32_t>(&greedy[s][step], 1);
+            }
+            REQUIRE_OK(batch_forward(*model, backend, batch, scratch));
+        }
+        std::printf("  %-26s batch of %zu: max |logit diff| %.3g vs transformers, greedy %d/%d compared\n", name.c_str(), n, worst,
+                    compared, steps);
+        CHECK(worst <= 1e-3);
+        CHECK(compared >= steps - 8);  // near ties are rare
+        ++fixtures;
+    }
+    CHECK(fixtures >= 8);
 }
 
 TEST_CASE("batch forward: invalid tokens, a repeated cache or overflow leave every cache unchanged") {

@@ -2,6 +2,7 @@
 // against transformers, the stop flag's latency, max tokens, stop strings, the context
 // policies (error, truncate-middle, rolling window), cache reuse and seeded sampling.
 #include <atomic>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -35,10 +36,12 @@ Fixture load() {
     return f;
 }
 
-std::unique_ptr<Session> new_session(const Fixture& f, int64_t n_ctx) {
+std::unique_ptr<Session> new_session(const Fixture& f, int64_t n_ctx, KvCacheType cache = KvCacheType::f16,
+                                     int64_t n_batch = 32) {
     SessionConfig cfg;
     cfg.n_ctx = n_ctx;
-    cfg.n_batch = 32;
+    cfg.n_batch = n_batch;
+    cfg.kv_cache = cache;
     cfg.n_threads = 2;
     auto s = Session::create(f.model, cfg);
     return s ? std::move(s).value() : nullptr;
@@ -195,6 +198,40 @@ TEST_CASE("generation: a follow-up prompt reuses the cached prefix") {
     REQUIRE_OK(r2);
     // The last generated token was sampled but never evaluated; it runs with the 3 new ones.
     CHECK_EQ(r2->stats.prompt_evaluated, int64_t(4));
+}
+
+// Reuse against the truth of a fresh prefill: a session that evaluated P and then gets
+// P + X (only X is evaluated) must hold exactly the cache a new session builds from P + X
+// in one pass. Every pass here has several rows (chunks of up to 128), and a row of the
+// multi-row path does not depend on how many rows share the pass, so the logits after
+// two more tokens are bit-identical. (A one-row pass takes the GEMV path, which quantizes
+// activations: a chunking that left one row alone would differ by design.)
+TEST_CASE("generation: prefix reuse gives the logits of a fresh prefill, bit for bit") {
+    Fixture f = load();
+    REQUIRE(f.model && f.tok);
+    const auto p = f.goldens["prompts"][1]["prompt_ids"].get<std::vector<int32_t>>();
+    const std::vector<int32_t> head(p.begin(), p.begin() + 40);
+    for (const KvCacheType cache : {KvCacheType::f32, KvCacheType::f16}) {
+        auto reused = new_session(f, 256, cache, 128);
+        auto fresh = new_session(f, 256, cache, 128);
+        REQUIRE(reused && fresh);
+        auto r1 = generate(*reused, *f.tok, head, greedy(1));
+        REQUIRE_OK(r1);
+        auto r2 = generate(*reused, *f.tok, p, greedy(1));
+        REQUIRE_OK(r2);
+        CHECK_EQ(r2->stats.prompt_evaluated, static_cast<int64_t>(p.size() - head.size()));
+        auto r3 = generate(*fresh, *f.tok, p, greedy(1));
+        REQUIRE_OK(r3);
+        CHECK_EQ(r3->stats.prompt_evaluated, static_cast<int64_t>(p.size()));
+        CHECK(r2->tokens == r3->tokens);
+        REQUIRE(reused->tokens() == fresh->tokens());
+        std::vector<float> a, b;
+        const int32_t next[2] = {r2->tokens.back(), 7};
+        REQUIRE_OK(reused->eval(next, &a));
+        REQUIRE_OK(fresh->eval(next, &b));
+        REQUIRE(a.size() == b.size());
+        CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+    }
 }
 
 TEST_CASE("generation: seeded sampling is reproducible") {
