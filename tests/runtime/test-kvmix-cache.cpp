@@ -1,7 +1,9 @@
 // The KVmix cache inside a session: logits track the fp16 cache with an error that grows
-// as bits shrink, the memory report matches the format's arithmetic, truncation respects
-// group boundaries, snapshots restore bit for bit and refuse another profile precisely, and
-// erase (context shift) tracks the fp32 cache's erase within the quantization error.
+// as bits shrink (every layer reading quantized tokens), the memory report matches the
+// format's arithmetic, truncation respects group boundaries, a restored snapshot continues
+// bit-identically to an uninterrupted run and refuses another profile precisely, and erase
+// (context shift) tracks the fp32 cache's erase within the quantization error. The exact
+// comparison with an independent implementation is test-kvmix-reference-cache.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -29,7 +31,10 @@ std::shared_ptr<const Model> one_layer() {
     return m ? *m : nullptr;
 }
 
-std::unique_ptr<Session> make(std::shared_ptr<const Model> m, const std::string& spec, int64_t chunk = 16, int group = 32) {
+// zero_window: no fp16 window at all (ratio 0, W_min 0): only the sinks and the 1..G tokens not
+// yet forming a whole group stay fp16.
+std::unique_ptr<Session> make(std::shared_ptr<const Model> m, const std::string& spec, int64_t chunk = 16, int group = 32,
+                              bool zero_window = false) {
     SessionConfig cfg;
     cfg.n_ctx = 256;
     cfg.n_batch = chunk;
@@ -41,9 +46,11 @@ std::unique_ptr<Session> make(std::shared_ptr<const Model> m, const std::string&
     }
     auto p = parse_kv_spec(spec, m->hparams().n_layer);
     if (!p) return nullptr;
-    p->window_min = 32;
+    p->window_min = zero_window ? 0 : 32;
     p->window_max = 64;
     p->group_size = group;
+    if (zero_window)
+        for (auto& l : p->layers) l.k_window_ratio = l.v_window_ratio = 0.0f;
     cfg.kv_profile = *p;
     auto s = Session::create(std::move(m), cfg);
     return s ? std::move(s).value() : nullptr;
@@ -85,7 +92,12 @@ double rel_error(const std::vector<float>& a, const std::vector<float>& ref) {
 
 }  // namespace
 
-TEST_CASE("kvmix cache: logits approach fp16 as bits grow") {
+TEST_CASE("kvmix cache: logits approach fp16 as bits grow, with every layer reading quantized tokens") {
+    // A zero fp16 window (ratio 0, W_min 0) leaves 4..32 tail tokens after each 8-token chunk,
+    // so Gemma 3's five sliding layers (window 16) read quantized tokens too, not only the
+    // global layer. Bounds: 1.5x the measured relative error per width (printed; deterministic),
+    // and strictly more error for fewer bits. The exact check against an independent reference
+    // (codes, metadata, logits within 2e-3) is test-kvmix-reference-cache.
     auto m = gemma();
     REQUIRE(m != nullptr);
     const auto toks = text(200, static_cast<int32_t>(m->hparams().n_vocab));
@@ -93,21 +105,21 @@ TEST_CASE("kvmix cache: logits approach fp16 as bits grow") {
     auto base = make(m, "fp16");
     REQUIRE(base);
     REQUIRE_OK(base->eval(toks, &ref));
+    const std::map<std::string, double> bound = {{"k8v8", 0.0016}, {"k4v4", 0.029}, {"k3v3", 0.062}, {"k2v2", 0.11}};
     double prev = 0;
     for (const char* spec : {"k8v8", "k4v4", "k3v3", "k2v2"}) {
-        auto s = make(m, spec);
+        auto s = make(m, spec, 8, 32, /*zero_window=*/true);
         REQUIRE(s);
         std::vector<float> got;
         REQUIRE_OK(s->eval(toks, &got));
         const double e = rel_error(got, ref);
-        std::printf("  %s: relative logit error vs fp16 cache %.5f, kv bytes %llu vs fp16 %llu\n", spec, e,
-                    static_cast<unsigned long long>(s->kv_memory().bytes), static_cast<unsigned long long>(s->kv_memory().fp16_bytes));
+        std::printf("  %s: relative logit error vs fp16 cache %.5f (bound %.5f), kv bytes %llu vs fp16 %llu\n", spec, e,
+                    bound.at(spec), static_cast<unsigned long long>(s->kv_memory().bytes),
+                    static_cast<unsigned long long>(s->kv_memory().fp16_bytes));
         CHECK(std::isfinite(e));
-        CHECK(e > 0);          // something was really quantized
-        CHECK(e >= prev * 0.5);  // fewer bits never help much (allowing noise between neighbours)
+        CHECK(e > prev);
+        CHECK(e <= bound.at(spec));
         prev = e;
-        if (std::string(spec) == "k8v8") CHECK(e < 0.01);
-        if (std::string(spec) == "k2v2") CHECK(e < 0.5);
     }
 }
 
@@ -147,36 +159,41 @@ TEST_CASE("kvmix cache: truncation keeps whole groups") {
     s->truncate(70);
     CHECK_EQ(s->n_past(), int64_t(68));   // back to 4 + 2 * 32
     CHECK(std::equal(s->tokens().begin(), s->tokens().end(), toks.begin()));
-    // Re-evaluating continues correctly from there.
+    // Re-evaluating from there works; what the continued cache computes after a truncation is
+    // checked against the independent reference in test-kvmix-reference-cache (truncate-g32).
     std::vector<float> a;
     REQUIRE_OK(s->eval(std::span<const int32_t>(toks).subspan(68), &a));
     CHECK_EQ(s->n_past(), int64_t(200));
+    CHECK(std::all_of(a.begin(), a.end(), [](float x) { return std::isfinite(x); }));
 }
 
-TEST_CASE("kvmix cache: save mid-conversation, load into a new session, continue bit-identically") {
+TEST_CASE("kvmix cache: save mid-conversation, load into a new session, continue exactly like an uninterrupted run") {
+    // Split at a multiple of the 16-token chunk: the restored session then runs the chunk
+    // schedule of the uninterrupted one (quantization happens at the same commits), so its
+    // logits must be bit-identical to the uninterrupted run's for the same positions.
     auto m = gemma();
     REQUIRE(m != nullptr);
     const auto toks = text(200, static_cast<int32_t>(m->hparams().n_vocab));
+    const size_t split = 144, V = m->hparams().n_vocab;
     const std::string path = temp_path("kvsnap");
     for (const char* spec : {"k2v2", "k2v4", "k3v3", "mixed"}) {
-        auto a = std::string(spec) == "mixed" ? make_mixed(m) : make(m, spec);
+        const auto session = [&] { return std::string(spec) == "mixed" ? make_mixed(m) : make(m, spec); };
+        auto u = session();
+        REQUIRE(u);
+        std::vector<float> lu, lb;
+        REQUIRE_OK(u->eval(toks, nullptr, &lu));
+        auto a = session();
         REQUIRE(a);
-        REQUIRE_OK(a->eval(std::span<const int32_t>(toks).first(150)));
+        REQUIRE_OK(a->eval(std::span<const int32_t>(toks).first(split)));
         REQUIRE_OK(a->save(path));
-        std::vector<float> la, lb;
-        REQUIRE_OK(a->eval(std::span<const int32_t>(toks).subspan(150), nullptr, &la));
-        auto b = std::string(spec) == "mixed" ? make_mixed(m) : make(m, spec);
+        auto b = session();
         REQUIRE(b);
         REQUIRE_OK(b->load(path));
-        CHECK_EQ(b->n_past(), int64_t(150));
-        CHECK_EQ(b->kv_memory().bytes, [&] {
-            auto c = std::string(spec) == "mixed" ? make_mixed(m) : make(m, spec);
-            (void)c->eval(std::span<const int32_t>(toks).first(150));
-            return c->kv_memory().bytes;
-        }());
-        REQUIRE_OK(b->eval(std::span<const int32_t>(toks).subspan(150), nullptr, &lb));
-        REQUIRE(la.size() == lb.size());
-        CHECK(std::memcmp(la.data(), lb.data(), la.size() * sizeof(float)) == 0);
+        CHECK_EQ(b->n_past(), static_cast<int64_t>(split));
+        CHECK_EQ(b->kv_memory().bytes, a->kv_memory().bytes);
+        REQUIRE_OK(b->eval(std::span<const int32_t>(toks).subspan(split), nullptr, &lb));
+        REQUIRE(lb.size() == (toks.size() - split) * V);
+        CHECK(std::memcmp(lb.data(), lu.data() + split * V, lb.size() * sizeof(float)) == 0);
     }
     std::filesystem::remove(path);
 }
