@@ -90,6 +90,7 @@ Item {
             onCountChanged: { pinnedToEnd = true; positionViewAtEnd() }
 
             delegate: MessageDelegate {
+                objectName: "messageDelegate"
                 width: ListView.view.width
                 editing: root.editingId === messageId
                 onCopyRequested: (t) => root.copyText(t)

@@ -158,6 +158,7 @@ Item {
                     Rectangle {
                         id: cell
                         required property string modelData
+                        objectName: "bitsCell-" + row.modelData.layer + "-" + cell.modelData
                         readonly property int bits: cell.modelData === "k" ? row.modelData.kBits : row.modelData.vBits
                         Layout.preferredWidth: 56
                         Layout.preferredHeight: 22
@@ -165,6 +166,7 @@ Item {
                         color: theme.bitsColor(bits)
                         border.color: hover.hovered ? theme.text : "transparent"
                         Label {
+                            objectName: "bitsText"
                             anchors.centerIn: parent
                             text: cell.bits >= 16 ? "16" : String(cell.bits)
                             color: "#111"
@@ -229,6 +231,7 @@ Item {
 
     Menu {
         id: bitsMenu
+        objectName: "bitsMenu"
         property int layer: 0
         property bool isKey: true
         property int k: 16
@@ -238,6 +241,7 @@ Item {
             model: [2, 3, 4, 8, 16]
             MenuItem {
                 required property int modelData
+                objectName: "bitsChoice-" + modelData
                 text: modelData === 16 ? qsTr("16 (fp16)") : qsTr("%1 bits").arg(modelData)
                 checkable: true
                 checked: (bitsMenu.isKey ? bitsMenu.k : bitsMenu.v) === modelData

@@ -124,9 +124,9 @@ ApplicationWindow {
                 Layout.preferredWidth: 260
             }
             Item { Layout.fillWidth: true }
-            PageButton { text: qsTr("Chat"); checked: window.page === "chat"; Accessible.name: qsTr("Chat page"); onClicked: window.showPage("chat") }
-            PageButton { text: qsTr("Summarize"); checked: window.page === "summarize"; Accessible.name: qsTr("Summarize a document"); onClicked: window.showPage("summarize") }
-            PageButton { text: qsTr("Layers"); checked: window.page === "layers"; Accessible.name: qsTr("Layer precision view"); onClicked: window.showPage("layers") }
+            PageButton { objectName: "chatPageButton"; text: qsTr("Chat"); checked: window.page === "chat"; Accessible.name: qsTr("Chat page"); onClicked: window.showPage("chat") }
+            PageButton { objectName: "summarizePageButton"; text: qsTr("Summarize"); checked: window.page === "summarize"; Accessible.name: qsTr("Summarize a document"); onClicked: window.showPage("summarize") }
+            PageButton { objectName: "layersPageButton"; text: qsTr("Layers"); checked: window.page === "layers"; Accessible.name: qsTr("Layer precision view"); onClicked: window.showPage("layers") }
             PageButton {
                 text: qsTr("Memory")
                 checked: window.memoryVisible

@@ -49,6 +49,7 @@ Item {
                     color: theme.mutedText
                 }
                 Label {
+                    objectName: "messageStateLabel"
                     visible: root.messageState !== "complete"
                     font.pixelSize: theme.smallFont
                     color: root.messageState === "error" ? theme.errorText : theme.warningText
@@ -62,17 +63,20 @@ Item {
                     visible: root.siblingCount > 1
                     spacing: 0
                     ToolButton {
+                        objectName: "previousVersionButton"
                         text: "‹"
                         enabled: root.siblingIndex > 0 && !chat.busy
                         Accessible.name: qsTr("Previous version")
                         onClicked: chat.flipSibling(root.messageId, -1)
                     }
                     Label {
+                        objectName: "versionLabel"
                         text: qsTr("%1/%2").arg(root.siblingIndex + 1).arg(root.siblingCount)
                         font.pixelSize: theme.smallFont
                         Accessible.name: qsTr("Version %1 of %2").arg(root.siblingIndex + 1).arg(root.siblingCount)
                     }
                     ToolButton {
+                        objectName: "nextVersionButton"
                         text: "›"
                         enabled: root.siblingIndex + 1 < root.siblingCount && !chat.busy
                         Accessible.name: qsTr("Next version")
@@ -83,6 +87,7 @@ Item {
 
             TextEdit {
                 id: body
+                objectName: "messageBody"
                 visible: !root.editing
                 Layout.fillWidth: true
                 Layout.preferredWidth: Math.min(implicitWidth, root.width - 96)
@@ -110,6 +115,7 @@ Item {
                 Layout.fillWidth: true
                 TextArea {
                     id: editor
+                    objectName: "messageEditor"
                     Layout.fillWidth: true
                     Layout.minimumWidth: 320
                     wrapMode: TextEdit.Wrap
@@ -120,12 +126,13 @@ Item {
                 }
                 RowLayout {
                     Button {
+                        objectName: "saveEditButton"
                         text: root.isUser ? qsTr("Save and answer") : qsTr("Save")
                         highlighted: true
                         Accessible.name: text
                         onClicked: { chat.editMessage(root.messageId, editor.text); root.editFinished() }
                     }
-                    Button { text: qsTr("Cancel"); Accessible.name: qsTr("Cancel editing"); onClicked: root.editFinished() }
+                    Button { objectName: "cancelEditButton"; text: qsTr("Cancel"); Accessible.name: qsTr("Cancel editing"); onClicked: root.editFinished() }
                 }
             }
 

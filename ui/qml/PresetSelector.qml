@@ -31,6 +31,7 @@ ComboBox {
         return p ? qsTr("KV: %1").arg(p.label) : ""
     }
     delegate: ItemDelegate {
+        objectName: "presetChoice-" + modelData.key
         width: Math.max(control.width, 420)
         text: control.describe(modelData)
         highlighted: control.highlightedIndex === index

@@ -46,6 +46,7 @@ Rectangle {
             ScrollBar.vertical: ScrollBar {}
             delegate: ItemDelegate {
                 id: row
+                objectName: "conversationRow"
                 width: ListView.view.width
                 highlighted: conversationId === chat.currentConversationId
                 Accessible.name: title
@@ -53,8 +54,9 @@ Rectangle {
                 background: Rectangle { radius: theme.radius; color: row.highlighted ? theme.selection : (row.hovered ? Qt.rgba(0.5, 0.5, 0.5, 0.12) : "transparent") }
                 contentItem: ColumnLayout {
                     spacing: 2
-                    Label { text: title; elide: Text.ElideRight; Layout.fillWidth: true; font.bold: row.highlighted }
+                    Label { objectName: "conversationTitle"; text: title; elide: Text.ElideRight; Layout.fillWidth: true; font.bold: row.highlighted }
                     Label {
+                        objectName: "conversationSnippet"
                         visible: snippet.length > 0
                         text: snippet.replace(/\[/g, "«").replace(/\]/g, "»")
                         color: theme.mutedText

@@ -101,6 +101,7 @@ Item {
                         }
                     }
                     Label {
+                        objectName: "summaryInfo"
                         text: summary.resultInfo
                         visible: text.length > 0
                         wrapMode: Text.Wrap
