@@ -14,6 +14,10 @@ namespace {
 
 bool valid_width(int b) { return b == 2 || b == 3 || b == 4 || b == 8 || b == 16; }
 
+// Far above any context length; keeps the window arithmetic (rounding up to whole groups,
+// sizing the fp16 tail) from overflowing on a profile file's huge window_max.
+constexpr int64_t kMaxWindowTokens = int64_t{1} << 30;
+
 int64_t round_up(int64_t x, int64_t g) { return (x + g - 1) / g * g; }
 
 int64_t window_for(const KvProfile& p, float ratio, int64_t n_tokens) {
@@ -48,8 +52,9 @@ Status validate(const KvProfile& p, uint32_t n_layer) {
         return fail("has " + std::to_string(p.layers.size()) + " layers, the model has " + std::to_string(n_layer));
     if (p.group_size != 32 && p.group_size != 64 && p.group_size != 128) return fail("group size must be 32, 64 or 128, got " + std::to_string(p.group_size));
     if (p.sinks < 0 || p.sinks > 1024) return fail("sinks must be in [0, 1024], got " + std::to_string(p.sinks));
-    if (p.window_min < 0 || p.window_max < p.window_min)
-        return fail("window bounds must satisfy 0 <= min <= max, got [" + std::to_string(p.window_min) + ", " + std::to_string(p.window_max) + "]");
+    if (p.window_min < 0 || p.window_max < p.window_min || p.window_max > kMaxWindowTokens)
+        return fail("window bounds must satisfy 0 <= min <= max <= " + std::to_string(kMaxWindowTokens) + ", got [" +
+                    std::to_string(p.window_min) + ", " + std::to_string(p.window_max) + "]");
     for (size_t i = 0; i < p.layers.size(); ++i) {
         const KvLayerBits& l = p.layers[i];
         const std::string at = "layer " + std::to_string(i) + ": ";

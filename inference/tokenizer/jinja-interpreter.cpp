@@ -534,8 +534,9 @@ private:
             const JinjaValue* seq = a.is_integral() ? &b : &a;
             const JinjaValue* count = a.is_integral() ? &a : &b;
             if (count->is_integral() && (seq->is_string() || seq->is_list())) {
-                const std::int64_t n = std::max<std::int64_t>(count->as_int(), 0);
                 const std::size_t unit = seq->is_string() ? seq->as_string().size() : 16 * seq->as_list().size();
+                // An empty sequence stays empty at once: a huge count must not loop ('' * 10 ** 18).
+                const std::int64_t n = unit ? std::max<std::int64_t>(count->as_int(), 0) : 0;
                 if (unit && static_cast<std::uint64_t>(n) > limits_.max_output_bytes / unit) return limit(e.line, "string size");
                 if (seq->is_string()) {
                     std::string out;
