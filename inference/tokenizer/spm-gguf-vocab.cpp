@@ -7,6 +7,7 @@
 
 #include "io/gguf-file.h"
 #include "tokenizer/gguf-vocab-keys.h"
+#include "tokenizer/utf8-stream.h"
 
 namespace kvmix {
 
@@ -136,6 +137,9 @@ Expected<SpmGgufVocab> spm_vocab_from_gguf(const GgufFile& gguf) {
         p.type = static_cast<SpmPieceType>(type);
         has_bytes |= type == TokenType::byte;
         if (p.piece.empty()) return tok_error(ErrorCode::format, quote(key_tokens) + "[" + std::to_string(i) + "] is empty");
+        // Decoded text is pieces put together: a piece that is not UTF-8 would leak broken text.
+        if (!is_valid_utf8(p.piece))
+            return tok_error(ErrorCode::format, quote(key_tokens) + "[" + std::to_string(i) + "] is not valid UTF-8");
     }
     for (size_t i = 0; i < n; ++i) {
         const auto [it, fresh] = seen.emplace(proto.pieces[i].piece, i);

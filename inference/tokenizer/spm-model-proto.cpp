@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "tokenizer/utf8-stream.h"
+
 namespace kvmix {
 
 namespace {
@@ -169,6 +171,8 @@ Status parse_piece(std::string_view msg, size_t index, SpmPiece& p) {
     return for_each_field(msg, what, [&](const Field& f) -> Status {
         if (f.number == piece_piece) {
             KVMIX_TRY(expect_wire(f, wire_bytes, what));
+            // Decoded text is pieces put together: a piece that is not UTF-8 would leak broken text.
+            if (!is_valid_utf8(f.bytes)) return format_error("not a SentencePiece model: " + what + " is not valid UTF-8");
             p.piece.assign(f.bytes);
         } else if (f.number == piece_score) {
             KVMIX_TRY(expect_wire(f, wire_fixed32, what));

@@ -66,8 +66,9 @@ struct SpmModelProto {
 std::string serialize_spm_model(const SpmModelProto& model);
 
 // Reads the fields above from a serialized ModelProto (absent ones take the proto's
-// defaults), skipping all others. Errors on malformed wire data or a model without
-// pieces; sentencepiece itself does the full validation when it loads the bytes.
+// defaults), skipping all others. Errors on malformed wire data, a piece that is not UTF-8
+// or a model without pieces; sentencepiece itself does the full validation when it loads
+// the bytes.
 Expected<SpmModelProto> parse_spm_model(std::string_view bytes);
 
 // Low-level wire helpers, exposed for tests.

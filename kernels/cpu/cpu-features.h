@@ -24,14 +24,22 @@
 #define KVMIX_CPU_X86 0
 #endif
 
+#if KVMIX_CPU_X86
+#include <cpuid.h>
+#endif
+
 namespace kvmix {
 
-// True when the AVX2 + FMA + F16C kernels may run on this CPU. Cheap (reads the
-// compiler runtime's cached cpuid result), so kernels ask on every call.
+// True when the AVX2 + FMA + F16C kernels may run on this CPU. Cheap (the compiler
+// runtime's cached cpuid result and one static), so kernels ask on every call.
 inline bool cpu_has_avx2_fma_f16c() {
 #if KVMIX_CPU_X86
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    // clang before 15 rejects __builtin_cpu_supports("f16c"): read the CPUID bit instead.
+    static const bool f16c = [] {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & bit_F16C) != 0;
+    }();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 #else
     return false;
 #endif

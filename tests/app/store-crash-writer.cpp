@@ -2,7 +2,7 @@
 // replies first) and writes a chat forever: a user message, then a streaming reply with
 // checkpoints, then its final text. After each commit it prints "committed <id> <length>"
 // (flushed) so a test that SIGKILLs it knows what must have survived. Stops by itself
-// after 20 s in case nobody kills it.
+// after 2 minutes in case nobody kills it.
 #include <QCoreApplication>
 #include <QElapsedTimer>
 #include <QRandomGenerator>
@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
     QElapsedTimer clock;
     clock.start();
     qint64 parent = 0;
-    while (clock.elapsed() < 20000) {
+    while (clock.elapsed() < 120000) {
         const int userLength = 10 + rng.bounded(200);
         const qint64 user = store.addMessage(conv, parent, ConversationStore::Role::User, crashText(userLength));
         if (user == 0) break;

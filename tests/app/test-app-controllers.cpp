@@ -456,14 +456,18 @@ private slots:
         QCOMPARE(f->kv.checkResult().value(QStringLiteral("meanKl")).toDouble(), 0.0);
         QCOMPARE(f->kv.checkResult().value(QStringLiteral("fp16Perplexity")).toDouble(), o.fp16Perplexity);
 
-        // Cancelled from the controller: no new result.
+        // Cancelled from the controller: no new result. The worker is held until the cancel
+        // is in, so the check cannot finish first.
         f->kv.setPreset(QStringLiteral("compact"));
         f->kv.setQualityLimits(1024, 16);
+        QSemaphore gate;
+        f->thread.post([&gate](InferenceWorker*) { gate.acquire(); });
         QVERIFY(f->kv.startQualityCheck(text, QStringLiteral("sample")));
         f->kv.cancelQualityCheck();
+        gate.release();
         QVERIFY(waitFor(done, 3, 120000));
         const auto c = done.last().at(0).value<QualityOutcome>();
-        if (c.reason != QLatin1String("cancelled")) QSKIP("the check finished before the cancel reached it");
+        QCOMPARE(c.reason, QStringLiteral("cancelled"));
         QCOMPARE(f->kv.checkResult().value(QStringLiteral("preset")).toString(), QStringLiteral("fp16"));
         QVERIFY(f->kv.checkText().contains(QStringLiteral("cancelled")));
     }
@@ -476,8 +480,9 @@ private slots:
         QVERIFY(f->summary.busy());
         QVERIFY(waitFor(done, 1, 120000));
         const auto o = done.first().at(0).value<SummaryOutcome>();
-        if (o.reason == QLatin1String("error") && o.error.contains(QStringLiteral("empty"))) QSKIP("the fixture writes empty summaries");
-        QVERIFY2(o.reason == QLatin1String("complete"), qPrintable(o.error));
+        // Greedy decoding (init() sets temperature 0): the same non-empty summary every run.
+        QVERIFY2(o.reason == QLatin1String("complete"), qPrintable(o.reason + ": " + o.error));
+        QVERIFY(!o.summary.isEmpty());
         QVERIFY(!f->summary.resultInfo().isEmpty());
         QCOMPARE(f->chat.currentTitle(), QStringLiteral("Summary: doc.txt"));
         QCOMPARE(f->chat.messages()->count(), 2);

@@ -260,7 +260,8 @@ private slots:
         QString streamed;
         const GenerationOutcome o = run(r, &streamed);
         disconnect(conn);
-        if (o.reason == QLatin1String("eog") && o.generated <= 1) QSKIP("the fixture ended its answer at once");
+        // Greedy decoding: the fixture's answer to this prompt is always longer than one
+        // token, so the stop lands mid-stream (an answer that ended at once fails here).
         QCOMPARE(o.reason, QStringLiteral("cancelled"));
         QVERIFY2(o.generated >= 1 && o.generated <= 2, qPrintable(QString::number(o.generated)));
         QCOMPARE(streamed, o.text);
@@ -335,9 +336,9 @@ private slots:
         m_thread->post([r](InferenceWorker* worker) { worker->summarize(r); });
         QVERIFY(waitFor(done, 1, 120000));
         const auto o = done.first().at(0).value<SummaryOutcome>();
-        if (o.reason == QLatin1String("error") && o.error.contains(QStringLiteral("empty")))
-            QSKIP("the fixture model writes empty summaries");
+        // Greedy decoding: the fixture writes the same non-empty summaries on every run.
         QVERIFY2(o.reason == QLatin1String("complete"), qPrintable(o.reason + ": " + o.error));
+        QVERIFY(!o.summary.isEmpty());
         QVERIFY(o.documentTokens > 256);
         QVERIFY(o.chunks > 1);
         QVERIFY(o.passes >= 1);

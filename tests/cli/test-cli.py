@@ -8,6 +8,7 @@ plain non-zero exit (never a signal).
 Default-model mode (--default-model): the same `info` checks against the facts of the
 SmolLM2-135M-Instruct GGUF (the default) and of Gemma 3 270M (`-m gemma-3-270m`), a chat
 answer and tokenization; skipped (exit 77) when the default model is not installed.
+Under CI a skip fails unless tests/expected-skips.txt lists it (see skip_verdict).
 Standard library only: CI runs this without the tooling venv.
 """
 import argparse
@@ -18,6 +19,54 @@ import sys
 
 failures = []
 passed = 0
+# The CTest name of this run (tests/cli/CMakeLists.txt), for the skip policy.
+test_name = "cli-fixtures"
+
+
+def skip_verdict(message):
+    """The skip policy of tests/support/skip-policy.h: outside CI a skip is a skip; under CI
+    (CI set to anything but "", "0" or "false") it is a failure unless tests/expected-skips.txt
+    has a '<test> | <part of the message> | <reason>' line for it. Returns (allowed, note)."""
+    ci = os.environ.get("CI", "")
+    if ci in ("", "0", "false"):
+        return True, ""
+    path = os.environ.get("KVMIX_EXPECTED_SKIPS") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "expected-skips.txt")
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        return False, f"CI is set and the expected-skips file '{path}' cannot be read ({e.strerror})"
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = [x.strip() for x in line.split("|")]
+        if len(fields) != 3 or not all(fields):
+            return False, f"{path}:{number}: expected '<test name> | <substring of the skip message> | <why it is expected in CI>'"
+        if fields[0] == test_name and fields[1] in message:
+            return True, "expected in CI: " + fields[2]
+    return False, (f"a skip under CI counts as a failure: fix what the test needs, or list it in '{path}' as "
+                   f"'{test_name} | <part of the message> | <why it is expected in CI>'")
+
+
+def skip_part(message):
+    """Skips one part of the run (or fails it, see skip_verdict)."""
+    allowed, note = skip_verdict(message)
+    if allowed:
+        print(f"SKIP {message}" + (f" -- {note}" if note else ""))
+    else:
+        check(False, f"skipped ({message}) -- {note}")
+
+
+def skip_all(message):
+    """Ends the run as skipped (exit 77), or failed under CI (see skip_verdict)."""
+    allowed, note = skip_verdict(message)
+    if allowed:
+        print(f"SKIP: {message}" + (f" -- {note}" if note else ""))
+        sys.exit(77)
+    print(f"FAILED: skipped ({message}) -- {note}", file=sys.stderr)
+    sys.exit(1)
 
 
 def check(cond, what):
@@ -99,7 +148,7 @@ def check_vocab_only(kvmix, shared_dir):
     """`kvmix tokenize` on llama.cpp's vocab-only GGUFs (no tensors), against their vectors."""
     vocab_dir = os.path.join(shared_dir, "tokenizers")
     if not os.path.isdir(vocab_dir):
-        print(f"SKIP vocab-only tokenize: {vocab_dir} is absent")
+        skip_part(f"vocab-only tokenize: {vocab_dir} is absent")
         return
     for name in ("ggml-vocab-gpt-2", "ggml-vocab-llama-spm"):
         path = os.path.join(vocab_dir, name + ".gguf")
@@ -211,6 +260,95 @@ def check_run_commands(kvmix, models_dir, tmp):
         check(rows[0]["kv_bytes"] == 32 * 2 * 2 * 32 * 2, f"bench kv_bytes at depth 32: {rows[0]['kv_bytes']}")
 
 
+def check_perplexity_kld(kvmix, models_dir, tmp):
+    """perplexity --kld: a cache against itself gives KLD 0 and top-1 1.0 exactly; k2v2 against
+    fp16 gives KLD > 0, and its mean, p99 and top-1 equal a recomputation here from logits
+    the plain mode dumps in separate processes (so the pairing, the log-sum-exp and the
+    percentile are checked against an independent implementation)."""
+    from array import array
+    import math
+    model = os.path.join(models_dir, "tiny-llama-q8_0.gguf")
+    n_vocab = 512  # the fixture's vocabulary (MANIFEST.json)
+    text = os.path.join(tmp, "kld-text.txt")
+    with open(text, "w") as f:
+        f.write(" ".join(f"word{i % 89} comes before word{(i * 11) % 89}." for i in range(600)))
+    # ctx 256 with chunks of 32: the sinks (4) and the window (32 tokens) leave whole groups
+    # that k2v2 quantizes, so the scored half reads 2-bit codes.
+    common = ["perplexity", "-m", model, "-f", text, "--ctx", "256", "--chunk", "32", "--max-windows", "2", "--json"]
+
+    def ppl_json(*extra):
+        rc, out, err = run(kvmix, *common, *extra)
+        check(rc == 0, f"perplexity {' '.join(extra)} exits 0 ({err.strip()})")
+        return json.loads(out) if rc == 0 else None
+
+    same = ppl_json("--kv", "fp16", "--kld")
+    if same:
+        check(same["kld"]["mean"] == 0.0 and same["kld"]["p99"] == 0.0 and same["kld"]["max"] == 0.0,
+              f"fp16 against fp16: KLD exactly 0 ({same['kld']})")
+        check(same["top1_agreement"] == 1.0 and same["ppl"] == same["base"]["ppl"] and same["ppl_delta_pct"] == 0.0,
+              f"fp16 against fp16: top-1 1.0, equal perplexities ({same})")
+    same32 = ppl_json("--kv", "fp16", "--base", "fp16", "--kv-cache", "f32")
+    if same32:
+        check(same32["kld"]["max"] == 0.0 and same32["top1_agreement"] == 1.0, f"f32 against f32: KLD 0 ({same32['kld']})")
+
+    q_dump, b_dump = os.path.join(tmp, "k2v2.f32"), os.path.join(tmp, "fp16.f32")
+    quant = ppl_json("--kv", "k2v2", "--kld", "--dump-logits", q_dump)
+    plain_q = ppl_json("--kv", "k2v2")
+    plain_b = ppl_json("--kv", "fp16", "--dump-logits", b_dump)
+    if not (quant and plain_q and plain_b):
+        return
+    n = quant["tokens"]
+    check(n == 256 and plain_b["tokens"] == n, f"two windows of 128 scored tokens: {n}")
+    check(quant["kv_bytes"] < quant["kv_fp16_bytes"] == plain_b["kv_bytes"], f"k2v2 stores fewer bytes than fp16: {quant}")
+    # The comparison mode scores each cache exactly as the plain mode does.
+    check(quant["ppl"] == plain_q["ppl"] and quant["base"]["ppl"] == plain_b["ppl"],
+          f"--kld perplexities equal the plain runs: {quant['ppl']} / {plain_q['ppl']}, {quant['base']['ppl']} / {plain_b['ppl']}")
+    rows = {}
+    for name, path in (("q", q_dump), ("b", b_dump)):
+        a = array("f")
+        with open(path, "rb") as f:
+            a.frombytes(f.read())
+        check(len(a) == n * n_vocab, f"--dump-logits {name}: {len(a)} floats, expected {n} x {n_vocab}")
+        rows[name] = a
+    if len(rows["q"]) != n * n_vocab or len(rows["b"]) != n * n_vocab:
+        return
+
+    def log_softmax(row):
+        m = max(row)
+        lse = m + math.log(sum(math.exp(x - m) for x in row))
+        return [x - lse for x in row]
+
+    kls, agree = [], 0
+    for t in range(n):
+        b = rows["b"][t * n_vocab:(t + 1) * n_vocab]
+        q = rows["q"][t * n_vocab:(t + 1) * n_vocab]
+        lb, lq = log_softmax(b), log_softmax(q)
+        kls.append(sum(math.exp(x) * (x - y) for x, y in zip(lb, lq)))
+        agree += b.index(max(b)) == q.index(max(q))
+    mean = sum(kls) / n
+    s = sorted(kls)
+    pos = 0.99 * (n - 1)
+    lo = int(pos)
+    p99 = s[lo] + (pos - lo) * (s[min(lo + 1, n - 1)] - s[lo])
+    k = quant["kld"]
+    check(mean > 0 and k["mean"] > 0 and min(kls) > -1e-12, f"k2v2 against fp16: KLD > 0 ({k}, recomputed {mean})")
+    check(math.isclose(k["mean"], mean, rel_tol=1e-9, abs_tol=1e-15), f"mean KLD {k['mean']} vs recomputed {mean}")
+    check(math.isclose(k["p99"], p99, rel_tol=1e-9, abs_tol=1e-15), f"p99 KLD {k['p99']} vs recomputed {p99}")
+    check(math.isclose(k["max"], s[-1], rel_tol=1e-9, abs_tol=1e-15), f"max KLD {k['max']} vs recomputed {s[-1]}")
+    check(0.0 <= quant["top1_agreement"] <= 1.0 and quant["top1_agreement"] == agree / n,
+          f"top-1 agreement {quant['top1_agreement']} vs recomputed {agree / n}")
+
+    # Text mode keeps the plain first line and adds the comparison.
+    rc, out, err = run(kvmix, *common[:-1], "--kv", "k2v2", "--kld")
+    lines = out.splitlines()
+    check(rc == 0 and lines[0].startswith("perplexity ") and "kv k2v2" in lines[0] and "base perplexity" in lines[1]
+          and "KL divergence" in lines[2] and "top-1 agreement" in lines[2], f"--kld text output: {out!r} ({err.strip()})")
+    rc, _, err = run(kvmix, *common, "--kld", "--base", "k9v9")
+    check(rc == 1 and "k9v9" in err, f"a bad --base is a clear error ({err.strip()})")
+    rc, _, err = run(kvmix, *common, "--dump-logits", os.path.join(tmp, "no-such-dir", "x.f32"))
+    check(rc == 1 and "cannot create logits file" in err, f"an unwritable --dump-logits is a clear error ({err.strip()})")
+
+
 def check_profile_commands(kvmix, models_dir, tmp):
     """profile and presets on a tiny fixture with the user data dir in `tmp`: a profile with
     one row per layer, stored by model hash; `--kv balanced` uses it; presets prints exact bits."""
@@ -271,8 +409,7 @@ def default_model_path():
 
 def check_default(kvmix):
     if not os.path.exists(default_model_path()):
-        print("SKIP: the default model is not installed (run installer/setup.sh)")
-        sys.exit(77)
+        skip_all("the default model is not installed (run installer/setup.sh)")
     j = info(kvmix, "default")
     if j is None:
         return
@@ -329,7 +466,9 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--default-model", action="store_true")
     args = ap.parse_args()
+    global test_name
     if args.default_model:
+        test_name = "cli-default-model"
         check_default(args.kvmix)
     else:
         models_dir = os.path.join(args.data, "models")
@@ -347,6 +486,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             check_errors(args.kvmix, args.data, tmp)
             check_run_commands(args.kvmix, models_dir, tmp)
+            check_perplexity_kld(args.kvmix, models_dir, tmp)
             check_profile_commands(args.kvmix, models_dir, tmp)
     print(f"{passed} passed, {len(failures)} failed")
     sys.exit(1 if failures else 0)
