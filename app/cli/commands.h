@@ -12,5 +12,6 @@ int cmd_bench(int argc, char** argv);
 int cmd_passkey(int argc, char** argv);
 int cmd_profile(int argc, char** argv);
 int cmd_presets(int argc, char** argv);
+int cmd_doctor(int argc, char** argv);
 
 }  // namespace kvmix::cli

@@ -21,6 +21,7 @@ void print_usage(FILE* out) {
                  "  passkey   -m MODEL --ctx N            retrieval of a hidden number at several depths (--kv SPEC)\n"
                  "  profile   -m MODEL [--calib FILE]     gradient-based K/V layer importance -> bit profile (--self-generate N --len T)\n"
                  "  presets   -m MODEL [--budget BYTES]   bits, bytes per token and max context of each KV preset\n"
+                 "  doctor    [-m MODEL] [--json]         CPU kernels, CUDA devices and the GPU self-check (CPU vs GPU logits)\n"
                  "\n"
                  "KV cache: --kv fp16 | k2v2 | k3v3 | k4v4 | k8v8 | kXvY | profile:FILE | high | balanced | compact\n"
                  "          | custom:FRACTION:kHIvHI:kLOvLO (presets use the model's `kvmix profile`), --kv-group 32|64|128,\n"
@@ -57,8 +58,10 @@ int main(int argc, char** argv) {
     if (cmd == "perplexity") return kvmix::cli::cmd_perplexity(argc, argv);
     if (cmd == "passkey") return kvmix::cli::cmd_passkey(argc, argv);
     if (cmd == "profile") return kvmix::cli::cmd_profile(argc, argv);
+    if (cmd == "doctor") return kvmix::cli::cmd_doctor(argc, argv);
 #else
-    if (cmd == "tokenize" || cmd == "generate" || cmd == "chat" || cmd == "perplexity" || cmd == "passkey" || cmd == "profile") {
+    if (cmd == "tokenize" || cmd == "generate" || cmd == "chat" || cmd == "perplexity" || cmd == "passkey" || cmd == "profile" ||
+        cmd == "doctor") {
         std::fprintf(stderr, "kvmix: '%s' needs the tokenizer, which this build lacks (KVMIX_TOKENIZER=OFF)\n", cmd.c_str());
         return 1;
     }

@@ -13,6 +13,7 @@
 #include "backend/device.h"
 #include "model/model-file.h"
 #include "model/model.h"
+#include "runtime/device-check.h"
 #include "runtime/generation.h"
 #include "runtime/kv-profile.h"
 #include "runtime/session.h"
@@ -243,22 +244,39 @@ void InferenceWorker::loadModel(const QString& path) {
     const kvmix::CudaAvailability cuda = kvmix::cuda_availability();
     m_useGpu = false;
     if (cuda.available) {
-        kvmix::SessionConfig probe;
-        probe.n_ctx = 16;
-        probe.device = kvmix::DeviceKind::cuda;
         m_gpuWeights = std::make_shared<kvmix::DeviceWeights>(m_model);
-        probe.gpu_weights = m_gpuWeights;
-        auto gpu = kvmix::Session::create(m_model, probe);
-        m_useGpu = gpu.ok();
+        // Used only when the GPU computes what the CPU does: see runtime/device-check.h.
+        const kvmix::Expected<kvmix::DeviceCheckReport> check = checkGpu();
+        m_useGpu = check.ok() && check->passed;
         if (!m_useGpu) m_gpuWeights.reset();
-        info.deviceNote = m_useGpu ? tr("Chats run on the GPU (CUDA); summaries and quality checks on the CPU.")
-                                   : tr("CPU (the CUDA device could not be used: %1)").arg(qs(gpu.status().message()));
+        if (!check.ok())
+            info.deviceNote = tr("CPU (the CUDA device could not be used: %1)").arg(qs(check.status().message()));
+        else if (!check->passed)
+            info.deviceNote = tr("CPU (the GPU's results differ from the CPU's: %1)").arg(qs(check->summary));
+        else
+            info.deviceNote = tr("Chats run on the GPU (CUDA), checked against the CPU at load: %1. Summaries and quality "
+                                 "checks run on the CPU.")
+                                  .arg(qs(check->summary));
     } else {
         info.deviceNote = tr("CPU (no GPU: %1)").arg(qs(cuda.reason));
     }
     m_info = info;
     emit progress(0, tr("Ready"), 1.0);
     emit modelLoaded(info);
+}
+
+kvmix::Expected<kvmix::DeviceCheckReport> InferenceWorker::checkGpu() {
+    auto ids = m_tokenizer->encode(kvmix::device_check_text(), true, false);
+    if (!ids) return ids.status();
+    kvmix::SessionConfig cfg;
+    cfg.n_ctx = static_cast<int64_t>(ids->size()) + 8;
+    auto cpu = kvmix::Session::create(m_model, cfg);
+    if (!cpu) return cpu.status();
+    cfg.device = kvmix::DeviceKind::cuda;
+    cfg.gpu_weights = m_gpuWeights;
+    auto gpu = kvmix::Session::create(m_model, cfg);
+    if (!gpu) return gpu.status();
+    return kvmix::run_device_check(**cpu, **gpu, *ids);
 }
 
 void InferenceWorker::unloadModel() {

@@ -22,6 +22,7 @@
 #include <memory>
 
 #include "core/inference-types.h"
+#include "runtime/device-check.h"
 
 namespace kvmix {
 class DeviceWeights;
@@ -79,16 +80,19 @@ private:
     bool beginRequest(int id);
     ChatSession* sessionFor(qint64 conversationId, const kvmix::KvProfile& profile, int64_t nCtx, bool* rebuilt, QString* error);
     KvMemoryInfo memoryInfo(qint64 conversationId, const kvmix::Session& session) const;
+    // The load-time self-check: a short prompt on the CPU and on the GPU (m_gpuWeights),
+    // logits compared (runtime/device-check.h). An error when the GPU cannot run it.
+    kvmix::Expected<kvmix::DeviceCheckReport> checkGpu();
 
     std::shared_ptr<const kvmix::Model> m_model;
     std::unique_ptr<kvmix::Tokenizer> m_tokenizer;
     ModelInfo m_info;
     std::map<qint64, std::unique_ptr<ChatSession>> m_sessions;
     quint64 m_useCounter = 0;
-    // Chat sessions run on the GPU when a probe session could be created there at load time;
-    // a later GPU failure falls back to the CPU for that session (the reason is in deviceNote).
+    // Chat sessions run on the GPU when its self-check passed at load time; a later GPU
+    // failure falls back to the CPU for that session (the reason is in deviceNote).
     bool m_useGpu = false;
-    // The loaded model's device weights: uploaded once by the probe, shared by every chat session.
+    // The loaded model's device weights: uploaded once by the self-check, shared by every chat session.
     std::shared_ptr<kvmix::DeviceWeights> m_gpuWeights;
 
     std::atomic<int> m_nextId{0};

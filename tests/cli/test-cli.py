@@ -349,6 +349,30 @@ def check_perplexity_kld(kvmix, models_dir, tmp):
     check(rc == 1 and "cannot create logits file" in err, f"an unwritable --dump-logits is a clear error ({err.strip()})")
 
 
+def check_doctor(kvmix, models_dir):
+    """`kvmix doctor`: without a GPU it says so and passes; with one, the self-check on a
+    fixture model must run and pass (a GPU whose logits differ from the CPU's fails it)."""
+    model = os.path.join(models_dir, "tiny-llama-q8_0.gguf")
+    rc, out, err = run(kvmix, "doctor", "-m", model, "--json")
+    try:
+        j = json.loads(out)
+    except ValueError:
+        check(False, f"doctor --json prints JSON (rc {rc}, stderr {err!r})")
+        return
+    check(j["cpu"]["kernels"] in ("avx2", "scalar"), f"doctor names the CPU kernels: {j['cpu']}")
+    if not j["cuda"]["available"]:
+        check(rc == 0, f"doctor without a GPU exits 0 (rc {rc})")
+        check(j["self_check"]["ran"] is False and "no GPU" in j["self_check"]["summary"],
+              f"doctor without a GPU says the self-check did not run: {j['self_check']}")
+        check(j["cuda"]["reason"] != "", "doctor gives the reason CUDA is not available")
+    else:
+        check(rc == 0 and j["self_check"]["passed"] is True, f"GPU self-check passes: {j['self_check']}")
+    rc, out, _ = run(kvmix, "doctor", "-m", model)
+    check(rc in (0, 1) and "Self-check" in out and "CPU" in out, f"doctor prints its report (rc {rc}): {out!r}")
+    rc, _, err = run(kvmix, "doctor", "stray")
+    check(rc == 2, f"doctor refuses a stray argument with exit 2 (rc {rc}, {err!r})")
+
+
 def check_profile_commands(kvmix, models_dir, tmp):
     """profile and presets on a tiny fixture with the user data dir in `tmp`: a profile with
     one row per layer, stored by model hash; `--kv balanced` uses it; presets prints exact bits."""
@@ -488,6 +512,7 @@ def main():
             check_run_commands(args.kvmix, models_dir, tmp)
             check_perplexity_kld(args.kvmix, models_dir, tmp)
             check_profile_commands(args.kvmix, models_dir, tmp)
+            check_doctor(args.kvmix, models_dir)
     print(f"{passed} passed, {len(failures)} failed")
     sys.exit(1 if failures else 0)
 
