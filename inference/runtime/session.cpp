@@ -12,6 +12,8 @@ namespace kvmix {
 namespace {
 
 constexpr char kSessionMagic[8] = {'K', 'V', 'M', 'X', 'S', 'E', 'S', 1};
+// Tokens only, no cache: loading recomputes the cache (a GPU session's snapshots, or a small one by choice).
+constexpr char kTokensMagic[8] = {'K', 'V', 'M', 'X', 'S', 'E', 'S', 'T'};
 
 // Identifies the model a snapshot belongs to (architecture and shapes).
 std::string model_identity(const Model& m) {
@@ -121,7 +123,16 @@ Status Session::erase(int64_t begin, int64_t end) {
     begin = std::clamp<int64_t>(begin, 0, n_past());
     end = std::clamp<int64_t>(end, begin, n_past());
     if (begin == end) return {};
-    if (gpu_seq_) return error(ErrorCode::unsupported, "a GPU session cannot drop tokens from the middle; truncate instead");
+    if (gpu_seq_) {
+        // The device cache has no in-place shift: cut back to `begin` and recompute the tokens
+        // after `end` at their new positions (their K/V then never saw the erased tokens).
+        std::vector<int32_t> kept(tokens_.begin(), tokens_.begin() + begin);
+        kept.insert(kept.end(), tokens_.begin() + end, tokens_.end());
+        truncate(begin);
+        const Status st = eval(std::span<const int32_t>(kept).subspan(static_cast<size_t>(n_past())));
+        if (!st.ok()) truncate(0);
+        return st;
+    }
     if (!cpu_->cache->supports_erase())
         return error(ErrorCode::unsupported, "this KV cache cannot drop tokens from the middle; truncate instead");
     const ModelHParams& hp = model_->hparams();
@@ -134,20 +145,21 @@ Status Session::erase(int64_t begin, int64_t end) {
     return {};
 }
 
-Status Session::save(const std::string& path) const {
-    if (gpu_seq_) return error(ErrorCode::unsupported, "GPU sessions cannot be saved yet");
+Status Session::save(const std::string& path, SnapshotContent content) const {
+    // The device cache is not read back: a GPU snapshot holds the tokens, and load() recomputes.
+    const bool with_cache = content == SnapshotContent::tokens_and_cache && !gpu_seq_;
     const std::string tmp = path + ".tmp";
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
         if (!out) return error(ErrorCode::io, "cannot write '" + tmp + "'");
-        out.write(kSessionMagic, sizeof kSessionMagic);
+        out.write(with_cache ? kSessionMagic : kTokensMagic, sizeof kSessionMagic);
         const std::string id = model_identity(*model_);
         const uint64_t id_len = id.size(), n_tokens = tokens_.size();
         out.write(reinterpret_cast<const char*>(&id_len), sizeof id_len);
         out.write(id.data(), static_cast<std::streamsize>(id.size()));
         out.write(reinterpret_cast<const char*>(&n_tokens), sizeof n_tokens);
         out.write(reinterpret_cast<const char*>(tokens_.data()), static_cast<std::streamsize>(n_tokens * sizeof(int32_t)));
-        KVMIX_TRY(cpu_->cache->save(out));
+        if (with_cache) KVMIX_TRY(cpu_->cache->save(out));
         out.flush();
         if (!out) return error(ErrorCode::io, "writing '" + tmp + "' failed (disk full?)");
     }
@@ -161,12 +173,13 @@ Status Session::save(const std::string& path) const {
 
 Status Session::load(const std::string& path) {
     truncate(0);
-    if (gpu_seq_) return error(ErrorCode::unsupported, "GPU sessions cannot be loaded yet");
     std::ifstream in(path, std::ios::binary);
     if (!in) return error(ErrorCode::io, "cannot open '" + path + "'");
     char magic[sizeof kSessionMagic];
     in.read(magic, sizeof magic);
-    if (!in || std::memcmp(magic, kSessionMagic, sizeof magic) != 0) return format_error("'" + path + "' is not a session snapshot");
+    const bool tokens_only = in && std::memcmp(magic, kTokensMagic, sizeof magic) == 0;
+    if (!in || (!tokens_only && std::memcmp(magic, kSessionMagic, sizeof magic) != 0))
+        return format_error("'" + path + "' is not a session snapshot");
     uint64_t id_len = 0;
     in.read(reinterpret_cast<char*>(&id_len), sizeof id_len);
     if (!in || id_len > 4096) return format_error("'" + path + "': corrupt snapshot header");
@@ -183,6 +196,15 @@ Status Session::load(const std::string& path) {
     if (!in) return format_error("'" + path + "': snapshot truncated");
     for (int32_t t : tokens)
         if (t < 0 || t >= static_cast<int32_t>(model_->hparams().n_vocab)) return format_error("'" + path + "': invalid token id in snapshot");
+    if (tokens_only || gpu_seq_) {
+        // Recompute the cache from the tokens (a GPU session never reads a CPU cache's bytes).
+        Status st = eval(tokens);
+        if (!st.ok()) {
+            truncate(0);
+            return st.with_context("'" + path + "'");
+        }
+        return {};
+    }
     Status st = cpu_->cache->load(in);
     if (!st.ok()) return st.with_context("'" + path + "'");
     if (cpu_->cache->size() != static_cast<int64_t>(n_tokens)) {

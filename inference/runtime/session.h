@@ -70,12 +70,16 @@ public:
     // Forgets every token at position >= n (a quantized cache may keep fewer: n_past() says).
     void truncate(int64_t n);
     // Removes positions [begin, end) and moves later tokens back (re-rotating their keys):
-    // the rolling-window context policy (a KVmix cache re-quantizes the moved tokens).
+    // the rolling-window context policy (a KVmix cache re-quantizes the moved tokens). A GPU
+    // session recomputes the moved tokens instead (a prefill of n_past() - end tokens).
     Status erase(int64_t begin, int64_t end);
 
-    // Saves the token history and the KV cache; load() restores them into a session of the
-    // same model (checked) and a context at least as large. On error the session is empty.
-    Status save(const std::string& path) const;
+    // Saves the token history and the KV cache (or the tokens only); load() restores them
+    // into a session of the same model (checked) and a context at least as large — from
+    // tokens only, or into a GPU session, by evaluating the tokens again. GPU sessions save
+    // tokens only. On error the session is empty.
+    enum class SnapshotContent { tokens_and_cache, tokens_only };
+    Status save(const std::string& path, SnapshotContent content = SnapshotContent::tokens_and_cache) const;
     Status load(const std::string& path);
 
     void set_observer(TensorObserver observer) { observer_ = std::move(observer); }

@@ -5,9 +5,12 @@
 // Without a CUDA device every case is skipped with the reason (failed under KVMIX_REQUIRE_GPU).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "backend/device-weights.h"
 #include "backend/device.h"
@@ -97,6 +100,70 @@ TEST_CASE("cuda forward: every tiny GGUF fixture's logits match the CPU path (pr
             }
             CHECK_EQ(gpu->kv_memory().n_tokens, cpu->kv_memory().n_tokens);
         }
+    }
+}
+
+TEST_CASE("cuda forward: truncate, erase, save and load on the GPU against the CPU") {
+    REQUIRE_DEVICE();
+    auto m = Model::load(kvmix_test::data_dir() + "/models/tiny-llama-q8_0.gguf");
+    REQUIRE(m.ok());
+    const size_t V = (*m)->hparams().n_vocab;
+    std::vector<int32_t> text;
+    for (int i = 0; i < 60; ++i) text.push_back(1 + (i * 53) % 500);
+    const std::vector<int32_t> next = {7};
+    KvProfile mixed = uniform_kv_profile((*m)->hparams().n_layer, 2, 4);
+    mixed.window_min = 8;
+    mixed.window_max = 16;
+    for (const KvProfile& prof : {KvProfile{}, mixed}) {
+        // Truncate then re-evaluate: as on the CPU, the same logits as before the cut.
+        auto gpu = session(*m, DeviceKind::cuda, prof, 16);
+        auto cpu = session(*m, DeviceKind::cpu, prof, 16);
+        REQUIRE(gpu && cpu);
+        std::vector<float> lg, lc, again;
+        REQUIRE_OK(gpu->eval(text, &lg));
+        gpu->truncate(30);
+        CHECK(gpu->n_past() <= 30);
+        REQUIRE_OK(gpu->eval(std::span<const int32_t>(text).subspan(static_cast<size_t>(gpu->n_past())), &again));
+        CHECK(nmse(again, lg) < 1e-6);
+
+        // Erase [10, 25): the GPU recomputes the moved tokens, so it equals a fresh CPU
+        // evaluation of the remaining text (the CPU's re-rotation approximates the same).
+        REQUIRE_OK(gpu->erase(10, 25));
+        CHECK_EQ(gpu->n_past(), int64_t(45));
+        std::vector<int32_t> kept(text.begin(), text.begin() + 10);
+        kept.insert(kept.end(), text.begin() + 25, text.end());
+        CHECK(gpu->tokens() == kept);
+        REQUIRE_OK(cpu->eval(kept));
+        REQUIRE_OK(gpu->eval(next, &lg));
+        REQUIRE_OK(cpu->eval(next, &lc));
+        std::printf("  %s: after erase, GPU vs fresh CPU nmse %.3g\n", prof.name.c_str(), nmse(lg, lc));
+        CHECK(nmse(lg, lc) < 1e-4);
+        CHECK_EQ(argmax(lg, 0, V), argmax(lc, 0, V));
+
+        // Save on the GPU (tokens only), load into a GPU and a CPU session; load the CPU's
+        // full snapshot into a GPU session: each continues like the original.
+        const std::string pg = "kvmix-cuda-gpu-" + std::to_string(::getpid()) + ".session";
+        const std::string pc = "kvmix-cuda-cpu-" + std::to_string(::getpid()) + ".session";
+        REQUIRE_OK(gpu->save(pg));
+        REQUIRE_OK(cpu->save(pc));
+        std::vector<float> want;
+        REQUIRE_OK(cpu->eval(next, &want));
+        auto g2 = session(*m, DeviceKind::cuda, prof, 16);
+        auto c2 = session(*m, DeviceKind::cpu, prof, 16);
+        auto g3 = session(*m, DeviceKind::cuda, prof, 16);
+        REQUIRE(g2 && c2 && g3);
+        REQUIRE_OK(g2->load(pg));
+        REQUIRE_OK(c2->load(pg));
+        REQUIRE_OK(g3->load(pc));
+        CHECK(g2->tokens() == gpu->tokens() && c2->tokens() == gpu->tokens() && g3->tokens() == cpu->tokens());
+        for (Session* s : {g2.get(), c2.get(), g3.get()}) {
+            std::vector<float> got;
+            REQUIRE_OK(s->eval(next, &got));
+            CHECK(nmse(got, want) < 1e-4);
+            CHECK_EQ(argmax(got, 0, V), argmax(want, 0, V));
+        }
+        std::remove(pg.c_str());
+        std::remove(pc.c_str());
     }
 }
 

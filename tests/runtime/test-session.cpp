@@ -102,6 +102,49 @@ TEST_CASE("session: save and load continue exactly; mismatches are refused") {
     std::filesystem::remove(path);
 }
 
+TEST_CASE("session: a tokens-only snapshot (what GPU sessions save) is recomputed on load") {
+    for (const char* kv : {"fp16", "k2v4"}) {
+        auto m = tiny("tiny-llama-q8_0.gguf");
+        REQUIRE(m != nullptr);
+        const auto toks = some_tokens(40, static_cast<int32_t>(m->hparams().n_vocab));
+        SessionConfig cfg;
+        cfg.n_ctx = 64;
+        cfg.n_batch = 16;
+        cfg.n_threads = 2;
+        auto spec = parse_kv_spec(kv, m->hparams().n_layer);
+        REQUIRE(spec.ok());
+        cfg.kv_profile = *spec;
+        auto a = Session::create(m, cfg);
+        REQUIRE(a.ok());
+        REQUIRE_OK((*a)->eval(std::span<const int32_t>(toks).first(30)));
+        const std::string full = (std::filesystem::temp_directory_path() / ("kvmix-full-" + std::to_string(::getpid()))).string();
+        const std::string lean = (std::filesystem::temp_directory_path() / ("kvmix-tokens-" + std::to_string(::getpid()))).string();
+        REQUIRE_OK((*a)->save(full));
+        REQUIRE_OK((*a)->save(lean, Session::SnapshotContent::tokens_only));
+        CHECK(std::filesystem::file_size(lean) < std::filesystem::file_size(full) / 4);
+        std::vector<float> la, lb;
+        REQUIRE_OK((*a)->eval(std::span<const int32_t>(toks).subspan(30), &la));
+
+        // The same chunks are evaluated again, so the continuation is bit-identical.
+        auto b = Session::create(m, cfg);
+        REQUIRE(b.ok());
+        REQUIRE_OK((*b)->load(lean));
+        CHECK_EQ((*b)->n_past(), int64_t(30));
+        CHECK((*b)->tokens() == std::vector<int32_t>(toks.begin(), toks.begin() + 30));
+        REQUIRE_OK((*b)->eval(std::span<const int32_t>(toks).subspan(30), &lb));
+        CHECK_EQ(max_abs_diff(la, lb), 0.0);
+        // Refused like a full snapshot: another model, a smaller context.
+        auto other = session_for(tiny("tiny-gemma3-q8_0.gguf"), 64, 16);
+        Status st = other->load(lean);
+        CHECK(!st.ok() && st.message().find("different model") != std::string::npos);
+        auto small = session_for(m, 20, 8);
+        st = small->load(lean);
+        CHECK(!st.ok() && st.message().find("more than the context") != std::string::npos);
+        std::filesystem::remove(full);
+        std::filesystem::remove(lean);
+    }
+}
+
 TEST_CASE("session: fp32 KV cache: true-byte memory report, exact save/load, type-tagged snapshots") {
     auto m = tiny("tiny-llama-q8_0.gguf");
     REQUIRE(m != nullptr);
