@@ -22,7 +22,7 @@
 # the GPU fails instead of skipping, and any skipped test fails the check.
 #
 # Outputs in OUT_DIR: gpu-check.log (everything), configure.log, build.log, ctest-cuda.log,
-# bench-*.log, gpu-bench-*.json, and summary.json (every step's status and time; written on
+# doctor-*.log (the CPU-vs-GPU self-check per model), bench-*.log, gpu-bench-*.json, and summary.json (every step's status and time; written on
 # every exit, also when a step fails or the time runs out).
 # Exit status: 0 everything verified; 1 a step failed or ran out of time; 2 usage;
 # 3 no GPU: nothing verified (only the tools and the CMake configure step were checked).
@@ -254,6 +254,17 @@ done
 [[ -n "$MODEL" ]] && echo "default model: $MODEL" || echo "default model: not present, its benchmark is skipped"
 
 # ---------------------------------------------------------------------------------------
+# The app's load-time self-check (CPU vs GPU logits), as `kvmix doctor` runs it.
+step "self-check: kvmix doctor"
+DOCTOR_RC=0
+for m in "$REPO/tests/data/models/tiny-llama-q8_0.gguf" "$REPO/tests/data/models/tiny-gemma3-q8_0.gguf" ${MODEL:+"$MODEL"}; do
+    name="$(basename "$m" .gguf)"
+    run_step "doctor-$name" 60 "$OUT_DIR/doctor-$name.log" "$BUILD/bin/kvmix" doctor -m "$m" --json
+    (( STEP_RC == 0 )) || DOCTOR_RC=1
+    grep -E '"summary"' "$OUT_DIR/doctor-$name.log" || true
+done
+
+# ---------------------------------------------------------------------------------------
 # Benchmarks. One synthetic 7B-shaped model (7.2 GB) is written once and shared by the
 # decode and maxbatch runs.
 WORK="$(mktemp -d -t kvmix-gpu-check.XXXXXX)"
@@ -280,5 +291,6 @@ elif (( CTEST_RC != 0 )); then
 fi
 [[ -n "$SKIPPED" ]] && fail "cuda tests skipped on a machine with a GPU: $SKIPPED"
 [[ -n "$MISSING" ]] && fail "cuda tests that did not pass: $MISSING(see ctest-cuda.log)"
+(( DOCTOR_RC == 0 )) || fail "the GPU self-check (kvmix doctor) failed: the GPU's logits differ from the CPU's (see doctor-*.log)"
 [[ -n "$BENCH_FAILED" ]] && fail "benchmarks failed or ran out of time: $BENCH_FAILED(partial JSON kept)"
 finish 0 ok "OK ($(elapsed) s): cuda tests passed, benchmarks written to $OUT_DIR"

@@ -14,7 +14,9 @@
 #include "cli/commands.h"
 #include "cpu/cpu-features.h"
 #include "runtime/device-check.h"
+#ifdef KVMIX_WITH_TOKENIZER
 #include "tokenizer/tokenizer-loader.h"
+#endif
 
 namespace kvmix::cli {
 
@@ -58,10 +60,16 @@ int cmd_doctor(int argc, char** argv) {
             std::shared_ptr<const Model> model;
             KVMIX_ASSIGN(model, load_model(margs));
             j["model"] = model->file().path();
+            std::vector<int32_t> ids;
+#ifdef KVMIX_WITH_TOKENIZER
             std::unique_ptr<Tokenizer> tok;
             KVMIX_ASSIGN(tok, load_tokenizer(model->file()));
-            std::vector<int32_t> ids;
             KVMIX_ASSIGN(ids, tok->encode(device_check_text(), true, false));
+#else
+            // No tokenizer in this build (the GPU machine's engine-only build): fixed ids.
+            const int64_t n_vocab = model->hparams().n_vocab;
+            for (int64_t i = 0; i < 64; ++i) ids.push_back(static_cast<int32_t>((1 + i * 7919) % n_vocab));
+#endif
             SessionConfig cfg;
             cfg.n_ctx = static_cast<int64_t>(ids.size()) + 8;
             KVMIX_TRY(apply_kv_options(margs, model->hparams(), cfg));

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
     if (cmd == "info") return kvmix::cli::cmd_info(argc, argv);
     if (cmd == "bench") return kvmix::cli::cmd_bench(argc, argv);
     if (cmd == "presets") return kvmix::cli::cmd_presets(argc, argv);
+    if (cmd == "doctor") return kvmix::cli::cmd_doctor(argc, argv);
 #ifdef KVMIX_WITH_TOKENIZER
     if (cmd == "tokenize") return kvmix::cli::cmd_tokenize(argc, argv);
     if (cmd == "generate") return kvmix::cli::cmd_generate(argc, argv);
@@ -58,10 +59,8 @@ int main(int argc, char** argv) {
     if (cmd == "perplexity") return kvmix::cli::cmd_perplexity(argc, argv);
     if (cmd == "passkey") return kvmix::cli::cmd_passkey(argc, argv);
     if (cmd == "profile") return kvmix::cli::cmd_profile(argc, argv);
-    if (cmd == "doctor") return kvmix::cli::cmd_doctor(argc, argv);
 #else
-    if (cmd == "tokenize" || cmd == "generate" || cmd == "chat" || cmd == "perplexity" || cmd == "passkey" || cmd == "profile" ||
-        cmd == "doctor") {
+    if (cmd == "tokenize" || cmd == "generate" || cmd == "chat" || cmd == "perplexity" || cmd == "passkey" || cmd == "profile") {
         std::fprintf(stderr, "kvmix: '%s' needs the tokenizer, which this build lacks (KVMIX_TOKENIZER=OFF)\n", cmd.c_str());
         return 1;
     }
