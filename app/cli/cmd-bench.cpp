@@ -5,6 +5,8 @@
 // values through the cache's own write/commit (so a KVmix cache quantizes them exactly as
 // it would a prompt's). Decode speed depends only on what the cache holds and how it is
 // stored, so this reaches 16k-32k depths in seconds; prefill speed is then not measured.
+// Each row also gives the resident memory the session added (anonymous RSS after decode
+// minus before the session, freed heap handed back in between), next to the cache's true bytes.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +14,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "cli/cli-common.h"
 #include "cli/commands.h"
@@ -23,6 +29,26 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// The process's resident anonymous memory (Linux /proc/self/status RssAnon): what sessions
+// allocate, without the model file's mapped pages. -1 where unknown.
+int64_t resident_anon_bytes() {
+    FILE* f = std::fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long long kb = -1;
+    while (std::fgets(line, sizeof line, f))
+        if (std::sscanf(line, "RssAnon: %lld kB", &kb) == 1) break;
+    std::fclose(f);
+    return kb >= 0 ? kb * 1024 : -1;
+}
+
+// Hands freed heap back to the system, so the next session's RSS delta starts from a clean base.
+void release_free_heap() {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
 
 // Read bandwidth with all threads streaming a buffer much larger than the caches: the best
 // of several passes over 512 MiB, in bytes per second.
@@ -140,8 +166,8 @@ int cmd_bench(int argc, char** argv) {
     std::fprintf(json ? stderr : stdout, "model %s: %u layers, weights %.1f MiB; read bandwidth %.2f GB/s (%d threads)\n",
                  hp.name.c_str(), hp.n_layer, (*model)->file().weight_bytes() / 1048576.0, bandwidth / 1e9, bw_pool.size());
     if (!json)
-        std::printf("%-8s %8s %12s %12s %10s %10s %8s %12s %9s\n", "kv", "ctx", "prefill t/s", "decode t/s", "kv MiB", "fp16 MiB",
-                    "ratio", "bound t/s", "of bound");
+        std::printf("%-8s %8s %12s %12s %10s %10s %8s %12s %9s %9s\n", "kv", "ctx", "prefill t/s", "decode t/s", "kv MiB", "fp16 MiB",
+                    "ratio", "bound t/s", "of bound", "RSS MiB");
     std::vector<std::string> specs;
     {
         const std::string list = args.get("--kv", "fp16");
@@ -172,6 +198,8 @@ int cmd_bench(int argc, char** argv) {
         Args one = args;
         one.set("--kv", spec);
         if (Status st = apply_kv_options(one, hp, cfg); !st.ok()) return fail("bench", st);
+        release_free_heap();
+        const int64_t rss_before = resident_anon_bytes();
         auto session = Session::create(*model, cfg);
         if (!session) return fail("bench", session.status());
         auto t0 = Clock::now();
@@ -195,6 +223,9 @@ int cmd_bench(int argc, char** argv) {
             if (!st.ok()) return fail("bench", st);
         }
         const double decode_s = seconds_since(t0);
+        const int64_t rss_after = resident_anon_bytes();
+        const nlohmann::json rss_delta =
+            rss_before >= 0 && rss_after >= 0 ? nlohmann::json(rss_after - rss_before) : nlohmann::json(nullptr);
         const double prefill_tps = random_fill ? 0.0 : depth / prefill_s, decode_tps = *gen / decode_s;
         // The bound reads the cache as stored: scale the fp16 KV term by the measured compression.
         const double compression = kv_bytes > 0 ? static_cast<double>(mem.fp16_bytes) / static_cast<double>(kv_bytes) : 1.0;
@@ -204,13 +235,13 @@ int cmd_bench(int argc, char** argv) {
         rows.push_back({{"ctx", depth}, {"prefill_tps", random_fill ? nlohmann::json(nullptr) : nlohmann::json(prefill_tps)},
                         {"decode_tps", decode_tps}, {"kv_bytes", kv_bytes}, {"bound_tps", bound_tps}, {"kv", spec},
                         {"kv_true_bytes", kv_bytes}, {"kv_fp16_bytes", mem.fp16_bytes}, {"compression", compression},
-                        {"fill", fill}, {"fill_seconds", prefill_s}});
+                        {"fill", fill}, {"fill_seconds", prefill_s}, {"session_rss_bytes", rss_delta}});
         char prefill_col[32] = "-";
         if (!random_fill) std::snprintf(prefill_col, sizeof prefill_col, "%.1f", prefill_tps);
         if (!json)
-            std::printf("%-8s %8lld %12s %12.2f %10.1f %10.1f %7.2fx %12.2f %8.0f%%\n", spec.c_str(), static_cast<long long>(depth),
+            std::printf("%-8s %8lld %12s %12.2f %10.1f %10.1f %7.2fx %12.2f %8.0f%% %9.1f\n", spec.c_str(), static_cast<long long>(depth),
                         prefill_col, decode_tps, kv_bytes / 1048576.0, mem.fp16_bytes / 1048576.0, compression, bound_tps,
-                        100 * decode_tps / bound_tps);
+                        100 * decode_tps / bound_tps, rss_delta.is_null() ? -1.0 : rss_delta.get<double>() / 1048576.0);
         std::fflush(stdout);
     }
     if (json) {

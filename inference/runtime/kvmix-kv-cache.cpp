@@ -49,13 +49,19 @@ public:
     KvmixKvCache(std::vector<KvLayerShape> shapes, KvProfile profile, int64_t capacity, int64_t max_chunk)
         : profile_(std::move(profile)), capacity_(capacity), sinks_(std::min<int64_t>(profile_.sinks, capacity)) {
         const int64_t G = profile_.group_size;
-        const int64_t tail = ((profile_.window_max + G - 1) / G + 1) * G + (max_chunk + G - 1) / G * G;
+        // The fp16 tail holds the window, the < G tokens not yet forming a group and one
+        // chunk being written. Windows grow with the context, so the window at capacity
+        // bounds them all: a cache for 4k tokens does not reserve window_max (1024) rows.
+        const int64_t staging = G + (max_chunk + G - 1) / G * G;
         layers_.resize(shapes.size());
         for (size_t il = 0; il < shapes.size(); ++il) {
             Layer& L = layers_[il];
             L.shape = shapes[il];
-            init_side(L.k, profile_.layers[il].k_bits, L.shape.head_dim, L.shape.n_head_kv, tail, /*keys=*/true);
-            init_side(L.v, profile_.layers[il].v_bits, L.shape.head_dim_v, L.shape.n_head_kv, tail, /*keys=*/false);
+            const auto l = static_cast<uint32_t>(il);
+            init_side(L.k, profile_.layers[il].k_bits, L.shape.head_dim, L.shape.n_head_kv,
+                      profile_.k_window(l, capacity_) + staging, /*keys=*/true);
+            init_side(L.v, profile_.layers[il].v_bits, L.shape.head_dim_v, L.shape.n_head_kv,
+                      profile_.v_window(l, capacity_) + staging, /*keys=*/false);
         }
     }
 
