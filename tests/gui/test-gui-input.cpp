@@ -367,6 +367,13 @@ private slots:
         QTest::keyClick(m_window, Qt::Key_A, Qt::ControlModifier);
         QTest::keyClick(m_window, Qt::Key_Backspace);
         QTRY_COMPARE(item("conversationList")->property("count").toInt(), all);
+
+        // Esc in the search field clears it (nothing is streaming, so Esc is not "stop").
+        typeText(m_window, QStringLiteral("zebra"));
+        QTRY_COMPARE(item("conversationList")->property("count").toInt(), 1);
+        QTest::keyClick(m_window, Qt::Key_Escape);
+        QTRY_COMPARE(textOf(search), QString());
+        QTRY_COMPARE(item("conversationList")->property("count").toInt(), all);
     }
 
     // The Summarize page: a document set, a click on Summarize, the summary shows.

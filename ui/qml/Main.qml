@@ -51,7 +51,13 @@ ApplicationWindow {
 
     Shortcut { sequence: "Ctrl+N"; onActivated: { chat.newConversation(); window.showPage("chat"); chatView.focusComposer() } }
     Shortcut { sequence: "Ctrl+F"; onActivated: { window.sidebarVisible = true; sidebar.focusSearch() } }
-    Shortcut { sequence: "Esc"; onActivated: { if (chat.busy) chat.stop(); else if (summary.busy) summary.cancel() } }
+    // Only while something runs: otherwise Esc belongs to the focused field (clear the search,
+    // cancel an edit).
+    Shortcut {
+        sequence: "Esc"
+        enabled: chat.busy || summary.busy
+        onActivated: { if (chat.busy) chat.stop(); else summary.cancel() }
+    }
     Shortcut { sequence: "Ctrl+R"; enabled: !chat.busy; onActivated: chat.regenerate() }
     Shortcut { sequence: "Ctrl+E"; enabled: !chat.busy; onActivated: { window.showPage("chat"); chatView.editLast() } }
     Shortcut { sequence: "Ctrl+,"; onActivated: settingsDialog.open() }
