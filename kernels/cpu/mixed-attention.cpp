@@ -9,6 +9,7 @@
 #include "common/assert.h"
 #include "common/half.h"
 #include "common/kv-quant-format.h"
+#include "cpu/code-dot.h"
 #include "cpu/cpu-features.h"
 #include "cpu/simd-avx2.h"
 #include "ref/mixed-attention.h"
@@ -18,14 +19,41 @@ namespace {
 constexpr int kBlock = kvq::kChunkCodes;  // tokens per online-softmax step = one packed chunk
 constexpr int kMaxHeads = 8;              // query rows (token x head) sharing one kv head, processed together
 constexpr int64_t kLocalDim = 512;        // head_dim / head_dim_v served from stack scratch
+constexpr int kQueryBlock = kMixedQueryBlock;  // channels per int8 query scale
+constexpr float kValueQMax = static_cast<float>(kMixedValueQMax);
 
 // Scratch of one call: acc [kMaxHeads][head_dim_v], macc [kMaxHeads][head_dim_v / 32 + 1],
-// qs [kMaxHeads][head_dim].
+// qs [kMaxHeads][head_dim]; int8 key mode also: qd [2][kMaxHeads][head_dim / 32 + 1] (query
+// block scales, then residual scales), sf / mf [head_dim] (the key group's scales and mins
+// as fp32), sm16 [2][head_dim] (their fp16 bits), qi [2 NH][head_dim] (the int8 query rows,
+// then their residual rows; NH = the tile's row count).
 struct Scratch {
     float* acc;
     float* macc;
     float* qs;
+    float* qd;
+    float* sf;
+    float* mf;
+    uint16_t* sm16;
+    int8_t* qi;
 };
+
+// Floats of scratch for the given dims (the int8 and u16 parts rounded up to whole floats).
+constexpr int64_t scratch_floats(int64_t d, int64_t dv) {
+    return kMaxHeads * (dv + dv / kBlock + 1 + d + 2 * (d / kQueryBlock + 1)) + 2 * d + d + (2 * kMaxHeads * d + 3) / 4;
+}
+Scratch carve_scratch(float* buf, int64_t d, int64_t dv) {
+    Scratch sc{};
+    sc.acc = buf;
+    sc.macc = sc.acc + kMaxHeads * dv;
+    sc.qs = sc.macc + kMaxHeads * (dv / kBlock + 1);
+    sc.qd = sc.qs + kMaxHeads * d;
+    sc.sf = sc.qd + 2 * kMaxHeads * (d / kQueryBlock + 1);
+    sc.mf = sc.sf + d;
+    sc.sm16 = reinterpret_cast<uint16_t*>(sc.mf + d);
+    sc.qi = reinterpret_cast<int8_t*>(sc.mf + 2 * d);
+    return sc;
+}
 }  // namespace
 
 #if KVMIX_CPU_X86
@@ -70,6 +98,8 @@ struct Run {
     const float* const* q;  // [NH] rows of head_dim
     int64_t hk;
     Scratch sc;
+    CodeDotFn dot;   // int8 mode, quantized keys: the code-dot variant for NH rows; else null
+    CodeDot16Fn vdot;  // int8 mode, quantized values: the int16-weight code-dot variant
 };
 
 // ---- keys -------------------------------------------------------------------------------
@@ -133,6 +163,142 @@ void score_quant(const Run& r, const uint8_t* grp, const float* qm, int64_t c0, 
             for (int tv = 0; tv < TV; ++tv)
                 _mm256_store_ps(s[g] + 8 * (v0 + tv), _mm256_add_ps(a[g][tv], _mm256_set1_ps(qm[g])));
     }
+}
+
+// ---- keys, int8 query (the contract of mixed_attention_int8q_ref) --------------------------
+
+// x[0, n) (finite) -> qi = round_even(x · (127 / max|x|)); returns d = max|x| / 127 (0 and
+// qi = 0 when all zero). With res: res = x - d·qi (fused), the rounding residual (may alias x).
+inline float quantize_i8(const float* x, int64_t n, int8_t* qi, float* res) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 amax = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + c)));
+    float am = avx2::hmax(amax);
+    for (; c < n; ++c) am = std::fabs(x[c]) > am ? std::fabs(x[c]) : am;
+    if (am == 0.0f) {
+        for (c = 0; c < n; ++c) {
+            qi[c] = 0;
+            if (res != nullptr) res[c] = 0.0f;
+        }
+        return 0.0f;
+    }
+    const float d = am / 127.0f, inv = 127.0f / am;
+    const __m256 dv = _mm256_set1_ps(d), iv = _mm256_set1_ps(inv);
+    for (c = 0; c + 8 <= n; c += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + c);
+        const __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(xv, iv));
+        const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(qi + c), _mm_packs_epi16(w16, w16));
+        if (res != nullptr) _mm256_storeu_ps(res + c, _mm256_fnmadd_ps(dv, _mm256_cvtepi32_ps(v), xv));
+    }
+    for (; c < n; ++c) {
+        const float xc = x[c];
+        qi[c] = static_cast<int8_t>(std::nearbyint(xc * inv));
+        if (res != nullptr) res[c] = std::fma(-d, static_cast<float>(qi[c]), xc);
+    }
+    return d;
+}
+
+// Per key group: for each row g and channel block b (kQueryBlock channels), with
+// qs_c = q_c·s_c: the int8 query qi (scale d) and the int8 query of its rounding residual
+// qs - d·qi (scale d2), so q·s ≈ d·qi + d2·qi2 with an error of <= d2/2 per channel (about
+// 1/32000 of the block's largest |q·s|). qd[g][b] = d (0 for an all-zero block, NaN when
+// some qs_c is not finite), qd[NH + g][b] = d2, qi rows g and NH + g; qm[g] = Σ_c q_c·m_c.
+template <int NH>
+void prepare_key_group_int8(const Run& r, const uint8_t* grp, float* qm) {
+    const int64_t D = r.p->head_dim, NB = D / kQueryBlock + 1;
+    const size_t rec = kvq::key_record_bytes(r.seg->k_bits, r.seg->group_size);
+    uint16_t* s16 = r.sc.sm16;
+    uint16_t* m16 = r.sc.sm16 + D;
+    for (int64_t c = 0; c < D; ++c) {
+        const uint8_t* rc = grp + static_cast<size_t>(c) * rec;
+        s16[c] = avx2::load_u16(rc);
+        m16[c] = avx2::load_u16(rc + 2);
+    }
+    int64_t c = 0;
+    for (; c + 8 <= D; c += 8) {
+        _mm256_storeu_ps(r.sc.sf + c, avx2::load_half8(s16 + c));
+        _mm256_storeu_ps(r.sc.mf + c, avx2::load_half8(m16 + c));
+    }
+    for (; c < D; ++c) {
+        r.sc.sf[c] = avx2::half_to_float(s16[c]);
+        r.sc.mf[c] = avx2::half_to_float(m16[c]);
+    }
+    const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY);
+    for (int g = 0; g < NH; ++g) {
+        const float* q = r.q[g];
+        float* qs = r.sc.qs + g * D;
+        int8_t* qi = r.sc.qi + g * D;
+        int8_t* qi2 = r.sc.qi + (NH + g) * D;
+        __m256 qmv = _mm256_setzero_ps();
+        float qm_tail = 0.0f;
+        for (int64_t b0 = 0; b0 < D; b0 += kQueryBlock) {
+            const int64_t b1 = avx2::min_i64(D, b0 + kQueryBlock);
+            __m256 bad = _mm256_setzero_ps();
+            int64_t cc = b0;
+            for (; cc + 8 <= b1; cc += 8) {
+                const __m256 qv = _mm256_loadu_ps(q + cc);
+                const __m256 x = _mm256_mul_ps(qv, _mm256_loadu_ps(r.sc.sf + cc));
+                _mm256_storeu_ps(qs + cc, x);
+                qmv = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r.sc.mf + cc), qmv);
+                bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), _mm256_cmp_ps(_mm256_andnot_ps(sign, x), inf, _CMP_EQ_OQ)));
+            }
+            bool nonfinite = _mm256_movemask_ps(bad) != 0;
+            for (; cc < b1; ++cc) {
+                const float x = q[cc] * r.sc.sf[cc];
+                qs[cc] = x;
+                qm_tail += q[cc] * r.sc.mf[cc];
+                nonfinite |= !(std::fabs(x) < INFINITY);
+            }
+            const int64_t bi = b0 / kQueryBlock;
+            if (nonfinite) {
+                r.sc.qd[g * NB + bi] = NAN;
+                r.sc.qd[(NH + g) * NB + bi] = 0.0f;
+                for (int64_t k = b0; k < b1; ++k) qi[k] = qi2[k] = 0;
+                continue;
+            }
+            r.sc.qd[g * NB + bi] = quantize_i8(qs + b0, b1 - b0, qi + b0, qs + b0);
+            r.sc.qd[(NH + g) * NB + bi] = quantize_i8(qs + b0, b1 - b0, qi2 + b0, nullptr);
+        }
+        qm[g] = avx2::hsum(qmv) + qm_tail;
+    }
+}
+
+// Raw dots of the 32 tokens of the chunk at segment token c0: per channel block the exact
+// integers Σ qi·code and Σ qi2·code (one code unpack for both), then
+// score = qm + Σ_b (d_b·int_b + d2_b·int2_b) (FMA, blocks in order, query before residual).
+template <int NH>
+void score_int8(const Run& r, const uint8_t* grp, const float* qm, int64_t c0, float (*s)[kBlock]) {
+    const int64_t D = r.p->head_dim, NB = D / kQueryBlock + 1;
+    const int G = r.seg->group_size;
+    const size_t rec = kvq::key_record_bytes(r.seg->k_bits, G);
+    const uint8_t* codes0 = grp + kvq::kMetaBytes + static_cast<size_t>((c0 % G) / kBlock) * kvq::chunk_bytes(r.seg->k_bits);
+    alignas(32) int32_t iv[2 * NH][kBlock];
+    __m256 a[NH][kBlock / 8];
+    for (int g = 0; g < NH; ++g)
+        for (int v = 0; v < kBlock / 8; ++v) a[g][v] = _mm256_set1_ps(qm[g]);
+    for (int64_t b0 = 0; b0 < D; b0 += kQueryBlock) {
+        const int64_t n = avx2::min_i64(kQueryBlock, D - b0);
+        const uint8_t* codes = codes0 + static_cast<size_t>(b0) * rec;
+        // Rows g and NH + g in one call (r.dot takes 2·NH weight rows), or two calls of NH.
+        if constexpr (2 * NH <= 8) {
+            r.dot(codes, rec, n, r.sc.qi + b0, static_cast<size_t>(D), &iv[0][0]);
+        } else {
+            r.dot(codes, rec, n, r.sc.qi + b0, static_cast<size_t>(D), &iv[0][0]);
+            r.dot(codes, rec, n, r.sc.qi + NH * D + b0, static_cast<size_t>(D), &iv[NH][0]);
+        }
+        const int64_t bi = b0 / kQueryBlock;
+        for (int g = 0; g < NH; ++g) {
+            const __m256 dv = _mm256_set1_ps(r.sc.qd[g * NB + bi]), dv2 = _mm256_set1_ps(r.sc.qd[(NH + g) * NB + bi]);
+            for (int v = 0; v < kBlock / 8; ++v) {
+                a[g][v] = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(iv[g] + 8 * v))), a[g][v]);
+                a[g][v] = _mm256_fmadd_ps(dv2, _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(iv[NH + g] + 8 * v))), a[g][v]);
+            }
+        }
+    }
+    for (int g = 0; g < NH; ++g)
+        for (int v = 0; v < kBlock / 8; ++v) _mm256_store_ps(s[g] + 8 * v, a[g][v]);
 }
 
 // Raw dots of tokens [c0 + ja, c0 + jb) of an fp16 key segment; other lanes 0.
@@ -221,6 +387,82 @@ void accum_quant(const Run& r, int64_t c0, int ja, int jb, const int* ra, const 
                 }
                 for (int g = 0; g < NH; ++g)
                     for (int vt = 0; vt < VT; ++vt) _mm256_storeu_ps(r.sc.acc + g * DV + d0 + 8 * (v0 + vt), a[g][vt]);
+            }
+        }
+    }
+}
+
+// int8 mode (the contract of mixed_attention_int8q_ref): per channel group, the weights with
+// the token scales folded in (ws_t = w_t·s_t, only the row's tokens [ra, rb), else 0) are
+// quantized to int16 with one scale per (row, block, channel group) — d = max |ws| / 32767,
+// qi = round_even(ws · (32767 / max |ws|)) — and acc_d += d · Σ_t qi_t·code_td (exact
+// integers); Σ_t w_t·m_t goes to macc as on the fp32 path. (int16, not int8: softmax weights
+// span orders of magnitude within a block, and int8 steps cost measurable perplexity.)
+template <int NH>
+void accum_int8(const Run& r, int64_t c0, int ja, int jb, const int* ra, const int* rb, const float (*w)[kBlock]) {
+    const int64_t DV = r.p->head_dim_v, NC = DV / kBlock;
+    const int G = r.seg->group_size, bits = r.seg->v_bits;
+    const size_t rec = kvq::value_record_bytes(bits, G);
+    const uint8_t* vh = r.seg->vq + static_cast<size_t>(r.hk) * r.seg->vq_head_stride;
+    const size_t ts = r.seg->vq_token_stride;
+    alignas(32) uint16_t s16[kBlock], m16[kBlock];
+    alignas(32) int16_t qi[NH][kBlock];
+    alignas(32) int32_t iv[NH][kBlock];
+    float dq[NH];
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY);
+    for (int jj = 0; jj < kBlock; ++jj) s16[jj] = m16[jj] = 0;
+    for (int64_t cg = 0; cg < DV / G; ++cg) {
+        for (int jj = ja; jj < jb; ++jj) {
+            const uint8_t* rc = vh + static_cast<size_t>(c0 + jj) * ts + static_cast<size_t>(cg) * rec;
+            s16[jj] = avx2::load_u16(rc);
+            m16[jj] = avx2::load_u16(rc + 2);
+        }
+        __m256 sf[kBlock / 8], mf[kBlock / 8];
+        for (int v = 0; v < kBlock / 8; ++v) {
+            sf[v] = avx2::load_half8(s16 + 8 * v);
+            mf[v] = avx2::load_half8(m16 + 8 * v);
+        }
+        for (int g = 0; g < NH; ++g) {
+            const __m256i lo = _mm256_set1_epi32(ra[g]), hi = _mm256_set1_epi32(rb[g]);
+            __m256 ws[kBlock / 8];
+            __m256 amax = _mm256_setzero_ps(), bad = _mm256_setzero_ps(), msum = _mm256_setzero_ps();
+            for (int v = 0; v < kBlock / 8; ++v) {
+                const __m256i idx = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * v));
+                const __m256 in = _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpgt_epi32(lo, idx), _mm256_cmpgt_epi32(hi, idx)));
+                const __m256 wv = _mm256_and_ps(in, _mm256_load_ps(w[g] + 8 * v));
+                ws[v] = _mm256_mul_ps(wv, sf[v]);
+                msum = _mm256_fmadd_ps(wv, mf[v], msum);
+                const __m256 ax = _mm256_andnot_ps(sign, ws[v]);
+                amax = _mm256_max_ps(amax, ax);
+                bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(ws[v], ws[v], _CMP_UNORD_Q), _mm256_cmp_ps(ax, inf, _CMP_EQ_OQ)));
+            }
+            const float ms = avx2::hsum(msum);
+            for (int k = 0; k < G / kBlock; ++k) r.sc.macc[g * (NC + 1) + cg * (G / kBlock) + k] += ms;
+            const float am = avx2::hmax(amax);
+            if (_mm256_movemask_ps(bad) != 0 || am == 0.0f) {
+                dq[g] = am == 0.0f && _mm256_movemask_ps(bad) == 0 ? 0.0f : NAN;
+                for (int jj = 0; jj < kBlock; ++jj) qi[g][jj] = 0;
+                continue;
+            }
+            dq[g] = am / kValueQMax;
+            const __m256 inv = _mm256_set1_ps(kValueQMax / am);
+            for (int v = 0; v < kBlock / 8; ++v) {
+                const __m256i x = _mm256_cvtps_epi32(_mm256_mul_ps(ws[v], inv));
+                _mm_store_si128(reinterpret_cast<__m128i*>(&qi[g][8 * v]),
+                                _mm_packs_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1)));
+            }
+        }
+        for (int k = 0; k < G / kBlock; ++k) {
+            const size_t code_off = static_cast<size_t>(cg) * rec + kvq::kMetaBytes + static_cast<size_t>(k) * kvq::chunk_bytes(bits);
+            const int64_t d0 = cg * G + k * kBlock;
+            r.vdot(vh + static_cast<size_t>(c0 + ja) * ts + code_off, ts, jb - ja, &qi[0][ja], kBlock, &iv[0][0]);
+            for (int g = 0; g < NH; ++g) {
+                const __m256 dv = _mm256_set1_ps(dq[g]);
+                float* a = r.sc.acc + g * DV + d0;
+                for (int v = 0; v < kBlock / 8; ++v)
+                    _mm256_storeu_ps(a + 8 * v, _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(iv[g] + 8 * v))),
+                                                                _mm256_loadu_ps(a + 8 * v)));
             }
         }
     }
@@ -344,8 +586,9 @@ struct Rows {
 
 // Blocks are aligned to the segment's chunks and a row only takes the tokens it sees, so a
 // row's result does not depend on which rows share its tile.
+// isa_int8: the code-dot variant of the int8 key mode, or null for the fp32 key path.
 template <int NH>
-void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const Scratch& sc) {
+void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const Scratch& sc, const CodeDotIsa* isa_int8) {
     const int64_t DV = p.head_dim_v, NC = DV / kBlock;
     float m[NH], l[NH], qm[NH];
     bool seen[NH];
@@ -370,10 +613,13 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
             b = avx2::max_i64(b, bg[g]);
         }
         if (a >= b) continue;
-        const Run r{&p, &seg, rows.q, hk, sc};
         const bool kq = seg.k_bits != kvq::kNotQuantized;
-        const ScoreQuantFn<NH> score = kq ? pick_score<NH>(seg.k_bits) : nullptr;
-        const AccumFn<NH> accum = pick_accum<NH>(seg.v_bits);
+        const CodeDotFn dot = kq && isa_int8 != nullptr ? code_dot_fn(*isa_int8, seg.k_bits, 2 * NH <= 8 ? 2 * NH : NH) : nullptr;
+        const bool vq = seg.v_bits != kvq::kNotQuantized;
+        const CodeDot16Fn vdot = vq && isa_int8 != nullptr ? code_dot16_fn(*isa_int8, seg.v_bits, NH) : nullptr;
+        const Run r{&p, &seg, rows.q, hk, sc, dot, vdot};
+        const ScoreQuantFn<NH> score = kq ? (dot != nullptr ? &score_int8<NH> : pick_score<NH>(seg.k_bits)) : nullptr;
+        const AccumFn<NH> accum = vdot != nullptr ? &accum_int8<NH> : pick_accum<NH>(seg.v_bits);
         const uint8_t* kh = kq ? seg.kq + static_cast<size_t>(hk) * seg.kq_head_stride : nullptr;
         int64_t prepared = -1;
         for (int64_t c0 = (a / kBlock) * kBlock; c0 < b; c0 += kBlock) {
@@ -389,7 +635,11 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
                 const int64_t gi = c0 / seg.group_size;
                 const uint8_t* grp = kh + static_cast<size_t>(gi) * seg.kq_group_stride;
                 if (gi != prepared) {
-                    prepare_key_group<NH>(r, grp, qm);
+                    if (dot != nullptr) {
+                        prepare_key_group_int8<NH>(r, grp, qm);
+                    } else {
+                        prepare_key_group<NH>(r, grp, qm);
+                    }
                     prepared = gi;
                 }
                 score(r, grp, qm, c0, s);
@@ -432,7 +682,7 @@ inline int pow2_floor8(int64_t n) { return n >= 8 ? 8 : n >= 4 ? 4 : n >= 2 ? 2 
 // Tiles: for each kv head, nh of its query heads (7 heads run as 4 + 2 + 1) times as many
 // query tokens as fill 8 rows — a prefill chunk reads each K/V block once per tile, not
 // once per query token.
-void mixed_attention_avx2(const MixedAttentionParams& p, const Scratch& sc) {
+void mixed_attention_avx2(const MixedAttentionParams& p, const Scratch& sc, const CodeDotIsa* isa_int8) {
     const int64_t group = p.n_head / p.n_head_kv;
     for (int64_t h = p.head_begin; h < p.head_end;) {
         const int64_t hk = h / group;
@@ -454,10 +704,10 @@ void mixed_attention_avx2(const MixedAttentionParams& p, const Scratch& sc) {
                 }
             }
             switch (r) {
-                case 8: attend<8>(p, rows, hk, sc); break;
-                case 4: attend<4>(p, rows, hk, sc); break;
-                case 2: attend<2>(p, rows, hk, sc); break;
-                default: attend<1>(p, rows, hk, sc); break;
+                case 8: attend<8>(p, rows, hk, sc, isa_int8); break;
+                case 4: attend<4>(p, rows, hk, sc, isa_int8); break;
+                case 2: attend<2>(p, rows, hk, sc, isa_int8); break;
+                default: attend<1>(p, rows, hk, sc, isa_int8); break;
             }
             t0 += nt;
         }
@@ -469,26 +719,50 @@ void mixed_attention_avx2(const MixedAttentionParams& p, const Scratch& sc) {
 KVMIX_AVX2_END
 #endif
 
-void mixed_attention_cpu(const MixedAttentionParams& p) {
+bool mixed_attention_path_available(MixedAttentionPath path) {
+    switch (path) {
+        case MixedAttentionPath::best:
+        case MixedAttentionPath::scalar: return true;
+        case MixedAttentionPath::avx2_fp32:
+        case MixedAttentionPath::avx2_int8: return cpu_has_avx2_fma_f16c();
+        case MixedAttentionPath::avx_vnni_int8: return cpu_has_avx_vnni();
+        case MixedAttentionPath::avx512_vnni_int8: return cpu_has_avx512_vnni();
+    }
+    return false;
+}
+
+MixedAttentionPath mixed_attention_best_path() {
+    if (cpu_has_avx512_vnni()) return MixedAttentionPath::avx512_vnni_int8;
+    if (cpu_has_avx_vnni()) return MixedAttentionPath::avx_vnni_int8;
+    if (cpu_has_avx2_fma_f16c()) return MixedAttentionPath::avx2_int8;
+    return MixedAttentionPath::scalar;
+}
+
+void mixed_attention_cpu_path(const MixedAttentionParams& p, MixedAttentionPath path) {
     mixed_attention_check_params(p);
+    if (path == MixedAttentionPath::best) path = mixed_attention_best_path();
+    KVMIX_ASSERT(mixed_attention_path_available(path));
 #if KVMIX_CPU_X86
-    if (cpu_has_avx2_fma_f16c()) {
+    if (path != MixedAttentionPath::scalar) {
+        CodeDotIsa isa = CodeDotIsa::avx2;
+        if (path == MixedAttentionPath::avx_vnni_int8) isa = CodeDotIsa::avx_vnni;
+        if (path == MixedAttentionPath::avx512_vnni_int8) isa = CodeDotIsa::avx512;
         // Stack scratch for the common head sizes; a heap buffer otherwise.
-        constexpr int64_t kLocalFloats = kMaxHeads * (kLocalDim + kLocalDim / kBlock + 1 + kLocalDim);
+        constexpr int64_t kLocalFloats = scratch_floats(kLocalDim, kLocalDim);
         alignas(32) float local[kLocalFloats];
         std::vector<float> heap;
-        const int64_t need = kMaxHeads * (p.head_dim_v + p.head_dim_v / kBlock + 1 + p.head_dim);
         float* buf = local;
-        if (need > kLocalFloats) {
-            heap.resize(static_cast<size_t>(need));
+        if (p.head_dim > kLocalDim || p.head_dim_v > kLocalDim) {
+            heap.resize(static_cast<size_t>(scratch_floats(p.head_dim, p.head_dim_v)));
             buf = heap.data();
         }
-        const Scratch sc{buf, buf + kMaxHeads * p.head_dim_v, buf + kMaxHeads * (p.head_dim_v + p.head_dim_v / kBlock + 1)};
-        mixed_attention_avx2(p, sc);
+        mixed_attention_avx2(p, carve_scratch(buf, p.head_dim, p.head_dim_v), path == MixedAttentionPath::avx2_fp32 ? nullptr : &isa);
         return;
     }
 #endif
     mixed_attention_ref(p);
 }
+
+void mixed_attention_cpu(const MixedAttentionParams& p) { mixed_attention_cpu_path(p, MixedAttentionPath::best); }
 
 }  // namespace kvmix

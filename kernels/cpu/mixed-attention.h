@@ -2,7 +2,24 @@
 // (ref/mixed-attention.h, MixedAttentionParams in common/mixed-attention-params.h): query
 // heads [head_begin, head_end) for all queries.
 //
-// AVX2 + FMA + F16C when the CPU has them (runtime dispatch), else mixed_attention_ref.
+// Paths (MixedAttentionPath), chosen at run time by CPUID (cpu-features.h):
+//   int8 paths (the default where the CPU has AVX2): integer dot products against the packed
+//       codes (cpu/code-dot.h: AVX-512 VNNI, else AVX-VNNI, else AVX2 VPMADDUBSW/VPMADDWD),
+//       the contract of mixed_attention_int8q_ref (ref/mixed-attention.h):
+//       q·k over a key group: the channel scales folded into the query (qs = q·s), qs
+//           quantized to int8 per kMixedQueryBlock channels plus its rounding residual to
+//           int8 again (two int8 weight rows sharing every code unpack), exact int32 dots,
+//           scaled and summed in fp32 with the Σ q·min term;
+//       p·v over quantized values: per 32-token block and value channel group, the weights
+//           with the token scales folded in (p·s) quantized to int16, exact int32 dots
+//           (VPMADDWD / VPDPWSSD), the Σ p·min term in fp32.
+//       Against mixed_attention_ref the only approximations are those two roundings
+//       (score error <= 1/64516 of the block's largest |q·s| per channel; weights to 2^-16 of
+//       the block's largest): the attention output moves by ~1e-9 NMSE (test-kv-quant).
+//       fp16 keys/values and the online softmax are as on the fp32 path.
+//   avx2_fp32: fp32 dots, the contract of mixed_attention_ref.
+//   scalar: mixed_attention_ref (also the fallback without AVX2 + FMA + F16C).
+// The fp32 path (the int8 paths share everything but the quantized q·k and p·v inner loops):
 // One pass over all segments with an online (flash-style) softmax in fp32, in blocks of 32
 // tokens (a packed chunk). Packed codes are read directly and never expanded into a copy of
 // the cache:
@@ -24,9 +41,26 @@
 #pragma once
 
 #include "common/mixed-attention-params.h"
+#include "ref/mixed-attention.h"
 
 namespace kvmix {
 
+enum class MixedAttentionPath {
+    best,              // the fastest int8 path this CPU has (else scalar)
+    scalar,            // mixed_attention_ref
+    avx2_fp32,         // fp32 key dots (AVX2 + FMA + F16C)
+    avx2_int8,         // int8 query, VPMADDUBSW + VPMADDWD
+    avx_vnni_int8,     // int8 query, VPDPBUSD ymm (AVX-VNNI)
+    avx512_vnni_int8,  // int8 query, VPDPBUSD zmm (AVX-512 F/BW/VL/VNNI)
+};
+
+// mixed_attention_cpu_path(p, best).
 void mixed_attention_cpu(const MixedAttentionParams& p);
+
+// One path explicitly (tests, benchmarks); aborts when !mixed_attention_path_available(path).
+void mixed_attention_cpu_path(const MixedAttentionParams& p, MixedAttentionPath path);
+bool mixed_attention_path_available(MixedAttentionPath path);
+// What `best` resolves to on this CPU.
+MixedAttentionPath mixed_attention_best_path();
 
 }  // namespace kvmix

@@ -110,16 +110,140 @@ void mixed_attention_clip_segments(const KvSegment* segments, int32_t n_segments
     }
 }
 
-void mixed_attention_ref(const MixedAttentionParams& p) {
+namespace {
+
+// The int8 query of one row for one key group (see mixed_attention_int8q_ref): qi [head_dim],
+// d [blocks], and the min term qm.
+struct Int8Query {
+    std::vector<int8_t> qi, qi2;  // query, residual
+    std::vector<float> d, d2;
+    double qm = 0.0;
+};
+
+// x (finite) -> qi = round-half-even(x · (127 / max|x|)); returns d = max|x| / 127 (0 when all
+// zero); res = x - d·qi (fused).
+float quantize_i8(const float* x, int64_t n, int8_t* qi, float* res) {
+    float a = 0.0f;
+    for (int64_t c = 0; c < n; ++c) a = std::max(a, std::fabs(x[c]));
+    if (a == 0.0f) {
+        for (int64_t c = 0; c < n; ++c) {
+            qi[c] = 0;
+            res[c] = 0.0f;
+        }
+        return 0.0f;
+    }
+    const float d = a / 127.0f, inv = 127.0f / a;
+    for (int64_t c = 0; c < n; ++c) {
+        qi[c] = static_cast<int8_t>(std::nearbyint(x[c] * inv));
+        res[c] = std::fma(-d, static_cast<float>(qi[c]), x[c]);
+    }
+    return d;
+}
+
+void quantize_query(const MixedAttentionParams& p, const KvSegment& s, const uint8_t* grp, const float* q, Int8Query& out) {
+    const size_t rec = kvq::key_record_bytes(s.k_bits, s.group_size);
+    out.qi.assign(static_cast<size_t>(p.head_dim), 0);
+    out.qi2.assign(static_cast<size_t>(p.head_dim), 0);
+    out.d.clear();
+    out.d2.clear();
+    out.qm = 0.0;
+    std::vector<float> qs(static_cast<size_t>(p.head_dim));
+    for (int64_t d = 0; d < p.head_dim; ++d) {
+        const uint8_t* rc = grp + static_cast<size_t>(d) * rec;
+        qs[static_cast<size_t>(d)] = q[d] * fp16_to_fp32(load_u16(rc));
+        out.qm += static_cast<double>(q[d]) * fp16_to_fp32(load_u16(rc + 2));
+    }
+    std::vector<float> res(static_cast<size_t>(kMixedQueryBlock)), unused(res.size());
+    for (int64_t c0 = 0; c0 < p.head_dim; c0 += kMixedQueryBlock) {
+        const int64_t c1 = std::min<int64_t>(p.head_dim, c0 + kMixedQueryBlock);
+        bool finite = true;
+        for (int64_t c = c0; c < c1; ++c) finite &= std::isfinite(qs[static_cast<size_t>(c)]);
+        if (!finite) {
+            out.d.push_back(NAN);
+            out.d2.push_back(0.0f);
+            continue;
+        }
+        out.d.push_back(quantize_i8(qs.data() + c0, c1 - c0, out.qi.data() + c0, res.data()));
+        out.d2.push_back(quantize_i8(res.data(), c1 - c0, out.qi2.data() + c0, unused.data()));
+    }
+}
+
+// q·k of segment token i of a quantized key segment with the int8 query of its group.
+double int8_key_dot(const MixedAttentionParams& p, const KvSegment& s, const uint8_t* grp, int64_t i, const Int8Query& iq) {
+    const size_t rec = kvq::key_record_bytes(s.k_bits, s.group_size);
+    const int ig = static_cast<int>(i % s.group_size);
+    double dot = iq.qm;
+    for (int64_t c0 = 0; c0 < p.head_dim; c0 += kMixedQueryBlock) {
+        const int64_t c1 = std::min<int64_t>(p.head_dim, c0 + kMixedQueryBlock);
+        int64_t isum = 0, isum2 = 0;
+        for (int64_t c = c0; c < c1; ++c) {
+            const uint8_t* chunk = grp + static_cast<size_t>(c) * rec + kvq::kMetaBytes +
+                                   static_cast<size_t>(ig / kvq::kChunkCodes) * kvq::chunk_bytes(s.k_bits);
+            const int64_t code = kvq::get_code(chunk, s.k_bits, ig % kvq::kChunkCodes);
+            isum += iq.qi[static_cast<size_t>(c)] * code;
+            isum2 += iq.qi2[static_cast<size_t>(c)] * code;
+        }
+        const size_t b = static_cast<size_t>(c0 / kMixedQueryBlock);
+        dot += static_cast<double>(iq.d[b]) * static_cast<double>(isum) + static_cast<double>(iq.d2[b]) * static_cast<double>(isum2);
+    }
+    return dot;
+}
+
+struct Visible {
+    int32_t seg;
+    int64_t i;
+};
+
+// Quantized p·v over the visible tokens vis[0 .. e.size()) of one 32-token block of a quantized
+// value segment, weights e (see mixed_attention_int8q_ref): per channel group, ws_t = fp32(e_t)·s_t
+// quantized to int16 (one scale per block and group), acc_d += d·Σ qi_t·code_td + Σ e_t·m_t.
+void int8_value_block(const MixedAttentionParams& p, const KvSegment& sg, int64_t hk, const Visible* vis, const std::vector<double>& e,
+                      std::vector<double>& acc) {
+    const size_t rec = kvq::value_record_bytes(sg.v_bits, sg.group_size);
+    const size_t nt = e.size();
+    std::vector<float> ws(nt);
+    std::vector<int16_t> qi(nt);
+    for (int64_t cg = 0; cg < p.head_dim_v / sg.group_size; ++cg) {
+        float a = 0.0f;
+        bool finite = true;
+        for (size_t k = 0; k < nt; ++k) {
+            const uint8_t* rc = sg.vq + static_cast<size_t>(hk) * sg.vq_head_stride + static_cast<size_t>(vis[k].i) * sg.vq_token_stride +
+                                static_cast<size_t>(cg) * rec;
+            ws[k] = static_cast<float>(e[k]) * fp16_to_fp32(load_u16(rc));
+            const double m = fp16_to_fp32(load_u16(rc + 2));
+            for (int64_t d = cg * sg.group_size; d < (cg + 1) * sg.group_size; ++d) acc[static_cast<size_t>(d)] += e[k] * m;
+            finite &= std::isfinite(ws[k]);
+            a = std::max(a, std::fabs(ws[k]));
+        }
+        const float qmax = static_cast<float>(kMixedValueQMax);
+        const float dq = !finite ? NAN : a / qmax;
+        std::fill(qi.begin(), qi.end(), int16_t{0});
+        if (finite && a > 0.0f) {
+            const float inv = qmax / a;
+            for (size_t k = 0; k < nt; ++k) qi[k] = static_cast<int16_t>(std::nearbyint(ws[k] * inv));
+        }
+        for (int64_t d = cg * sg.group_size; d < (cg + 1) * sg.group_size; ++d) {
+            const int ig = static_cast<int>(d - cg * sg.group_size);
+            int64_t isum = 0;
+            for (size_t k = 0; k < nt; ++k) {
+                const uint8_t* chunk = sg.vq + static_cast<size_t>(hk) * sg.vq_head_stride + static_cast<size_t>(vis[k].i) * sg.vq_token_stride +
+                                       static_cast<size_t>(cg) * rec + kvq::kMetaBytes +
+                                       static_cast<size_t>(ig / kvq::kChunkCodes) * kvq::chunk_bytes(sg.v_bits);
+                isum += static_cast<int64_t>(qi[k]) * kvq::get_code(chunk, sg.v_bits, ig % kvq::kChunkCodes);
+            }
+            acc[static_cast<size_t>(d)] += static_cast<double>(dq) * static_cast<double>(isum);
+        }
+    }
+}
+
+void mixed_attention_impl(const MixedAttentionParams& p, bool int8_query) {
     mixed_attention_check_params(p);
     const int64_t group = p.n_head / p.n_head_kv;
     std::vector<double> s, acc(static_cast<size_t>(p.head_dim_v));
     std::vector<float> k(static_cast<size_t>(p.head_dim)), v(static_cast<size_t>(p.head_dim_v));
-    struct Visible {
-        int32_t seg;
-        int64_t i;
-    };
     std::vector<Visible> vis;
+    std::vector<double> e;
+    Int8Query iq;
     for (int64_t t = 0; t < p.n_q; ++t) {
         const int64_t pos = p.q_pos[t];
         vis.clear();
@@ -146,10 +270,24 @@ void mixed_attention_ref(const MixedAttentionParams& p) {
             }
             double mx = -INFINITY;
             bool nan = false;
+            int32_t iq_seg = -1;
+            int64_t iq_group = -1;
             for (size_t n = 0; n < vis.size(); ++n) {
-                load_key(p, p.segments[vis[n].seg], hk, vis[n].i, k.data());
+                const KvSegment& sg = p.segments[vis[n].seg];
                 double dot = 0.0;
-                for (int64_t d = 0; d < p.head_dim; ++d) dot += static_cast<double>(q[d]) * k[static_cast<size_t>(d)];
+                if (int8_query && sg.k_bits != kvq::kNotQuantized) {
+                    const int64_t gi = vis[n].i / sg.group_size;
+                    const uint8_t* grp = sg.kq + static_cast<size_t>(hk) * sg.kq_head_stride + static_cast<size_t>(gi) * sg.kq_group_stride;
+                    if (vis[n].seg != iq_seg || gi != iq_group) {
+                        quantize_query(p, sg, grp, q, iq);
+                        iq_seg = vis[n].seg;
+                        iq_group = gi;
+                    }
+                    dot = int8_key_dot(p, sg, grp, vis[n].i, iq);
+                } else {
+                    load_key(p, sg, hk, vis[n].i, k.data());
+                    for (int64_t d = 0; d < p.head_dim; ++d) dot += static_cast<double>(q[d]) * k[static_cast<size_t>(d)];
+                }
                 double sc = static_cast<double>(p.scale) * dot;
                 if (p.softcap > 0.0f) sc = p.softcap * std::tanh(sc / p.softcap);
                 s[n] = sc;
@@ -158,11 +296,26 @@ void mixed_attention_ref(const MixedAttentionParams& p) {
             }
             std::fill(acc.begin(), acc.end(), 0.0);
             double sum = 0.0;
-            for (size_t n = 0; n < vis.size(); ++n) {
-                const double e = nan ? NAN : std::exp(s[n] - mx);
-                sum += e;
-                load_value(p, p.segments[vis[n].seg], hk, vis[n].i, v.data());
-                for (int64_t d = 0; d < p.head_dim_v; ++d) acc[static_cast<size_t>(d)] += e * v[static_cast<size_t>(d)];
+            for (size_t n = 0; n < vis.size();) {
+                const KvSegment& sg = p.segments[vis[n].seg];
+                if (int8_query && sg.v_bits != kvq::kNotQuantized) {
+                    // The visible tokens of one 32-token block of the segment.
+                    size_t n1 = n;
+                    while (n1 < vis.size() && vis[n1].seg == vis[n].seg && vis[n1].i / kvq::kChunkCodes == vis[n].i / kvq::kChunkCodes) ++n1;
+                    e.resize(n1 - n);
+                    for (size_t u = n; u < n1; ++u) {
+                        e[u - n] = nan ? NAN : std::exp(s[u] - mx);
+                        sum += e[u - n];
+                    }
+                    int8_value_block(p, sg, hk, vis.data() + n, e, acc);
+                    n = n1;
+                    continue;
+                }
+                const double ex = nan ? NAN : std::exp(s[n] - mx);
+                sum += ex;
+                load_value(p, sg, hk, vis[n].i, v.data());
+                for (int64_t d = 0; d < p.head_dim_v; ++d) acc[static_cast<size_t>(d)] += ex * v[static_cast<size_t>(d)];
+                ++n;
             }
             if (p.part_m != nullptr) {
                 p.part_m[ml] = static_cast<float>(mx);
@@ -174,5 +327,11 @@ void mixed_attention_ref(const MixedAttentionParams& p) {
         }
     }
 }
+
+}  // namespace
+
+void mixed_attention_ref(const MixedAttentionParams& p) { mixed_attention_impl(p, false); }
+
+void mixed_attention_int8q_ref(const MixedAttentionParams& p) { mixed_attention_impl(p, true); }
 
 }  // namespace kvmix

@@ -18,6 +18,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/half.h"
@@ -220,16 +221,26 @@ int main(int argc, char** argv) {
                 m.n_segments = 3;
                 const double bytes = static_cast<double>(kq.size() + vq.size()) +
                                      static_cast<double>(hkv * (kSinks + tail) * kDim) * 2.0 * 2.0;
-                const double t = time_best([&] {
-                    parallel(threads, kHeads, [&](int64_t b, int64_t e) {
-                        MixedAttentionParams s = m;
-                        s.head_begin = b;
-                        s.head_end = e;
-                        mixed_attention_cpu(s);
-                    });
-                }, budget);
                 const std::string name = "k" + std::to_string(bits) + "v" + std::to_string(bits);
-                rows.push_back({name, ctx, hkv, bytes / 1e6, t * 1e3, bytes / t / 1e9, t16 / t});
+                // Every kernel path this CPU runs, side by side (the dispatched default is the
+                // first int8 one available from the top: avx512 > vnni > avx2 int8).
+                const std::pair<MixedAttentionPath, const char*> paths[] = {
+                    {MixedAttentionPath::avx2_fp32, "fp32"},
+                    {MixedAttentionPath::avx2_int8, "i8avx2"},
+                    {MixedAttentionPath::avx_vnni_int8, "i8vnni"},
+                    {MixedAttentionPath::avx512_vnni_int8, "i8avx512"}};
+                for (const auto& [path, tag] : paths) {
+                    if (!mixed_attention_path_available(path)) continue;
+                    const double t = time_best([&, path = path] {
+                        parallel(threads, kHeads, [&](int64_t b, int64_t e) {
+                            MixedAttentionParams s = m;
+                            s.head_begin = b;
+                            s.head_end = e;
+                            mixed_attention_cpu_path(s, path);
+                        });
+                    }, budget);
+                    rows.push_back({name + "/" + tag, ctx, hkv, bytes / 1e6, t * 1e3, bytes / t / 1e9, t16 / t});
+                }
                 if (prefill && (bits == 4 || bits == 2))
                     prows.push_back(time_prefill(name, m, qc, outc, pos_c, threads, budget, [](const MixedAttentionParams& x) { mixed_attention_cpu(x); }));
             }
@@ -238,9 +249,9 @@ int main(int argc, char** argv) {
 
     std::printf("decode attention, n_q = 1, %lld heads x %lld, G = %d, %d thread(s)\n", static_cast<long long>(kHeads),
                 static_cast<long long>(kDim), kGroup, threads);
-    std::printf("%-6s %6s %4s %10s %10s %8s %10s\n", "cache", "ctx", "hkv", "MB read", "ms", "GB/s", "vs fp16");
+    std::printf("%-14s %6s %4s %10s %10s %8s %10s\n", "cache", "ctx", "hkv", "MB read", "ms", "GB/s", "vs fp16");
     for (const Row& r : rows)
-        std::printf("%-6s %6lld %4lld %10.2f %10.3f %8.2f %9.2fx\n", r.name.c_str(), static_cast<long long>(r.ctx),
+        std::printf("%-14s %6lld %4lld %10.2f %10.3f %8.2f %9.2fx\n", r.name.c_str(), static_cast<long long>(r.ctx),
                     static_cast<long long>(r.n_head_kv), r.mbytes, r.ms, r.gbs, r.speedup);
     std::printf("\nprefill attention, %lld queries at depth 4096, %lld heads x %lld (MHA), %d thread(s)\n", static_cast<long long>(kChunk),
                 static_cast<long long>(kHeads), static_cast<long long>(kDim), threads);

@@ -11,7 +11,15 @@
 //  - mixed_attention_cpu vs ref: NMSE <= 1e-8 (fp32 online softmax with folded scales vs
 //    double), NaN parity, guard canaries, head slices, over K/V widths {2,3,4,8,16}
 //    independently, G ∈ {32,64,128}, head sizes 64/128/256, random segment splits, GQA 1/2/4/8, n_q 1..5,
-//    sliding windows and softcap.
+//    sliding windows and softcap — for EVERY path this CPU runs, each forced explicitly: the
+//    fp32 path against mixed_attention_ref, the int8 paths (AVX2, AVX-VNNI, AVX-512 VNNI)
+//    against their twin mixed_attention_int8q_ref (NMSE <= 1e-8, see kTolCpuInt8) and
+//    bit-identical to each other;
+//  - code_dot (cpu/code-dot.h), every variant, width, row count and weight count: exactly the
+//    integers of the scalar loop over kvq::get_code;
+//  - mixed_attention_int8q_ref vs mixed_attention_ref: within the bound derived from the
+//    int8 query + int8 residual rounding (score error <= scale·Σ_b (d_b/508)·n_b·qmax) and the
+//    int16 weight rounding on the p·v side (see the test).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -24,6 +32,8 @@
 #include "common/kv-quant-format.h"
 #include "common/mixed-attention-params.h"
 #include "cpu/attention.h"
+#include "cpu/code-dot.h"
+#include "cpu/cpu-features.h"
 #include "cpu/mixed-attention.h"
 #include "op-harness.h"
 #include "ref/attention.h"
@@ -41,6 +51,11 @@ namespace {
 constexpr int kBits[] = {2, 3, 4, 8};
 constexpr int kGroups[] = {32, 64, 128};
 constexpr double kTolCpu = 1e-8;
+// int8 paths vs their twin: the query codes are bit-identical; the int16 softmax weights are
+// quantized from fp32 online-softmax values in the kernel and from double in the twin, so a
+// weight within rounding of a tie may land one int16 step apart (<= 2^-15 of the block's
+// largest weight: far below this tolerance). Measured worst: 4e-10.
+constexpr double kTolCpuInt8 = 1e-8;
 constexpr double kTolDequantized = 1e-12;
 
 std::string sci(double v) {
@@ -266,25 +281,44 @@ std::string describe(const CacheSpec& s) {
     return buf;
 }
 
-// cpu vs ref over the full head range and a slice, with guards. Returns the worst NMSE.
-double check_cpu_vs_ref(const MixedCache& c, const std::string& what) {
+const char* path_name(MixedAttentionPath path) {
+    switch (path) {
+        case MixedAttentionPath::best: return "best";
+        case MixedAttentionPath::scalar: return "scalar";
+        case MixedAttentionPath::avx2_fp32: return "avx2_fp32";
+        case MixedAttentionPath::avx2_int8: return "avx2_int8";
+        case MixedAttentionPath::avx_vnni_int8: return "avx_vnni_int8";
+        case MixedAttentionPath::avx512_vnni_int8: return "avx512_vnni_int8";
+    }
+    return "?";
+}
+
+constexpr MixedAttentionPath kInt8Paths[] = {MixedAttentionPath::avx2_int8, MixedAttentionPath::avx_vnni_int8,
+                                             MixedAttentionPath::avx512_vnni_int8};
+
+// One SIMD path vs its twin (ref: mixed_attention_ref or mixed_attention_int8q_ref) over the
+// full head range and a slice, with guards. Returns the worst NMSE; `full` gets the output.
+double check_path_vs_twin(const MixedCache& c, const std::string& what, MixedAttentionPath path, const Guarded& ref,
+                          std::vector<float>& full) {
     const CacheSpec& sp = c.spec;
+    const double tol = path == MixedAttentionPath::avx2_fp32 ? kTolCpu : kTolCpuInt8;
     const size_t n = static_cast<size_t>(sp.n_q * sp.n_head * sp.head_dim_v);
-    Guarded ref(n), cpu(n);
-    mixed_attention_ref(mixed_params(c, ref.data(), 0, sp.n_head));
-    mixed_attention_cpu(mixed_params(c, cpu.data(), 0, sp.n_head));
+    Guarded cpu(n);
+    mixed_attention_cpu_path(mixed_params(c, cpu.data(), 0, sp.n_head), path);
+    full.assign(cpu.data(), cpu.data() + n);
     const Compare r = compare(cpu.data(), ref.data(), n);
-    CHECK(ref.guards_intact() && cpu.guards_intact());
-    if (!(r.parity_breaks == 0 && r.nmse <= kTolCpu))
-        std::fprintf(stderr, "cpu vs ref: %s: nmse %s, parity breaks %zu\n", what.c_str(), sci(r.nmse).c_str(), r.parity_breaks);
+    CHECK(cpu.guards_intact());
+    if (!(r.parity_breaks == 0 && r.nmse <= tol))
+        std::fprintf(stderr, "%s vs twin: %s: nmse %s, parity breaks %zu\n", path_name(path), what.c_str(), sci(r.nmse).c_str(),
+                     r.parity_breaks);
     CHECK(r.parity_breaks == 0);
-    CHECK(r.nmse <= kTolCpu);
+    CHECK(r.nmse <= tol);
     double worst = r.nmse;
     // A head slice writes exactly its heads.
     if (sp.n_head > 1) {
         const int64_t hb = 1, he = sp.n_head - (sp.n_head > 2 ? 1 : 0);
         cpu.fill_canary();
-        mixed_attention_cpu(mixed_params(c, cpu.data(), hb, he));
+        mixed_attention_cpu_path(mixed_params(c, cpu.data(), hb, he), path);
         CHECK(cpu.guards_intact());
         bool slice_ok = true;
         for (int64_t t = 0; t < sp.n_q; ++t)
@@ -297,9 +331,41 @@ double check_cpu_vs_ref(const MixedCache& c, const std::string& what) {
                 }
         CHECK(slice_ok);
         const Compare rs = compare(cpu.data(), ref.data(), n);
-        CHECK(rs.parity_breaks == 0 && rs.nmse <= kTolCpu);
+        CHECK(rs.parity_breaks == 0 && rs.nmse <= tol);
         worst = std::max(worst, rs.nmse);
     }
+    return worst;
+}
+
+// Every path this CPU runs: fp32 vs mixed_attention_ref, each int8 path vs
+// mixed_attention_int8q_ref, the int8 paths bit-identical to each other, and the dispatched
+// mixed_attention_cpu equal to the path it resolves to. Returns the worst NMSE.
+double check_cpu_vs_ref(const MixedCache& c, const std::string& what) {
+    const CacheSpec& sp = c.spec;
+    const size_t n = static_cast<size_t>(sp.n_q * sp.n_head * sp.head_dim_v);
+    Guarded ref(n), ref_int8(n);
+    mixed_attention_ref(mixed_params(c, ref.data(), 0, sp.n_head));
+    mixed_attention_int8q_ref(mixed_params(c, ref_int8.data(), 0, sp.n_head));
+    CHECK(ref.guards_intact() && ref_int8.guards_intact());
+    double worst = 0.0;
+    std::vector<float> out, first_int8;
+    if (mixed_attention_path_available(MixedAttentionPath::avx2_fp32))
+        worst = std::max(worst, check_path_vs_twin(c, what, MixedAttentionPath::avx2_fp32, ref, out));
+    for (MixedAttentionPath path : kInt8Paths) {
+        if (!mixed_attention_path_available(path)) continue;
+        worst = std::max(worst, check_path_vs_twin(c, what, path, ref_int8, out));
+        if (first_int8.empty()) {
+            first_int8 = out;
+        } else {
+            const bool same = std::memcmp(out.data(), first_int8.data(), n * sizeof(float)) == 0;
+            if (!same) std::fprintf(stderr, "%s differs from avx2_int8: %s\n", path_name(path), what.c_str());
+            CHECK(same);
+        }
+    }
+    std::vector<float> best(n);
+    mixed_attention_cpu(mixed_params(c, best.data(), 0, sp.n_head));
+    mixed_attention_cpu_path(mixed_params(c, out.data(), 0, sp.n_head), mixed_attention_best_path());
+    CHECK(std::memcmp(best.data(), out.data(), n * sizeof(float)) == 0);
     return worst;
 }
 
@@ -610,7 +676,8 @@ TEST_CASE("mixed_attention_cpu vs ref: every K/V width pair, group size, GQA rat
                 worst = std::max(worst, check_cpu_vs_ref(c, describe(sp)));
                 ++cases;
             }
-    std::printf("  cpu vs ref: %d shapes, worst nmse %s (tol %s)\n", cases, sci(worst).c_str(), sci(kTolCpu).c_str());
+    std::printf("  cpu vs ref: %d shapes, worst nmse %s (tol %s fp32, %s int8)\n", cases, sci(worst).c_str(), sci(kTolCpu).c_str(),
+                sci(kTolCpuInt8).c_str());
 }
 
 TEST_CASE("mixed_attention_cpu vs ref: odd head dims on fp16 keys, GQA 3/6 (heads split 4+2), 1-token window") {
@@ -697,6 +764,197 @@ TEST_CASE("mixed_attention_cpu vs ref: prefill chunks (query tiles of up to 8 ro
             worst = std::max(worst, check_cpu_vs_ref(c, describe(sp) + " prefill"));
         }
     std::printf("  prefill tiles: worst nmse %s (tol %s)\n", sci(worst).c_str(), sci(kTolCpu).c_str());
+}
+
+// ---- int8 query: code dots, twin vs the fp32 reference ------------------------------------
+
+TEST_CASE("code_dot / code_dot16: every variant, width and weight count gives the exact integers of the scalar loop") {
+    Rng rng(91);
+    const CodeDotIsa isas[] = {CodeDotIsa::avx2, CodeDotIsa::avx_vnni, CodeDotIsa::avx512};
+    const bool have[] = {cpu_has_avx2_fma_f16c(), cpu_has_avx_vnni(), cpu_has_avx512_vnni()};
+    int tested = 0;
+    for (int v = 0; v < 3; ++v) {
+        if (!have[v]) {
+            std::printf("  code_dot variant %d: not on this CPU, skipped\n", v);
+            continue;
+        }
+        for (int b : kBits)
+            for (int n_w : {1, 2, 4, 8})
+                for (int64_t n_rows : {0, 1, 3, 4, 5, 8, 31, 32, 37}) {
+                    const CodeDotFn fn = code_dot_fn(isas[v], b, n_w);
+                    REQUIRE(fn != nullptr);
+                    const size_t stride = kvq::chunk_bytes(b) + static_cast<size_t>(rng.below(9));
+                    // Exactly n_rows chunks, no slack after the last: a read past it is caught by ASan.
+                    std::vector<uint8_t> codes(n_rows > 0 ? static_cast<size_t>(n_rows - 1) * stride + kvq::chunk_bytes(b) : 0);
+                    for (auto& x : codes) x = static_cast<uint8_t>(rng.below(256));
+                    const size_t w_stride = static_cast<size_t>(n_rows) + static_cast<size_t>(rng.below(5));
+                    std::vector<int8_t> w(static_cast<size_t>(n_w) * w_stride + 1);
+                    // Extremes included: -127 and 127 against the largest codes.
+                    for (auto& x : w) x = static_cast<int8_t>(rng.below(4) == 0 ? (rng.below(2) ? 127 : -127) : static_cast<int>(rng.below(255)) - 127);
+                    std::vector<int32_t> got(static_cast<size_t>(n_w) * 32, 12345);
+                    fn(codes.data(), stride, n_rows, w.data(), w_stride, got.data());
+                    int bad = 0;
+                    for (int g = 0; g < n_w; ++g)
+                        for (int i = 0; i < 32; ++i) {
+                            int64_t want = 0;
+                            for (int64_t r = 0; r < n_rows; ++r)
+                                want += int64_t{w[static_cast<size_t>(g) * w_stride + static_cast<size_t>(r)]} *
+                                        kvq::get_code(codes.data() + static_cast<size_t>(r) * stride, b, i);
+                            bad += got[static_cast<size_t>(g * 32 + i)] != want;
+                        }
+                    if (bad) std::fprintf(stderr, "code_dot isa %d b=%d n_w=%d rows=%lld: %d wrong\n", v, b, n_w, static_cast<long long>(n_rows), bad);
+                    CHECK(bad == 0);
+                    ++tested;
+                }
+        // All codes at their maximum against ±127: the largest sums, no saturation.
+        for (int b : kBits) {
+            const int64_t n_rows = 256;
+            std::vector<uint8_t> codes(static_cast<size_t>(n_rows) * kvq::chunk_bytes(b), 0xFF);
+            for (int8_t sgn : {int8_t{127}, int8_t{-127}}) {
+                std::vector<int8_t> w(static_cast<size_t>(n_rows), sgn);
+                std::vector<int32_t> got(32);
+                code_dot_fn(isas[v], b, 1)(codes.data(), kvq::chunk_bytes(b), n_rows, w.data(), 0, got.data());
+                bool ok = true;
+                for (int32_t x : got) ok &= x == int32_t{sgn} * static_cast<int32_t>(kvq::max_code(b)) * n_rows;
+                CHECK(ok);
+            }
+        }
+    }
+    // int16 weights, rows in pairs (the p·v side): up to 33 rows, extremes ±32767.
+    for (int v = 0; v < 3; ++v) {
+        if (!have[v]) continue;
+        for (int b : kBits)
+            for (int n_w : {1, 2, 4, 8})
+                for (int64_t n_rows : {0, 1, 2, 7, 32, 33}) {
+                    const CodeDot16Fn fn = code_dot16_fn(isas[v], b, n_w);
+                    REQUIRE(fn != nullptr);
+                    const size_t stride = kvq::chunk_bytes(b) + static_cast<size_t>(rng.below(9));
+                    std::vector<uint8_t> codes(n_rows > 0 ? static_cast<size_t>(n_rows - 1) * stride + kvq::chunk_bytes(b) : 0);
+                    for (auto& x : codes) x = static_cast<uint8_t>(rng.below(256));
+                    const size_t w_stride = static_cast<size_t>(n_rows) + static_cast<size_t>(rng.below(5));
+                    std::vector<int16_t> w(static_cast<size_t>(n_w) * w_stride + 1);
+                    for (auto& x : w)
+                        x = static_cast<int16_t>(rng.below(4) == 0 ? (rng.below(2) ? 32767 : -32767) : static_cast<int>(rng.below(65535)) - 32767);
+                    std::vector<int32_t> got(static_cast<size_t>(n_w) * 32, 12345);
+                    fn(codes.data(), stride, n_rows, w.data(), w_stride, got.data());
+                    int bad = 0;
+                    for (int g = 0; g < n_w; ++g)
+                        for (int i = 0; i < 32; ++i) {
+                            int64_t want = 0;
+                            for (int64_t r = 0; r < n_rows; ++r)
+                                want += int64_t{w[static_cast<size_t>(g) * w_stride + static_cast<size_t>(r)]} *
+                                        kvq::get_code(codes.data() + static_cast<size_t>(r) * stride, b, i);
+                            bad += got[static_cast<size_t>(g * 32 + i)] != want;
+                        }
+                    if (bad) std::fprintf(stderr, "code_dot16 isa %d b=%d n_w=%d rows=%lld: %d wrong\n", v, b, n_w, static_cast<long long>(n_rows), bad);
+                    CHECK(bad == 0);
+                    ++tested;
+                }
+    }
+    std::printf("  code_dot: %d shapes exact\n", tested);
+}
+
+TEST_CASE("mixed_attention_int8q_ref vs mixed_attention_ref: within the bound of the int8 rounding") {
+    // Keys: per query row and key group, a block of channels with scale d = max|q·s| / 127
+    // leaves a residual |q·s - d·qi| <= d/2, quantized again with d2 <= d/254; what remains,
+    // <= d2/2 per channel, moves a token's dot by <= (d/508)·n_block·qmax. fp32 rounding of
+    // q·s (twin) and of x̂ (reference) adds <= 2^-23·Σ_c |q_c|·max|x̂|. Every score then moves
+    // by <= ε (the worst over the groups, times |scale|; softcap is 1-Lipschitz), and softmax
+    // weights by a factor within e^{±2ε}: |Δout| <= (e^{2ε} - 1)·max_j |v̂_j|.
+    // Values: in a 32-token block, ws_t = p_t·s_t is rounded to int16 steps, by <= max_t ws_t /
+    // 65534 <= max_t p_t · s_max / 65534, times Σ_t code <= 32·qmax; summed over blocks and
+    // divided by l >= Σ_blocks max_t p_t: |Δout| <= 32·qmax·s_max / 65534 (s_max: the largest
+    // value scale).
+    // Checked per output element as (e^{2ε} - 1)·max|v̂| + e^{2ε}·(value term) plus 1e-6
+    // relative for double rounding; the measured worst error / bound and the NMSE are printed.
+    Rng rng(92);
+    double worst_ratio = 0.0;
+    for (int kb : {2, 3, 4, 8})
+        for (int g : kGroups)
+            for (int64_t D : {64, 128, 256}) {
+                if (g == 128 && D == 64) continue;
+                CacheSpec sp;
+                sp.k_bits = kb;
+                sp.v_bits = rng.below(2) ? kb : 16;
+                sp.group = g;
+                sp.head_dim = sp.head_dim_v = D;
+                sp.n_head_kv = 2;
+                sp.n_head = 2 * (int64_t{1} << rng.below(3));
+                sp.n_groups = 2;
+                sp.tail = 1 + rng.below(40);
+                sp.n_q = 3;
+                sp.window = rng.below(3) == 0 ? static_cast<int32_t>(g + 7) : 0;
+                sp.softcap = rng.below(4) == 0 ? 4.0f : 0.0f;
+                MixedCache c = build_cache(sp, rng);
+                const size_t n = static_cast<size_t>(sp.n_q * sp.n_head * sp.head_dim_v);
+                std::vector<float> ref(n), twin(n);
+                mixed_attention_ref(mixed_params(c, ref.data(), 0, sp.n_head));
+                mixed_attention_int8q_ref(mixed_params(c, twin.data(), 0, sp.n_head));
+                const double scale = 1.0 / std::sqrt(static_cast<double>(D)), qmax = kvq::max_code(kb);
+                const size_t rec = kvq::key_record_bytes(kb, g);
+                int bad = 0;
+                double case_ratio = 0.0;
+                for (int64_t t = 0; t < sp.n_q; ++t)
+                    for (int64_t h = 0; h < sp.n_head; ++h) {
+                        const int64_t hk = h / (sp.n_head / sp.n_head_kv);
+                        const float* q = c.q.data() + static_cast<size_t>((t * sp.n_head + h) * D);
+                        double eps = 0.0, qabs = 0.0, kmax = 0.0;
+                        for (int64_t ch = 0; ch < D; ++ch) qabs += std::fabs(static_cast<double>(q[ch]));
+                        for (int64_t j = 0; j < c.n_ctx; ++j)
+                            for (int64_t ch = 0; ch < D; ++ch) kmax = std::max(kmax, std::fabs(static_cast<double>(c.kd[c.at(hk, j, ch, D)])));
+                        for (int64_t gi = 0; gi < sp.n_groups; ++gi) {
+                            const uint8_t* grp = c.kq.data() + static_cast<size_t>(hk) * c.kq_head + static_cast<size_t>(gi) * c.kq_grp;
+                            double e = 0.0;
+                            for (int64_t b0 = 0; b0 < D; b0 += kMixedQueryBlock) {
+                                double a = 0.0;
+                                for (int64_t ch = b0; ch < b0 + kMixedQueryBlock; ++ch)
+                                    a = std::max(a, std::fabs(static_cast<double>(q[ch] * fp16_to_fp32(u16_at(grp + static_cast<size_t>(ch) * rec)))));
+                                e += a / 127.0 / 508.0 * kMixedQueryBlock * qmax;
+                            }
+                            eps = std::max(eps, scale * (e * 1.001 + 0x1p-23 * qabs * kmax));
+                        }
+                        double vmax = 0.0, s_max = 0.0;
+                        for (int64_t j = 0; j < c.n_ctx; ++j)
+                            for (int64_t d = 0; d < D; ++d) vmax = std::max(vmax, std::fabs(static_cast<double>(c.vd[c.at(hk, j, d, D)])));
+                        if (sp.v_bits != 16)
+                            for (int64_t j = 0; j < sp.n_groups * g; ++j)
+                                for (int64_t cg = 0; cg < D / g; ++cg)
+                                    s_max = std::max(s_max, static_cast<double>(fp16_to_fp32(u16_at(
+                                                                c.vq.data() + static_cast<size_t>(hk) * c.vq_head + static_cast<size_t>(j) * c.vq_tok +
+                                                                static_cast<size_t>(cg) * kvq::value_record_bytes(sp.v_bits, g)))));
+                        const double v_term = 32.0 * static_cast<double>(kvq::max_code(sp.v_bits == 16 ? 2 : sp.v_bits)) * s_max / (2.0 * kMixedValueQMax);
+                        for (int64_t d = 0; d < D; ++d) {
+                            const size_t i = static_cast<size_t>((t * sp.n_head + h) * D + d);
+                            const double bound = std::expm1(2.0 * eps) * vmax + std::exp(2.0 * eps) * v_term + 1e-6 * (std::fabs(ref[i]) + vmax);
+                            const double err = std::fabs(static_cast<double>(twin[i]) - ref[i]);
+                            bad += !(err <= bound);
+                            case_ratio = std::max(case_ratio, err / bound);
+                        }
+                    }
+                const Compare r = compare(twin.data(), ref.data(), n);
+                if (bad) std::fprintf(stderr, "int8q twin vs ref: %s: %d outside the bound\n", describe(sp).c_str(), bad);
+                CHECK(bad == 0);
+                CHECK(r.parity_breaks == 0);
+                worst_ratio = std::max(worst_ratio, case_ratio);
+                if (g == 32 && D == 128)
+                    std::printf("  k%d G%d D%lld: int8q twin vs fp32 ref nmse %s, worst error / bound %.2g\n", kb, g,
+                                static_cast<long long>(D), sci(r.nmse).c_str(), case_ratio);
+            }
+    std::printf("  int8q twin vs ref: worst error / derived bound %.2g\n", worst_ratio);
+}
+
+TEST_CASE("mixed_attention_cpu int8 paths: NaN parity and an all-zero query block") {
+    Rng rng(93);
+    CacheSpec sp;
+    sp.k_bits = 2;
+    sp.v_bits = 2;
+    sp.head_dim = sp.head_dim_v = 128;
+    sp.n_q = 2;
+    MixedCache c = build_cache(sp, rng);
+    for (int64_t d = 32; d < 64; ++d) c.q[static_cast<size_t>(d)] = 0.0f;  // query 0 head 0: block 1 all zero (d = 0)
+    check_cpu_vs_ref(c, "zero query block");
+    c.q[static_cast<size_t>(sp.head_dim) + 70] = INFINITY;  // query 0 head 1: a non-finite q·s
+    check_cpu_vs_ref(c, "inf query element");
 }
 
 // ---- mixed attention: split-K ----------------------------------------------------------------

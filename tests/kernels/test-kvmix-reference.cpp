@@ -256,7 +256,11 @@ TEST_CASE("kvmix reference: mixed attention (scalar twin and dispatched SIMD) wi
         REQUIRE(want.size() == n);
         std::vector<float> ref(n, NAN), cpu(n, NAN);
         mixed_attention_ref(params(c, ref.data()));
-        mixed_attention_cpu(params(c, cpu.data()));
+        // The fp32 path: cpu_bound is its error analysis (the int8-query paths are checked
+        // against their own twin in test-kv-quant).
+        mixed_attention_cpu_path(params(c, cpu.data()), mixed_attention_path_available(MixedAttentionPath::avx2_fp32)
+                                                           ? MixedAttentionPath::avx2_fp32
+                                                           : MixedAttentionPath::scalar);
         int64_t bad_ref = 0, bad_cpu = 0;
         double case_ref = 0, case_cpu = 0, rel_ref = 0, rel_cpu = 0;
         for (int64_t t = 0; t < c.n_q(); ++t) {
@@ -287,6 +291,44 @@ TEST_CASE("kvmix reference: mixed attention (scalar twin and dispatched SIMD) wi
         worst_cpu = std::max(worst_cpu, case_cpu);
     }
     std::printf("  worst error / bound over all cases: ref twin %.1e, simd %.1e\n", worst_ref, worst_cpu);
+}
+
+// The integer paths (int8 query, int16 value weights) against the same independent reference
+// and the same bound as the fp32 path: their extra rounding (a second int8 row for the
+// query's remainder) stays far inside it. The dispatched call is the best path, bit for bit.
+TEST_CASE("kvmix reference: the dispatched kernel and every integer path this CPU has, within the derived bounds") {
+    REQUIRE(golden().ok());
+    for (const MixedAttentionPath path :
+         {MixedAttentionPath::avx2_int8, MixedAttentionPath::avx_vnni_int8, MixedAttentionPath::avx512_vnni_int8}) {
+        if (!mixed_attention_path_available(path)) continue;
+        double worst = 0;
+        int64_t bad = 0;
+        for (const Case& c : cases()) {
+            const GoldenArray want = c.arr("out"), amax = c.arr("amax"), mag = c.arr("mag");
+            const size_t n = static_cast<size_t>(c.n_q() * c.H * c.DV);
+            std::vector<float> got(n, NAN), dispatched(n, NAN);
+            mixed_attention_cpu_path(params(c, got.data()), path);
+            if (path == mixed_attention_best_path()) {
+                mixed_attention_cpu(params(c, dispatched.data()));
+                CHECK(std::memcmp(got.data(), dispatched.data(), n * sizeof(float)) == 0);
+            }
+            for (int64_t t = 0; t < c.n_q(); ++t) {
+                const int64_t n_vis = c.q_pos[static_cast<size_t>(t)] + 1;
+                const int64_t n_blocks = (n_vis + 31) / 32 + 2 * static_cast<int64_t>(c.segs.size());
+                for (int64_t h = 0; h < c.H; ++h)
+                    for (int64_t d = 0; d < c.DV; ++d) {
+                        const size_t i = static_cast<size_t>((t * c.H + h) * c.DV + d);
+                        const double a = amax.f32(static_cast<size_t>(t * c.H + h)), m = mag.f32(i), o = want.f32(i);
+                        const double b = kvmix_test::cpu_bound(a, m, o, c.D, n_vis, n_blocks);
+                        const double e = std::fabs(static_cast<double>(got[i]) - o);
+                        bad += !(e <= b);
+                        worst = std::max(worst, e / b);
+                    }
+            }
+        }
+        std::printf("  path %d: worst error / bound %.2e, %lld outside\n", static_cast<int>(path), worst, static_cast<long long>(bad));
+        CHECK_EQ(bad, int64_t(0));
+    }
 }
 
 KVMIX_TEST_MAIN()

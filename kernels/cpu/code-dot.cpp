@@ -1,0 +1,201 @@
+#include "cpu/code-dot.h"
+
+#include <cstdint>
+#include <cstring>
+
+#include "common/kv-quant-format.h"
+#include "cpu/cpu-features.h"
+
+#if KVMIX_CPU_X86
+#include <immintrin.h>
+
+// The same 256-bit body twice, each in its own target region and namespace.
+KVMIX_AVX2_BEGIN
+namespace kvmix::code_dot_avx2 {
+namespace {
+#define KVMIX_CODE_DOT_VNNI 0
+#include "cpu/code-dot-ymm.inc"
+#undef KVMIX_CODE_DOT_VNNI
+}  // namespace
+}  // namespace kvmix::code_dot_avx2
+KVMIX_AVX2_END
+
+KVMIX_AVXVNNI_BEGIN
+namespace kvmix::code_dot_avx_vnni {
+namespace {
+#define KVMIX_CODE_DOT_VNNI 1
+#include "cpu/code-dot-ymm.inc"
+#undef KVMIX_CODE_DOT_VNNI
+}  // namespace
+}  // namespace kvmix::code_dot_avx_vnni
+KVMIX_AVXVNNI_END
+
+// GCC 12's AVX-512 headers self-initialize their "undefined" vectors, which trips
+// -Wmaybe-uninitialized (a header false positive, GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+KVMIX_AVX512VNNI_BEGIN
+namespace kvmix::code_dot_avx512 {
+namespace ymm {
+namespace {
+#define KVMIX_CODE_DOT_VNNI 2
+#include "cpu/code-dot-ymm.inc"
+#undef KVMIX_CODE_DOT_VNNI
+}  // namespace
+}  // namespace ymm
+namespace {
+
+inline __m128i load64(const uint8_t* p) {
+    uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    return _mm_cvtsi64_si128(static_cast<long long>(v));
+}
+inline __m128i load32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return _mm_cvtsi32_si128(static_cast<int>(v));
+}
+inline __m128i load128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+
+// Four 128-bit transposes (lane k = bytes k of the four rows) as one zmm: [lo8 | hi8] of
+// bytes 0..15 of the rows, i.e. lanes 0..15 = byte index 0..15.
+inline __m512i transpose16(__m128i a, __m128i b, __m128i c, __m128i d) {
+    const __m128i ab0 = _mm_unpacklo_epi8(a, b), cd0 = _mm_unpacklo_epi8(c, d);
+    const __m128i ab1 = _mm_unpackhi_epi8(a, b), cd1 = _mm_unpackhi_epi8(c, d);
+    const __m256i lo = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(ab0, cd0)), _mm_unpackhi_epi16(ab0, cd0), 1);
+    const __m256i hi = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(ab1, cd1)), _mm_unpackhi_epi16(ab1, cd1), 1);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+// z[h] lane k (k ∈ [0, 16)) = the four rows' codes of index 16h + k, one per byte.
+template <int B>
+inline void quad_codes(const uint8_t* p, size_t st, __m512i z[2]) {
+    if constexpr (B == 2 || B == 3) {
+        // Bytes 0..7 hold codes k, k + 8, k + 16, k + 24 at shifts 0, 2, 4, 6.
+        const __m128i ab = _mm_unpacklo_epi8(load64(p), load64(p + st)), cd = _mm_unpacklo_epi8(load64(p + 2 * st), load64(p + 3 * st));
+        const __m256i t = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(ab, cd)), _mm_unpackhi_epi16(ab, cd), 1);
+        const __m512i tt = _mm512_broadcast_i64x4(t), m = _mm512_set1_epi8(3);
+        const __m512i sh0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+        const __m512i sh1 = _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6);
+        z[0] = _mm512_and_si512(_mm512_srlv_epi32(tt, sh0), m);
+        z[1] = _mm512_and_si512(_mm512_srlv_epi32(tt, sh1), m);
+        if constexpr (B == 3) {
+            // u dword j = byte 8 + j of the four rows; bit k of it is bit 2 of code 8j + k.
+            const __m128i hab = _mm_unpacklo_epi8(load32(p + 8), load32(p + st + 8));
+            const __m128i hcd = _mm_unpacklo_epi8(load32(p + 2 * st + 8), load32(p + 3 * st + 8));
+            const __m512i u = _mm512_castsi128_si512(_mm_unpacklo_epi16(hab, hcd));
+            const __m512i sel0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+            const __m512i sel1 = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+            const __m512i sh = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7), one = _mm512_set1_epi8(1);
+            const __m512i h0 = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi32(sel0, u), sh), one);
+            const __m512i h1 = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi32(sel1, u), sh), one);
+            z[0] = _mm512_or_si512(z[0], _mm512_slli_epi32(h0, 2));
+            z[1] = _mm512_or_si512(z[1], _mm512_slli_epi32(h1, 2));
+        }
+    } else if constexpr (B == 4) {
+        // Byte k holds code k (low nibble) and k + 16 (high nibble).
+        const __m512i t = transpose16(load128(p), load128(p + st), load128(p + 2 * st), load128(p + 3 * st));
+        const __m512i m = _mm512_set1_epi8(15);
+        z[0] = _mm512_and_si512(t, m);
+        z[1] = _mm512_and_si512(_mm512_srli_epi32(t, 4), m);
+    } else {
+        for (int h = 0; h < 2; ++h) {
+            const uint8_t* q = p + 16 * h;
+            z[h] = transpose16(load128(q), load128(q + st), load128(q + 2 * st), load128(q + 3 * st));
+        }
+    }
+}
+
+template <int B, int NW>
+void code_dot(const uint8_t* base, size_t stride, int64_t n_rows, const int8_t* w, size_t w_stride, int32_t* out) {
+    __m512i acc[NW][2];
+    for (int g = 0; g < NW; ++g) acc[g][0] = acc[g][1] = _mm512_setzero_si512();
+    int64_t r = 0;
+    for (; r + 4 <= n_rows; r += 4) {
+        __m512i z[2];
+        quad_codes<B>(base + static_cast<size_t>(r) * stride, stride, z);
+        for (int g = 0; g < NW; ++g) {
+            uint32_t w4;
+            std::memcpy(&w4, w + static_cast<size_t>(g) * w_stride + r, sizeof w4);
+            const __m512i wv = _mm512_set1_epi32(static_cast<int>(w4));
+            acc[g][0] = _mm512_dpbusd_epi32(acc[g][0], z[0], wv);
+            acc[g][1] = _mm512_dpbusd_epi32(acc[g][1], z[1], wv);
+        }
+    }
+    for (int g = 0; g < NW; ++g) {
+        _mm512_storeu_si512(out + g * 32, acc[g][0]);
+        _mm512_storeu_si512(out + g * 32 + 16, acc[g][1]);
+    }
+    for (; r < n_rows; ++r) {
+        const uint8_t* chunk = base + static_cast<size_t>(r) * stride;
+        for (int g = 0; g < NW; ++g) {
+            const int32_t wr = w[static_cast<size_t>(g) * w_stride + static_cast<size_t>(r)];
+            for (int i = 0; i < 32; ++i) out[g * 32 + i] += wr * static_cast<int32_t>(kvq::get_code(chunk, B, i));
+        }
+    }
+}
+
+template <int NW>
+CodeDotFn pick(int bits) {
+    switch (bits) {
+        case 2: return &code_dot<2, NW>;
+        case 3: return &code_dot<3, NW>;
+        case 4: return &code_dot<4, NW>;
+        case 8: return &code_dot<8, NW>;
+        default: return nullptr;
+    }
+}
+
+CodeDotFn pick_fn(int bits, int n_w) {
+    switch (n_w) {
+        case 1: return pick<1>(bits);
+        case 2: return pick<2>(bits);
+        case 4: return pick<4>(bits);
+        case 8: return pick<8>(bits);
+        default: return nullptr;
+    }
+}
+
+}  // namespace
+}  // namespace kvmix::code_dot_avx512
+KVMIX_AVX512VNNI_END
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+namespace kvmix {
+
+CodeDot16Fn code_dot16_fn(CodeDotIsa isa, int bits, int n_w) {
+#if KVMIX_CPU_X86
+    switch (isa) {
+        case CodeDotIsa::avx2: return code_dot_avx2::pick16_fn(bits, n_w);
+        case CodeDotIsa::avx_vnni: return code_dot_avx_vnni::pick16_fn(bits, n_w);
+        case CodeDotIsa::avx512: return code_dot_avx512::ymm::pick16_fn(bits, n_w);
+    }
+#else
+    (void)isa;
+    (void)bits;
+    (void)n_w;
+#endif
+    return nullptr;
+}
+
+CodeDotFn code_dot_fn(CodeDotIsa isa, int bits, int n_w) {
+#if KVMIX_CPU_X86
+    switch (isa) {
+        case CodeDotIsa::avx2: return code_dot_avx2::pick_fn(bits, n_w);
+        case CodeDotIsa::avx_vnni: return code_dot_avx_vnni::pick_fn(bits, n_w);
+        case CodeDotIsa::avx512: return code_dot_avx512::pick_fn(bits, n_w);
+    }
+#else
+    (void)isa;
+    (void)bits;
+    (void)n_w;
+#endif
+    return nullptr;
+}
+
+}  // namespace kvmix
