@@ -13,12 +13,27 @@
 #include "cli/cli-common.h"
 #include "cli/commands.h"
 #include "cpu/cpu-features.h"
+#include "cpu/mixed-attention.h"
 #include "runtime/device-check.h"
 #ifdef KVMIX_WITH_TOKENIZER
 #include "tokenizer/tokenizer-loader.h"
 #endif
 
 namespace kvmix::cli {
+
+namespace {
+
+const char* path_name(MixedAttentionPath p) {
+    switch (p) {
+        case MixedAttentionPath::avx512_vnni_int8: return "int8 AVX-512 VNNI";
+        case MixedAttentionPath::avx_vnni_int8: return "int8 AVX-VNNI";
+        case MixedAttentionPath::avx2_int8: return "int8 AVX2";
+        case MixedAttentionPath::avx2_fp32: return "fp32 AVX2";
+        default: return "scalar";
+    }
+}
+
+}  // namespace
 
 int cmd_doctor(int argc, char** argv) {
     const char* usage =
@@ -35,7 +50,9 @@ int cmd_doctor(int argc, char** argv) {
 
     nlohmann::json j;
     const bool simd = cpu_has_avx2_fma_f16c();
-    j["cpu"] = {{"threads", std::thread::hardware_concurrency()}, {"avx2_fma_f16c", simd}, {"kernels", simd ? "avx2" : "scalar"}};
+    const char* kv_path = path_name(mixed_attention_best_path());
+    j["cpu"] = {{"threads", std::thread::hardware_concurrency()}, {"avx2_fma_f16c", simd}, {"kernels", simd ? "avx2" : "scalar"},
+                {"kvmix_attention", kv_path}};
     const CudaAvailability cuda = cuda_availability();
     j["cuda"] = {{"built", cuda.built}, {"available", cuda.available}, {"reason", cuda.reason}};
     std::vector<GpuDeviceInfo> devices;
@@ -97,8 +114,8 @@ int cmd_doctor(int argc, char** argv) {
         std::printf("%s\n", j.dump(2).c_str());
         return rc;
     }
-    std::printf("CPU        %u threads; AVX2+FMA+F16C %s -> %s kernels\n", std::thread::hardware_concurrency(),
-                simd ? "yes" : "no", simd ? "SIMD" : "scalar");
+    std::printf("CPU        %u threads; AVX2+FMA+F16C %s -> %s kernels; KVmix attention: %s\n",
+                std::thread::hardware_concurrency(), simd ? "yes" : "no", simd ? "SIMD" : "scalar", kv_path);
     std::printf("CUDA       %s\n", !cuda.built       ? "not built into this program"
                                    : cuda.available ? "available"
                                                     : ("built, not available: " + cuda.reason).c_str());
