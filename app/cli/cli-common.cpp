@@ -144,6 +144,10 @@ Status apply_kv_options(const Args& args, const ModelHParams& hp, SessionConfig&
         if (!(r >= 0 && r <= 1)) return error(ErrorCode::invalid_argument, "--kv-window must be a ratio in [0, 1], got " + args.get("--kv-window"));
         for (auto& l : profile->layers) l.k_window_ratio = l.v_window_ratio = static_cast<float>(r);
     }
+    // The window's bounds in tokens; with --kv-window 0, --kv-window-min W is a fixed window
+    // of W tokens (KIVI's residual length) instead of a share of the context.
+    KVMIX_ASSIGN(profile->window_min, parse_int(args, "--kv-window-min", profile->window_min, 0, 1 << 20));
+    KVMIX_ASSIGN(profile->window_max, parse_int(args, "--kv-window-max", std::max(profile->window_max, profile->window_min), 0, 1 << 20));
     KVMIX_TRY(validate(*profile, hp.n_layer));
     config.kv_profile = std::move(profile).value();
     return {};

@@ -260,6 +260,117 @@ def check_run_commands(kvmix, models_dir, tmp):
         check(rows[0]["kv_bytes"] == 32 * 2 * 2 * 32 * 2, f"bench kv_bytes at depth 32: {rows[0]['kv_bytes']}")
 
 
+def check_perplexity_kld(kvmix, models_dir, tmp):
+    """perplexity --kld: a cache against itself gives KLD 0 and top-1 1.0 exactly; k2v2 against
+    fp16 gives KLD > 0, and its mean, p99 and top-1 equal a recomputation here from logits
+    the plain mode dumps in separate processes (so the pairing, the log-sum-exp and the
+    percentile are checked against an independent implementation)."""
+    from array import array
+    import math
+    model = os.path.join(models_dir, "tiny-llama-q8_0.gguf")
+    n_vocab = 512  # the fixture's vocabulary (MANIFEST.json)
+    text = os.path.join(tmp, "kld-text.txt")
+    with open(text, "w") as f:
+        f.write(" ".join(f"word{i % 89} comes before word{(i * 11) % 89}." for i in range(600)))
+    # ctx 256 with chunks of 32: the sinks (4) and the window (32 tokens) leave whole groups
+    # that k2v2 quantizes, so the scored half reads 2-bit codes.
+    common = ["perplexity", "-m", model, "-f", text, "--ctx", "256", "--chunk", "32", "--max-windows", "2", "--json"]
+
+    def ppl_json(*extra):
+        rc, out, err = run(kvmix, *common, *extra)
+        check(rc == 0, f"perplexity {' '.join(extra)} exits 0 ({err.strip()})")
+        return json.loads(out) if rc == 0 else None
+
+    same = ppl_json("--kv", "fp16", "--kld")
+    if same:
+        check(same["kld"]["mean"] == 0.0 and same["kld"]["p99"] == 0.0 and same["kld"]["max"] == 0.0,
+              f"fp16 against fp16: KLD exactly 0 ({same['kld']})")
+        check(same["top1_agreement"] == 1.0 and same["ppl"] == same["base"]["ppl"] and same["ppl_delta_pct"] == 0.0,
+              f"fp16 against fp16: top-1 1.0, equal perplexities ({same})")
+    same32 = ppl_json("--kv", "fp16", "--base", "fp16", "--kv-cache", "f32")
+    if same32:
+        check(same32["kld"]["max"] == 0.0 and same32["top1_agreement"] == 1.0, f"f32 against f32: KLD 0 ({same32['kld']})")
+
+    q_dump, b_dump = os.path.join(tmp, "k2v2.f32"), os.path.join(tmp, "fp16.f32")
+    quant = ppl_json("--kv", "k2v2", "--kld", "--dump-logits", q_dump)
+    plain_q = ppl_json("--kv", "k2v2")
+    plain_b = ppl_json("--kv", "fp16", "--dump-logits", b_dump)
+    if not (quant and plain_q and plain_b):
+        return
+    n = quant["tokens"]
+    check(n == 256 and plain_b["tokens"] == n, f"two windows of 128 scored tokens: {n}")
+    check(quant["kv_bytes"] < quant["kv_fp16_bytes"] == plain_b["kv_bytes"], f"k2v2 stores fewer bytes than fp16: {quant}")
+    # The comparison mode scores each cache exactly as the plain mode does.
+    check(quant["ppl"] == plain_q["ppl"] and quant["base"]["ppl"] == plain_b["ppl"],
+          f"--kld perplexities equal the plain runs: {quant['ppl']} / {plain_q['ppl']}, {quant['base']['ppl']} / {plain_b['ppl']}")
+    rows = {}
+    for name, path in (("q", q_dump), ("b", b_dump)):
+        a = array("f")
+        with open(path, "rb") as f:
+            a.frombytes(f.read())
+        check(len(a) == n * n_vocab, f"--dump-logits {name}: {len(a)} floats, expected {n} x {n_vocab}")
+        rows[name] = a
+    if len(rows["q"]) != n * n_vocab or len(rows["b"]) != n * n_vocab:
+        return
+
+    def log_softmax(row):
+        m = max(row)
+        lse = m + math.log(sum(math.exp(x - m) for x in row))
+        return [x - lse for x in row]
+
+    kls, agree = [], 0
+    for t in range(n):
+        b = rows["b"][t * n_vocab:(t + 1) * n_vocab]
+        q = rows["q"][t * n_vocab:(t + 1) * n_vocab]
+        lb, lq = log_softmax(b), log_softmax(q)
+        kls.append(sum(math.exp(x) * (x - y) for x, y in zip(lb, lq)))
+        agree += b.index(max(b)) == q.index(max(q))
+    mean = sum(kls) / n
+    s = sorted(kls)
+    pos = 0.99 * (n - 1)
+    lo = int(pos)
+    p99 = s[lo] + (pos - lo) * (s[min(lo + 1, n - 1)] - s[lo])
+    k = quant["kld"]
+    check(mean > 0 and k["mean"] > 0 and min(kls) > -1e-12, f"k2v2 against fp16: KLD > 0 ({k}, recomputed {mean})")
+    check(math.isclose(k["mean"], mean, rel_tol=1e-9, abs_tol=1e-15), f"mean KLD {k['mean']} vs recomputed {mean}")
+    check(math.isclose(k["p99"], p99, rel_tol=1e-9, abs_tol=1e-15), f"p99 KLD {k['p99']} vs recomputed {p99}")
+    check(math.isclose(k["max"], s[-1], rel_tol=1e-9, abs_tol=1e-15), f"max KLD {k['max']} vs recomputed {s[-1]}")
+    check(0.0 <= quant["top1_agreement"] <= 1.0 and quant["top1_agreement"] == agree / n,
+          f"top-1 agreement {quant['top1_agreement']} vs recomputed {agree / n}")
+
+    # Several caches in one pass share the baseline and give the single-cache numbers.
+    rc, out, err = run(kvmix, *common, "--kv", "k2v2,fp16", "--kld")
+    multi = [json.loads(line) for line in out.splitlines()] if rc == 0 else []
+    check(len(multi) == 2 and [m["kv"] for m in multi] == ["k2v2", "fp16"], f"--kv k2v2,fp16: one JSON line each ({out!r} {err.strip()})")
+    if len(multi) == 2:
+        check(multi[0]["ppl"] == quant["ppl"] and multi[0]["kld"] == quant["kld"] and multi[0]["top1_agreement"] == quant["top1_agreement"],
+              f"a cache in a list scores as alone: {multi[0]} vs {quant}")
+        check(multi[1]["kld"]["max"] == 0.0 and multi[1]["top1_agreement"] == 1.0, f"fp16 in a list against fp16: {multi[1]}")
+    rc, _, err = run(kvmix, *common, "--kv", "k2v2,k4v4", "--dump-logits", q_dump)
+    check(rc == 1 and "single --kv" in err, f"--dump-logits with several caches is refused ({err.strip()})")
+
+    # Window bounds in tokens: at 256 tokens the 10% rule gives the 32-token minimum, so a
+    # fixed window of 32 is the same cache; a fixed 64 keeps more fp16 tokens.
+    fixed32 = ppl_json("--kv", "k2v2", "--kv-window", "0", "--kv-window-min", "32")
+    fixed64 = ppl_json("--kv", "k2v2", "--kv-window", "0", "--kv-window-min", "64")
+    if fixed32 and fixed64:
+        check(fixed32["ppl"] == plain_q["ppl"] and fixed32["kv_bytes"] == plain_q["kv_bytes"],
+              f"fixed window 32 = the default at 256 tokens: {fixed32} vs {plain_q}")
+        check(plain_q["kv_bytes"] < fixed64["kv_bytes"] < plain_b["kv_bytes"], f"fixed window 64 stores more: {fixed64}")
+    rc, _, err = run(kvmix, *common, "--kv", "k2v2", "--kv-window-min", "64", "--kv-window-max", "32")
+    check(rc == 1 and "window bounds" in err, f"inverted window bounds are a clear error ({err.strip()})")
+
+    # Text mode keeps the plain first line and adds the comparison.
+    rc, out, err = run(kvmix, *common[:-1], "--kv", "k2v2", "--kld")
+    lines = out.splitlines()
+    check(rc == 0 and lines[0].startswith("perplexity ") and "kv k2v2" in lines[0] and "base perplexity" in lines[1]
+          and "KL divergence" in lines[2] and "top-1 agreement" in lines[2], f"--kld text output: {out!r} ({err.strip()})")
+    rc, _, err = run(kvmix, *common, "--kld", "--base", "k9v9")
+    check(rc == 1 and "k9v9" in err, f"a bad --base is a clear error ({err.strip()})")
+    rc, _, err = run(kvmix, *common, "--dump-logits", os.path.join(tmp, "no-such-dir", "x.f32"))
+    check(rc == 1 and "cannot create logits file" in err, f"an unwritable --dump-logits is a clear error ({err.strip()})")
+
+
 def check_doctor(kvmix, models_dir):
     """`kvmix doctor`: without a GPU it says so and passes; with one, the self-check on a
     fixture model must run and pass (a GPU whose logits differ from the CPU's fails it)."""
@@ -271,6 +382,8 @@ def check_doctor(kvmix, models_dir):
         check(False, f"doctor --json prints JSON (rc {rc}, stderr {err!r})")
         return
     check(j["cpu"]["kernels"] in ("avx2", "scalar"), f"doctor names the CPU kernels: {j['cpu']}")
+    check(j["cpu"].get("kvmix_attention") in ("int8 AVX-512 VNNI", "int8 AVX-VNNI", "int8 AVX2", "fp32 AVX2", "scalar"),
+          f"doctor names the KVmix attention path: {j['cpu']}")
     if not j["cuda"]["available"]:
         check(rc == 0, f"doctor without a GPU exits 0 (rc {rc})")
         check(j["self_check"]["ran"] is False and "no GPU" in j["self_check"]["summary"],
@@ -421,6 +534,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             check_errors(args.kvmix, args.data, tmp)
             check_run_commands(args.kvmix, models_dir, tmp)
+            check_perplexity_kld(args.kvmix, models_dir, tmp)
             check_profile_commands(args.kvmix, models_dir, tmp)
             check_doctor(args.kvmix, models_dir)
     print(f"{passed} passed, {len(failures)} failed")
