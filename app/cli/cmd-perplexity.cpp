@@ -17,6 +17,7 @@
 
 #include "cli/cli-common.h"
 #include "cli/commands.h"
+#include "runtime/logit-stats.h"
 #include "tokenizer/tokenizer-loader.h"
 
 namespace kvmix::cli {
@@ -33,35 +34,6 @@ struct ScoredRun {
     std::vector<double> kld;
     int64_t top1_same = 0;
 };
-
-// log(sum(exp(row))) in double, shifted by the maximum so no exp overflows.
-double log_sum_exp(const float* row, int64_t n) {
-    double mx = row[0];
-    for (int64_t v = 1; v < n; ++v) mx = std::max<double>(mx, row[v]);
-    double sum = 0;
-    for (int64_t v = 0; v < n; ++v) sum += std::exp(row[v] - mx);
-    return std::log(sum) + mx;
-}
-
-// First index of the maximum (ties go to the lower id, as greedy sampling picks).
-int64_t arg_max(const float* row, int64_t n) {
-    int64_t best = 0;
-    for (int64_t v = 1; v < n; ++v)
-        if (row[v] > row[best]) best = v;
-    return best;
-}
-
-// KL(P || Q) = sum_v p(v) (log p(v) - log q(v)) of two logit rows, given their log-sum-exps.
-// Bitwise-equal rows give exactly 0 (every term is 0).
-double kl_divergence(const float* p_logits, double p_lse, const float* q_logits, double q_lse, int64_t n) {
-    double kl = 0;
-    for (int64_t v = 0; v < n; ++v) {
-        const double lp = p_logits[v] - p_lse;
-        const double lq = q_logits[v] - q_lse;
-        kl += std::exp(lp) * (lp - lq);
-    }
-    return kl;
-}
 
 // The q-quantile with linear interpolation between order statistics (numpy's default), so
 // the figure can be recomputed from per-token values.

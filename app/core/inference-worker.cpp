@@ -15,6 +15,7 @@
 #include "model/model.h"
 #include "runtime/device-check.h"
 #include "runtime/generation.h"
+#include "runtime/logit-stats.h"
 #include "runtime/kv-profile.h"
 #include "runtime/session.h"
 #include "tokenizer/chat-prompt.h"
@@ -69,15 +70,6 @@ kvmix::GenerationParams generationParams(const SamplingSettings& s, int64_t nCtx
     else
         p.context_policy = kvmix::ContextPolicy::truncate_middle;
     return p;
-}
-
-// log(sum_v exp(row[v])), in double, stable.
-double logSumExp(const float* row, int64_t n) {
-    double mx = row[0];
-    for (int64_t v = 1; v < n; ++v) mx = std::max<double>(mx, row[v]);
-    double sum = 0;
-    for (int64_t v = 0; v < n; ++v) sum += std::exp(row[v] - mx);
-    return std::log(sum) + mx;
 }
 
 std::vector<kvmix::ChatMessage> chatMessages(const QList<ChatTurn>& turns) {
@@ -658,17 +650,12 @@ void InferenceWorker::checkQuality(const QualityRequest& request) {
         for (int64_t i = 0; i < count && first + i + 1 < n; ++i) {
             const float* p = rowsBase.data() + i * nVocab;
             const float* q = rowsTest.data() + i * nVocab;
-            const double lseP = logSumExp(p, nVocab);
-            const double lseQ = logSumExp(q, nVocab);
+            const double lseP = kvmix::log_sum_exp(p, nVocab);
+            const double lseQ = kvmix::log_sum_exp(q, nVocab);
             const int32_t target = ids[static_cast<size_t>(first + i + 1)];
             nllBase += lseP - p[target];
             nllTest += lseQ - q[target];
-            double d = 0;
-            for (int64_t v = 0; v < nVocab; ++v) {
-                const double lp = p[v] - lseP;
-                d += std::exp(lp) * (lp - (q[v] - lseQ));
-            }
-            kl += d;
+            kl += kvmix::kl_divergence(p, lseP, q, lseQ, nVocab);
             ++scored;
         }
     };
