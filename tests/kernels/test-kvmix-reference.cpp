@@ -247,42 +247,50 @@ TEST_CASE("kvmix reference: scale, min and codes bit-identical to the reference 
     }
 }
 
+// Calls f(i, amax, mag, want, n_vis, n_blocks) for every output element i of case c, with the
+// reference's attention-logit maximum, |p|·|v| magnitude and output there, the visible
+// tokens and the online-softmax block count (32-token chunks aligned within each segment,
+// so each segment adds at most two partial blocks): what the bounds need.
+template <class F>
+void for_each_output(const Case& c, F&& f) {
+    const GoldenArray want = c.arr("out"), amax = c.arr("amax"), mag = c.arr("mag");
+    for (int64_t t = 0; t < c.n_q(); ++t) {
+        const int64_t n_vis = c.q_pos[static_cast<size_t>(t)] + 1;
+        const int64_t n_blocks = (n_vis + 31) / 32 + 2 * static_cast<int64_t>(c.segs.size());
+        for (int64_t h = 0; h < c.H; ++h)
+            for (int64_t d = 0; d < c.DV; ++d) {
+                const size_t i = static_cast<size_t>((t * c.H + h) * c.DV + d);
+                f(i, static_cast<double>(amax.f32(static_cast<size_t>(t * c.H + h))), static_cast<double>(mag.f32(i)),
+                  static_cast<double>(want.f32(i)), n_vis, n_blocks);
+            }
+    }
+}
+
 TEST_CASE("kvmix reference: mixed attention (scalar twin and dispatched SIMD) within the derived bounds") {
     REQUIRE(golden().ok());
     double worst_ref = 0, worst_cpu = 0;
     for (const Case& c : cases()) {
-        const GoldenArray want = c.arr("out"), amax = c.arr("amax"), mag = c.arr("mag");
         const size_t n = static_cast<size_t>(c.n_q() * c.H * c.DV);
-        REQUIRE(want.size() == n);
+        REQUIRE(c.arr("out").size() == n);
         std::vector<float> ref(n, NAN), cpu(n, NAN);
         mixed_attention_ref(params(c, ref.data()));
-        // The fp32 path: cpu_bound is its error analysis (the int8-query paths are checked
-        // against their own twin in test-kv-quant).
+        // The fp32 path: cpu_bound is its error analysis (the integer paths: the next case).
         mixed_attention_cpu_path(params(c, cpu.data()), mixed_attention_path_available(MixedAttentionPath::avx2_fp32)
                                                            ? MixedAttentionPath::avx2_fp32
                                                            : MixedAttentionPath::scalar);
         int64_t bad_ref = 0, bad_cpu = 0;
         double case_ref = 0, case_cpu = 0, rel_ref = 0, rel_cpu = 0;
-        for (int64_t t = 0; t < c.n_q(); ++t) {
-            const int64_t n_vis = c.q_pos[static_cast<size_t>(t)] + 1;
-            // Online-softmax blocks: 32-token chunks aligned within each segment, so each segment
-            // adds at most two partial blocks.
-            const int64_t n_blocks = (n_vis + 31) / 32 + 2 * static_cast<int64_t>(c.segs.size());
-            for (int64_t h = 0; h < c.H; ++h)
-                for (int64_t d = 0; d < c.DV; ++d) {
-                    const size_t i = static_cast<size_t>((t * c.H + h) * c.DV + d);
-                    const double a = amax.f32(static_cast<size_t>(t * c.H + h)), m = mag.f32(i), o = want.f32(i);
-                    const double br = kvmix_test::ref_twin_bound(a, m, o, c.D, n_vis);
-                    const double bc = kvmix_test::cpu_bound(a, m, o, c.D, n_vis, n_blocks);
-                    const double er = std::fabs(static_cast<double>(ref[i]) - o), ec = std::fabs(static_cast<double>(cpu[i]) - o);
-                    bad_ref += !(er <= br);
-                    bad_cpu += !(ec <= bc);
-                    case_ref = std::max(case_ref, er / br);
-                    case_cpu = std::max(case_cpu, ec / bc);
-                    rel_ref = std::max(rel_ref, br / m);
-                    rel_cpu = std::max(rel_cpu, bc / m);
-                }
-        }
+        for_each_output(c, [&](size_t i, double a, double m, double o, int64_t n_vis, int64_t n_blocks) {
+            const double br = kvmix_test::ref_twin_bound(a, m, o, c.D, n_vis);
+            const double bc = kvmix_test::cpu_bound(a, m, o, c.D, n_vis, n_blocks);
+            const double er = std::fabs(static_cast<double>(ref[i]) - o), ec = std::fabs(static_cast<double>(cpu[i]) - o);
+            bad_ref += !(er <= br);
+            bad_cpu += !(ec <= bc);
+            case_ref = std::max(case_ref, er / br);
+            case_cpu = std::max(case_cpu, ec / bc);
+            rel_ref = std::max(rel_ref, br / m);
+            rel_cpu = std::max(rel_cpu, bc / m);
+        });
         std::printf("  %-20s bound / mag <= %.1e (ref twin), %.1e (simd); worst error / bound %.1e, %.1e\n", c.name.c_str(), rel_ref,
                     rel_cpu, case_ref, case_cpu);
         CHECK_EQ(bad_ref, int64_t(0));
@@ -304,7 +312,6 @@ TEST_CASE("kvmix reference: the dispatched kernel and every integer path this CP
         double worst = 0;
         int64_t bad = 0;
         for (const Case& c : cases()) {
-            const GoldenArray want = c.arr("out"), amax = c.arr("amax"), mag = c.arr("mag");
             const size_t n = static_cast<size_t>(c.n_q() * c.H * c.DV);
             std::vector<float> got(n, NAN), dispatched(n, NAN);
             mixed_attention_cpu_path(params(c, got.data()), path);
@@ -312,19 +319,12 @@ TEST_CASE("kvmix reference: the dispatched kernel and every integer path this CP
                 mixed_attention_cpu(params(c, dispatched.data()));
                 CHECK(std::memcmp(got.data(), dispatched.data(), n * sizeof(float)) == 0);
             }
-            for (int64_t t = 0; t < c.n_q(); ++t) {
-                const int64_t n_vis = c.q_pos[static_cast<size_t>(t)] + 1;
-                const int64_t n_blocks = (n_vis + 31) / 32 + 2 * static_cast<int64_t>(c.segs.size());
-                for (int64_t h = 0; h < c.H; ++h)
-                    for (int64_t d = 0; d < c.DV; ++d) {
-                        const size_t i = static_cast<size_t>((t * c.H + h) * c.DV + d);
-                        const double a = amax.f32(static_cast<size_t>(t * c.H + h)), m = mag.f32(i), o = want.f32(i);
-                        const double b = kvmix_test::cpu_bound(a, m, o, c.D, n_vis, n_blocks);
-                        const double e = std::fabs(static_cast<double>(got[i]) - o);
-                        bad += !(e <= b);
-                        worst = std::max(worst, e / b);
-                    }
-            }
+            for_each_output(c, [&](size_t i, double a, double m, double o, int64_t n_vis, int64_t n_blocks) {
+                const double b = kvmix_test::cpu_bound(a, m, o, c.D, n_vis, n_blocks);
+                const double e = std::fabs(static_cast<double>(got[i]) - o);
+                bad += !(e <= b);
+                worst = std::max(worst, e / b);
+            });
         }
         std::printf("  path %d: worst error / bound %.2e, %lld outside\n", static_cast<int>(path), worst, static_cast<long long>(bad));
         CHECK_EQ(bad, int64_t(0));
