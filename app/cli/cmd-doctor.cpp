@@ -88,14 +88,9 @@ int cmd_doctor(int argc, char** argv) {
             for (int64_t i = 0; i < 64; ++i) ids.push_back(static_cast<int32_t>((1 + i * 7919) % n_vocab));
 #endif
             SessionConfig cfg;
-            cfg.n_ctx = static_cast<int64_t>(ids.size()) + 8;
             KVMIX_TRY(apply_kv_options(margs, model->hparams(), cfg));
-            std::unique_ptr<Session> cpu, gpu;
-            KVMIX_ASSIGN(cpu, Session::create(model, cfg));
-            cfg.device = DeviceKind::cuda;
             cfg.gpu_index = static_cast<int>(*gpu_index);
-            KVMIX_ASSIGN(gpu, Session::create(model, cfg));
-            return run_device_check(*cpu, *gpu, ids);
+            return check_gpu_against_cpu(model, ids, cfg);
         };
         const Expected<DeviceCheckReport> report = run();
         if (!report) {

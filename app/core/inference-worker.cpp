@@ -261,14 +261,8 @@ kvmix::Expected<kvmix::DeviceCheckReport> InferenceWorker::checkGpu() {
     auto ids = m_tokenizer->encode(kvmix::device_check_text(), true, false);
     if (!ids) return ids.status();
     kvmix::SessionConfig cfg;
-    cfg.n_ctx = static_cast<int64_t>(ids->size()) + 8;
-    auto cpu = kvmix::Session::create(m_model, cfg);
-    if (!cpu) return cpu.status();
-    cfg.device = kvmix::DeviceKind::cuda;
     cfg.gpu_weights = m_gpuWeights;
-    auto gpu = kvmix::Session::create(m_model, cfg);
-    if (!gpu) return gpu.status();
-    return kvmix::run_device_check(**cpu, **gpu, *ids);
+    return kvmix::check_gpu_against_cpu(m_model, *ids, cfg);
 }
 
 void InferenceWorker::unloadModel() {

@@ -125,4 +125,16 @@ Expected<DeviceCheckReport> run_device_check(Session& reference, Session& candid
     return compare_logits(ref_all, cand_all, n_vocab, limits);
 }
 
+Expected<DeviceCheckReport> check_gpu_against_cpu(const std::shared_ptr<const Model>& model, std::span<const int32_t> prompt,
+                                                  SessionConfig config) {
+    constexpr int decode_steps = 4;
+    config.n_ctx = static_cast<int64_t>(prompt.size()) + decode_steps;
+    config.device = DeviceKind::cpu;
+    std::unique_ptr<Session> cpu, gpu;
+    KVMIX_ASSIGN(cpu, Session::create(model, config));
+    config.device = DeviceKind::cuda;
+    KVMIX_ASSIGN(gpu, Session::create(model, config));
+    return run_device_check(*cpu, *gpu, prompt, decode_steps);
+}
+
 }  // namespace kvmix

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,6 +47,12 @@ DeviceCheckReport compare_logits(std::span<const float> reference, std::span<con
 Expected<DeviceCheckReport> run_device_check(Session& reference, Session& candidate, std::span<const int32_t> prompt,
                                              int decode_steps = 4, const DeviceCheckLimits& limits = {},
                                              const std::function<void(std::vector<float>&)>& tamper = {});
+
+// The load-time check: `prompt` on a CPU session and a GPU session of `model`, both made
+// from `config` (its cache choice, gpu_index and gpu_weights; n_ctx is set to fit the
+// prompt and the decode steps, device to cpu and cuda). An error when the GPU cannot run it.
+Expected<DeviceCheckReport> check_gpu_against_cpu(const std::shared_ptr<const Model>& model, std::span<const int32_t> prompt,
+                                                  SessionConfig config);
 
 // The English text whose tokens the app and `kvmix doctor` check with (about 60 tokens:
 // more than 32, so a GPU's batched prefill path runs, not only its decode path).

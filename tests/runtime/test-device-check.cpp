@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "model/model.h"
+#include "backend/device.h"
 #include "runtime/device-check.h"
 #include "runtime/session.h"
 
@@ -162,6 +163,21 @@ TEST_CASE("device check: refuses used sessions, an empty prompt and two models")
     r = run_device_check(*b, *c, one);
     CHECK(!r.ok());
     CHECK(r.status().message().find("one model") != std::string::npos);
+}
+
+TEST_CASE("check_gpu_against_cpu: an error without a usable GPU, a pass with one") {
+    auto m = tiny();
+    REQUIRE(m);
+    const auto ids = prompt(static_cast<int32_t>(m->hparams().n_vocab));
+    auto r = check_gpu_against_cpu(m, ids, SessionConfig{});
+    if (!cuda_availability().available) {
+        CHECK(!r.ok());  // not a failed comparison: the GPU session cannot exist
+        CHECK(!r.status().message().empty());
+    } else {
+        REQUIRE(r.ok());
+        CHECK(r->passed);
+        CHECK(r->positions == 44);
+    }
 }
 
 KVMIX_TEST_MAIN()
