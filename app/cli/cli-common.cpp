@@ -15,7 +15,7 @@ namespace kvmix::cli {
 
 std::set<std::string> model_options() {
     return {"--model", "--threads", "--ctx", "--batch", "--kv-cache", "--kv", "--kv-group", "--kv-window", "--kv-sinks",
-            "--device", "--gpu"};
+            "--kv-rotate", "--device", "--gpu"};
 }
 
 std::set<std::string> sampling_options() {
@@ -138,6 +138,10 @@ Status apply_kv_options(const Args& args, const ModelHParams& hp, SessionConfig&
     profile->group_size = static_cast<int>(v);
     KVMIX_ASSIGN(v, parse_int(args, "--kv-sinks", profile->sinks, 0, 1024));
     profile->sinks = static_cast<int>(v);
+    if (args.has("--kv-rotate")) {
+        Status st = parse_kv_rotation(args.get("--kv-rotate"), *profile);
+        if (!st.ok()) return error(ErrorCode::invalid_argument, "--kv-rotate: " + st.message());
+    }
     if (args.has("--kv-window")) {
         double r = 0;
         KVMIX_ASSIGN(r, parse_float(args, "--kv-window", 0.1));

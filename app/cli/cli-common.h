@@ -30,7 +30,8 @@ Expected<std::vector<int64_t>> parse_int_list(const std::string& name, const std
 Expected<SessionConfig> session_config(const Args& args, int64_t default_ctx);
 Expected<GenerationParams> generation_params(const Args& args);
 
-// --kv SPEC (fp16, kXvY, profile:FILE), --kv-group G, --kv-window R, --kv-sinks S for this model,
+// --kv SPEC (fp16, kXvY, profile:FILE), --kv-group G, --kv-window R, --kv-sinks S,
+// --kv-rotate none|keys|values|both for this model,
 // and --kv-window-min/--kv-window-max N (window bounds in tokens) where the command accepts them.
 Status apply_kv_options(const Args& args, const ModelHParams& hp, SessionConfig& config);
 

@@ -139,8 +139,8 @@ void fill_random(KvCache& cache, int64_t depth, int64_t chunk, std::mt19937& rng
 int cmd_bench(int argc, char** argv) {
     const char* usage =
         "usage: kvmix bench -m MODEL [--ctx 512,4096,16384] [--gen 64] [--kv fp16,k4v4,k2v2] [--kv-group G] [--kv-window R]\n"
-        "         [--kv-sinks S] [--batch N] [--threads N] [--fill prefill|random] [--json]";
-    Args args({"--model", "--ctx", "--gen", "--batch", "--threads", "--kv", "--kv-group", "--kv-window", "--kv-sinks", "--fill"}, {"--json"},
+        "         [--kv-sinks S] [--kv-rotate none|keys|values|both] [--batch N] [--threads N] [--fill prefill|random] [--json]";
+    Args args({"--model", "--ctx", "--gen", "--batch", "--threads", "--kv", "--kv-group", "--kv-window", "--kv-sinks", "--kv-rotate", "--fill"}, {"--json"},
               {{"-m", "--model"}, {"-t", "--threads"}});
     args.parse(argc, argv, 2);
     if (int rc = args.usage_exit("bench", usage, args.has("--model") && args.positional().empty()); rc >= 0) return rc;
@@ -234,6 +234,7 @@ int cmd_bench(int argc, char** argv) {
         const double bound_tps = bandwidth / read;
         rows.push_back({{"ctx", depth}, {"prefill_tps", random_fill ? nlohmann::json(nullptr) : nlohmann::json(prefill_tps)},
                         {"decode_tps", decode_tps}, {"kv_bytes", kv_bytes}, {"bound_tps", bound_tps}, {"kv", spec},
+                        {"rotation", rotation_name(cfg.kv_profile)},
                         {"kv_true_bytes", kv_bytes}, {"kv_fp16_bytes", mem.fp16_bytes}, {"compression", compression},
                         {"fill", fill}, {"fill_seconds", prefill_s}, {"session_rss_bytes", rss_delta}});
         char prefill_col[32] = "-";

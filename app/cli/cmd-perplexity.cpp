@@ -66,7 +66,8 @@ int cmd_perplexity(int argc, char** argv) {
     const char* usage =
         "usage: kvmix perplexity -m MODEL -f FILE [--ctx N] [--chunk N] [--max-windows N] [--threads N] [--json]\n"
         "         [--kv SPEC[,SPEC...]] [--kv-group G] [--kv-window R] [--kv-window-min N] [--kv-window-max N]\n"
-        "         [--kv-sinks S] [--kv-cache f16|f32] [--kld] [--base SPEC] [--dump-logits FILE]\n"
+        "         [--kv-sinks S] [--kv-rotate none|keys|values|both] [--kv-cache f16|f32] [--kld] [--base SPEC]\n"
+        "         [--dump-logits FILE]\n"
         "  --kv A,B,...   several caches in one pass over the text (one session each): one result each\n"
         "  --kv-window-min/--kv-window-max N  bounds in tokens of the fp16 recent window (default 32 and 1024);\n"
         "                 --kv-window 0 --kv-window-min W keeps a fixed window of W tokens\n"
@@ -77,7 +78,7 @@ int cmd_perplexity(int argc, char** argv) {
         "                 [scored tokens x n_vocab], host byte order (for checking; large)\n"
         "  Output: one line (--json: one JSON object per line) per --kv cache, in --kv order.";
     Args args({"--model", "--file", "--ctx", "--chunk", "--max-windows", "--threads", "--kv", "--kv-group", "--kv-window",
-               "--kv-sinks", "--kv-window-min", "--kv-window-max", "--kv-cache", "--base", "--dump-logits"},
+               "--kv-sinks", "--kv-rotate", "--kv-window-min", "--kv-window-max", "--kv-cache", "--base", "--dump-logits"},
               {"--json", "--kld"},
               {{"-m", "--model"}, {"-f", "--file"}, {"-c", "--ctx"}, {"-t", "--threads"}});
     args.parse(argc, argv, 2);
@@ -230,7 +231,8 @@ int cmd_perplexity(int argc, char** argv) {
         }
         if (args.has("--json")) {
             nlohmann::json j = {{"ppl", ppl}, {"tokens", scored}, {"seconds", seconds}, {"windows", n_windows},
-                                {"ctx", n_ctx}, {"chunk", *chunk}, {"kv", r.spec}, {"kv_bytes", mem.bytes},
+                                {"ctx", n_ctx}, {"chunk", *chunk}, {"kv", r.spec},
+                                {"rotation", rotation_name(r.session->config().kv_profile)}, {"kv_bytes", mem.bytes},
                                 {"kv_fp16_bytes", mem.fp16_bytes}};
             if (base) {
                 j["base"] = {{"kv", base_spec}, {"ppl", base_ppl}, {"kv_bytes", base->session->kv_memory().bytes}};

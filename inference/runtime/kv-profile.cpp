@@ -121,6 +121,11 @@ Expected<KvProfile> parse_kv_profile_json(const std::string& text, uint32_t n_la
         return {};
     };
     if (auto it = j.find("name"); it != j.end() && it->is_string()) p.name = it->get<std::string>();
+    if (auto it = j.find("rotation"); it != j.end()) {
+        if (!it->is_string()) return format_error("KV profile " + what + ": 'rotation' must be a string");
+        Status st = parse_kv_rotation(it->get<std::string>(), p);
+        if (!st.ok()) return format_error("KV profile " + what + ": " + st.message());
+    }
     KVMIX_TRY(get_int(j, "group_size", p.group_size));
     KVMIX_TRY(get_int(j, "sinks", p.sinks));
     KVMIX_TRY(get_int(j, "window_min", p.window_min));
@@ -141,6 +146,19 @@ Expected<KvProfile> parse_kv_profile_json(const std::string& text, uint32_t n_la
     Status st = validate(p, n_layer);
     if (!st.ok()) return format_error(st.message() + " (in " + what + ")");
     return p;
+}
+
+Status parse_kv_rotation(const std::string& name, KvProfile& profile) {
+    if (name != "none" && name != "keys" && name != "values" && name != "both")
+        return error(ErrorCode::invalid_argument, "KV rotation must be none, keys, values or both, got '" + name + "'");
+    profile.rotate_keys = name == "keys" || name == "both";
+    profile.rotate_values = name == "values" || name == "both";
+    return {};
+}
+
+std::string rotation_name(const KvProfile& profile) {
+    if (profile.rotate_keys) return profile.rotate_values ? "both" : "keys";
+    return profile.rotate_values ? "values" : "none";
 }
 
 double kv_quantized_bytes_per_token(int k_bits, int v_bits, int group_size, int64_t n_head_kv, int64_t head_dim, int64_t head_dim_v) {

@@ -28,6 +28,10 @@ struct KvProfile {
     int sinks = 4;                   // first tokens kept in fp16 (attention sinks)
     int64_t window_min = 32;         // full-precision window bounds in tokens
     int64_t window_max = 1024;
+    // Rotate keys / values per head before quantization (common/kv-rotation.h); applies to
+    // the quantized sides only and needs power-of-two head sizes. CPU cache only.
+    bool rotate_keys = false;
+    bool rotate_values = false;
 
     bool is_fp16() const;            // every layer 16/16: the plain fp16 cache
     // Average payload bits per element over layers (the paper's convention, metadata not counted).
@@ -50,9 +54,14 @@ KvProfile uniform_kv_profile(uint32_t n_layer, int k_bits, int v_bits);
 Expected<KvProfile> parse_kv_spec(const std::string& spec, uint32_t n_layer);
 
 // Per-layer profile JSON: {"name": ..., "group_size": 32, "sinks": 4, "window_min": 32,
-// "window_max": 1024, "layers": [{"k_bits": 3, "v_bits": 4, "k_window_ratio": 0.2,
+// "window_max": 1024, "rotation": "none" | "keys" | "values" | "both", "layers": [{"k_bits": 3, "v_bits": 4, "k_window_ratio": 0.2,
 // "v_window_ratio": 0.2}, ...]} with exactly n_layer entries. Optional fields keep defaults.
 Expected<KvProfile> parse_kv_profile_json(const std::string& text, uint32_t n_layer, const std::string& what);
+
+// The rotation setting by name: "none", "keys", "values" or "both" (--kv-rotate, the
+// profile JSON's "rotation"); rotation_name is its inverse.
+Status parse_kv_rotation(const std::string& name, KvProfile& profile);
+std::string rotation_name(const KvProfile& profile);
 
 // Bytes per token of a layer with n_head_kv heads of head_dim/head_dim_v, for a
 // quantized token (codes + fp16 scale/min per group, KVMIX.md §3) and as fp16.

@@ -12,8 +12,10 @@
 #include "common/assert.h"
 #include "common/half.h"
 #include "common/kv-quant-format.h"
+#include "common/kv-rotation.h"
 #include "common/mixed-attention-params.h"
 #include "cpu/attention.h"
+#include "cpu/kv-rotation.h"
 #include "cpu/mixed-attention.h"
 #include "ref/kv-quantize.h"
 #include "ref/mixed-attention.h"
@@ -27,6 +29,7 @@ constexpr int64_t kGroupsPerPage = 4;  // quantized storage grows by 4 groups (1
 // One side (keys or values) of one layer.
 struct Side {
     bool keys = false;
+    bool rotated = false;   // rows are stored rotated (common/kv-rotation.h)
     int bits = 16;
     int64_t dim = 0;        // head_dim (keys) or head_dim_v (values)
     int64_t ring_cap = 0;   // fp16 tail capacity in tokens (multiple of G)
@@ -62,6 +65,9 @@ public:
                       profile_.k_window(l, capacity_) + staging, /*keys=*/true);
             init_side(L.v, profile_.layers[il].v_bits, L.shape.head_dim_v, L.shape.n_head_kv,
                       profile_.v_window(l, capacity_) + staging, /*keys=*/false);
+            // Only quantized sides rotate: an fp16 side would gain nothing from it.
+            L.k.rotated = profile_.rotate_keys && L.k.bits != 16;
+            L.v.rotated = profile_.rotate_values && L.v.bits != 16;
         }
     }
 
@@ -74,11 +80,31 @@ public:
         Layer& L = layers_[layer];
         const int64_t first = size_ + offset;
         KVMIX_ASSERT(first >= 0 && first + n <= capacity_);
-        write_side(L.k, L.shape.n_head_kv, first, n, k);
-        write_side(L.v, L.shape.n_head_kv, first, n, v);
+        write_side(L.k, L.shape.n_head_kv, first, n, rotated_copy(L.k, n * L.shape.n_head_kv, k));
+        write_side(L.v, L.shape.n_head_kv, first, n, rotated_copy(L.v, n * L.shape.n_head_kv, v));
     }
 
+    // With rotated keys the query is rotated the same way (q·k = Rq·Rk); with rotated values
+    // the output Σ p·Rv is un-rotated (R is orthonormal).
     void attend(uint32_t layer, const AttentionQuery& q, CpuBackend& backend) override {
+        const Layer& L = layers_[layer];
+        if (!L.k.rotated && !L.v.rotated) {
+            attend_stored(layer, q, backend);
+            return;
+        }
+        AttentionQuery rq = q;
+        if (L.k.rotated) {
+            rot_query_.assign(q.q, q.q + q.n_q * q.n_head * L.shape.head_dim);
+            kv_rotate_rows_cpu(rot_query_.data(), q.n_q * q.n_head, L.shape.head_dim, static_cast<size_t>(L.shape.head_dim), false);
+            rq.q = rot_query_.data();
+        }
+        attend_stored(layer, rq, backend);
+        if (L.v.rotated)
+            kv_rotate_rows_cpu(q.out, q.n_q * q.n_head, L.shape.head_dim_v, static_cast<size_t>(L.shape.head_dim_v), true);
+    }
+
+    // Attention over the rows as stored (rotated or not).
+    void attend_stored(uint32_t layer, const AttentionQuery& q, CpuBackend& backend) const {
         const Layer& L = layers_[layer];
         std::vector<KvSegment> segments;
         build_segments(L, q.n_kv, segments);
@@ -246,6 +272,7 @@ public:
         const int64_t header[5] = {static_cast<int64_t>(layers_.size()), profile_.group_size, sinks_, profile_.window_min,
                                    profile_.window_max};
         write_pod(out, header);
+        write_pod(out, rotation_flags());
         for (uint32_t il = 0; il < layers_.size(); ++il) {
             const Layer& L = layers_[il];
             const KvLayerBits& b = profile_.layers[il];
@@ -281,7 +308,19 @@ public:
 
 private:
     static constexpr char kSnapshotMagic[8] = {'K', 'V', 'M', 'I', 'X', 'Q', 'C', 0};
-    static constexpr uint32_t kSnapshotVersion = 1;
+    // Version 2 added the rotation flags after the header; version 1 snapshots hold none.
+    static constexpr uint32_t kSnapshotVersion = 2;
+
+    int32_t rotation_flags() const { return (profile_.rotate_keys ? 1 : 0) | (profile_.rotate_values ? 2 : 0); }
+
+    // Rows [n][dim] of `x` rotated into scratch when the side stores rotated rows; else x.
+    const float* rotated_copy(const Side& s, int64_t n_rows, const float* x) {
+        if (!s.rotated) return x;
+        std::vector<float>& buf = s.keys ? rot_keys_ : rot_values_;
+        buf.assign(x, x + n_rows * s.dim);
+        kv_rotate_rows_cpu(buf.data(), n_rows, s.dim, static_cast<size_t>(s.dim), false);
+        return buf.data();
+    }
 
     template <class T>
     static void write_pod(std::ostream& out, const T& x) {
@@ -309,11 +348,19 @@ private:
         }
         uint32_t version = 0;
         if (!read_pod(in, version)) return format_error("KV cache snapshot truncated in its header");
-        if (version != kSnapshotVersion)
-            return format_error("KVmix cache snapshot version " + std::to_string(version) + " is not supported (this build reads version " +
+        if (version != 1 && version != kSnapshotVersion)
+            return format_error("KVmix cache snapshot version " + std::to_string(version) + " is not supported (this build reads versions 1 and " +
                                 std::to_string(kSnapshotVersion) + ")");
         int64_t header[5] = {};
         if (!read_pod(in, header)) return format_error("KV cache snapshot truncated in its header");
+        int32_t rotation = 0;
+        if (version >= 2 && !read_pod(in, rotation)) return format_error("KV cache snapshot truncated in its header");
+        if (rotation != rotation_flags()) {
+            static const char* const kNames[4] = {"none", "keys", "values", "both"};
+            return format_error(std::string("the KV cache snapshot was saved with KV rotation '") +
+                                (rotation >= 0 && rotation < 4 ? kNames[rotation] : "invalid") + "', this session's KVmix profile '" +
+                                profile_.name + "' has '" + rotation_name(profile_) + "'");
+        }
         if (header[0] != static_cast<int64_t>(layers_.size()))
             return format_error("KV cache snapshot has " + std::to_string(header[0]) + " layers, this model has " + std::to_string(layers_.size()));
         const auto mismatch = [&](const std::string& what, int64_t saved, int64_t here) {
@@ -432,7 +479,12 @@ private:
             read_rows(s, h, from, n_read, buf.data());
             float* moved = buf.data() + (begin - from) * s.dim;
             std::memmove(moved, buf.data() + (end - from) * s.dim, static_cast<size_t>(n_moved * s.dim) * sizeof(float));
-            if (keys && rerotate && n_moved > 0) rerotate(layer, moved, n_moved, -static_cast<int32_t>(removed));
+            if (keys && rerotate && n_moved > 0) {
+                // RoPE acts on the model's channels: leave the rotated basis around it.
+                if (s.rotated) kv_rotate_rows_cpu(moved, n_moved, s.dim, static_cast<size_t>(s.dim), true);
+                rerotate(layer, moved, n_moved, -static_cast<int32_t>(removed));
+                if (s.rotated) kv_rotate_rows_cpu(moved, n_moved, s.dim, static_cast<size_t>(s.dim), false);
+            }
             // Every stored row goes through fp16 first, as write() does for new tokens.
             for (int64_t i = 0; i < n_keep * s.dim; ++i) buf[static_cast<size_t>(i)] = fp16_to_fp32(fp32_to_fp16(buf[static_cast<size_t>(i)]));
             for (int64_t p = from; p < new_size;) {
@@ -606,6 +658,7 @@ private:
     int64_t sinks_;
     int64_t size_ = 0;
     std::vector<Layer> layers_;
+    std::vector<float> rot_keys_, rot_values_, rot_query_;  // rotation scratch, reused across calls
 };
 
 }  // namespace
@@ -614,6 +667,15 @@ Expected<std::unique_ptr<KvCache>> make_kvmix_kv_cache(const std::vector<KvLayer
                                                        int64_t capacity, int64_t max_chunk) {
     KVMIX_TRY(validate(profile, static_cast<uint32_t>(layers.size())));
     if (capacity <= 0 || max_chunk <= 0) return error(ErrorCode::invalid_argument, "KV cache capacity and chunk must be positive");
+    for (size_t il = 0; il < layers.size(); ++il) {
+        const KvLayerBits& b = profile.layers[il];
+        const auto bad = [&](const char* side, int64_t dim) {
+            return error(ErrorCode::unsupported, "KV rotation of " + std::string(side) + " needs a power-of-two head size up to " +
+                                                     std::to_string(kvrot::kMaxDim) + "; layer " + std::to_string(il) + " has " + std::to_string(dim));
+        };
+        if (profile.rotate_keys && b.k_bits != 16 && !kvrot::supported_dim(layers[il].head_dim)) return bad("keys", layers[il].head_dim);
+        if (profile.rotate_values && b.v_bits != 16 && !kvrot::supported_dim(layers[il].head_dim_v)) return bad("values", layers[il].head_dim_v);
+    }
     try {
         return std::unique_ptr<KvCache>(new KvmixKvCache(layers, profile, capacity, max_chunk));
     } catch (const std::bad_alloc&) {

@@ -6,7 +6,9 @@
 // merged by an online softmax). A side with 16 bits is never quantized.
 // erase() (context shift) dequantizes from the group containing `begin`, drops the range,
 // re-rotates and re-quantizes what moved; save()/load() write a versioned snapshot tagged
-// with the profile (widths, G, sinks, windows per layer) that only the same profile loads.
+// with the profile (widths, G, sinks, windows per layer, rotation) that only the same
+// profile loads. With the profile's KV rotation a quantized side stores R·x for every row
+// (sinks and window included) and attention rotates the query / un-rotates the output.
 // Owned by one Session; not thread-safe.
 #pragma once
 

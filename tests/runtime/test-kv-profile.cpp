@@ -37,6 +37,14 @@ TEST_CASE("kv profile: JSON with precise errors, never half-applied") {
     CHECK(!not_json.ok() && not_json.status().message().find("not valid JSON") != std::string::npos);
     auto bad_group = parse_kv_profile_json(R"({"group_size":48,"layers":[{},{}]})", 2, "test");
     CHECK(!bad_group.ok() && bad_group.status().message().find("group size must be 32, 64 or 128") != std::string::npos);
+    CHECK(!p->rotate_keys && !p->rotate_values);
+    auto rot = parse_kv_profile_json(R"({"rotation":"keys","layers":[{},{}]})", 2, "test");
+    REQUIRE_OK(rot);
+    CHECK(rot->rotate_keys && !rot->rotate_values && rotation_name(*rot) == "keys");
+    auto bad_rot = parse_kv_profile_json(R"({"rotation":"diagonal","layers":[{},{}]})", 2, "test");
+    CHECK(!bad_rot.ok() && bad_rot.status().message() == "KV profile test: KV rotation must be none, keys, values or both, got 'diagonal'");
+    auto rot_type = parse_kv_profile_json(R"({"rotation":true,"layers":[{},{}]})", 2, "test");
+    CHECK(!rot_type.ok() && rot_type.status().message() == "KV profile test: 'rotation' must be a string");
 }
 
 TEST_CASE("kv profile: windows are clamped and rounded to whole groups") {

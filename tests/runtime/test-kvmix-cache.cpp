@@ -15,6 +15,7 @@
 #include "check.h"
 #include "model/model.h"
 #include "runtime/kv-profile.h"
+#include "runtime/kvmix-kv-cache.h"
 #include "runtime/session.h"
 
 using namespace kvmix;
@@ -34,7 +35,7 @@ std::shared_ptr<const Model> one_layer() {
 // zero_window: no fp16 window at all (ratio 0, W_min 0): only the sinks and the 1..G tokens not
 // yet forming a whole group stay fp16.
 std::unique_ptr<Session> make(std::shared_ptr<const Model> m, const std::string& spec, int64_t chunk = 16, int group = 32,
-                              bool zero_window = false) {
+                              bool zero_window = false, const char* rotation = "none") {
     SessionConfig cfg;
     cfg.n_ctx = 256;
     cfg.n_batch = chunk;
@@ -51,6 +52,7 @@ std::unique_ptr<Session> make(std::shared_ptr<const Model> m, const std::string&
     p->group_size = group;
     if (zero_window)
         for (auto& l : p->layers) l.k_window_ratio = l.v_window_ratio = 0.0f;
+    if (!parse_kv_rotation(rotation, *p).ok()) return nullptr;
     cfg.kv_profile = *p;
     auto s = Session::create(std::move(m), cfg);
     return s ? std::move(s).value() : nullptr;
@@ -322,6 +324,145 @@ TEST_CASE("kvmix cache: erase in a deep model, then save/load, continues exactly
     REQUIRE(la.size() == lb.size());
     CHECK(std::memcmp(la.data(), lb.data(), la.size() * sizeof(float)) == 0);
     std::filesystem::remove(path);
+}
+
+TEST_CASE("kvmix cache, KV rotation: transparent at 8 bits, in every layer, for keys, values and both") {
+    // R is orthonormal: with near-lossless 8-bit codes a rotated cache must give the fp16
+    // cache's logits as closely as the unrotated one (a query left unrotated, or an output
+    // left rotated, gives garbage). Zero fp16 window, so every layer reads quantized rows.
+    auto m = gemma();
+    REQUIRE(m != nullptr);
+    const auto toks = text(200, static_cast<int32_t>(m->hparams().n_vocab));
+    std::vector<float> ref;
+    auto base = make(m, "fp16");
+    REQUIRE(base);
+    REQUIRE_OK(base->eval(toks, &ref));
+    double plain = 0;
+    for (const char* rotation : {"none", "keys", "values", "both"}) {
+        for (const char* spec : {"k8v8", "k2v2"}) {
+            auto s = make(m, spec, 8, 32, /*zero_window=*/true, rotation);
+            REQUIRE(s);
+            std::vector<float> got;
+            REQUIRE_OK(s->eval(toks, &got));
+            const double e = rel_error(got, ref);
+            std::printf("  %s, rotation %s: relative logit error vs fp16 cache %.5f\n", spec, rotation, e);
+            CHECK(std::isfinite(e));
+            if (std::string(spec) == "k8v8") {
+                if (std::string(rotation) == "none") plain = e;
+                CHECK(e <= 2.0 * plain + 5e-4);
+            } else {
+                CHECK(e <= 0.11);  // the unrotated k2v2 bound of the first case
+            }
+        }
+    }
+}
+
+TEST_CASE("kvmix cache, KV rotation: erase re-applies RoPE in the model's basis") {
+    // Keys are stored rotated; a context shift must un-rotate, re-apply RoPE and rotate again.
+    // Tracked against the fp32 cache's exact erase, as the unrotated erase is.
+    auto m = one_layer();
+    REQUIRE(m != nullptr);
+    const auto toks = text(200, static_cast<int32_t>(m->hparams().n_vocab));
+    const std::vector<int32_t> more = text(20, 97);
+    for (const char* spec : {"k8v8", "k4v4"}) {
+        auto plain = make(m, spec);
+        REQUIRE_OK(plain->eval(toks));
+        auto ref = make(m, "f32");
+        REQUIRE_OK(ref->eval(toks));
+        std::vector<float> lr, lp;
+        REQUIRE_OK(ref->erase(20, 90));
+        REQUIRE_OK(ref->eval(more, nullptr, &lr));
+        REQUIRE_OK(plain->erase(20, 90));
+        REQUIRE_OK(plain->eval(more, nullptr, &lp));
+        const double e_plain = rel_error(lp, lr);
+        for (const char* rotation : {"keys", "both"}) {
+            auto s = make(m, spec, 16, 32, false, rotation);
+            REQUIRE(s);
+            REQUIRE_OK(s->eval(toks));
+            REQUIRE_OK(s->erase(20, 90));
+            std::vector<float> got;
+            REQUIRE_OK(s->eval(more, nullptr, &got));
+            const double e = rel_error(got, lr);
+            std::printf("  erase [20, 90) %s rotation %s: %.5f (unrotated %.5f)\n", spec, rotation, e, e_plain);
+            CHECK(std::isfinite(e));
+            CHECK(e < 2.0 * e_plain + 2e-3);
+        }
+    }
+}
+
+TEST_CASE("kvmix cache, KV rotation: snapshots continue exactly, carry the setting, and version 1 still loads") {
+    auto m = gemma();
+    REQUIRE(m != nullptr);
+    const auto toks = text(200, static_cast<int32_t>(m->hparams().n_vocab));
+    const size_t split = 144, V = m->hparams().n_vocab;
+    const std::string path = temp_path("kvsnap-rot");
+    auto u = make(m, "k2v4", 16, 32, false, "both");
+    REQUIRE(u);
+    std::vector<float> lu, lb;
+    REQUIRE_OK(u->eval(toks, nullptr, &lu));
+    auto a = make(m, "k2v4", 16, 32, false, "both");
+    REQUIRE_OK(a->eval(std::span<const int32_t>(toks).first(split)));
+    REQUIRE_OK(a->save(path));
+    auto b = make(m, "k2v4", 16, 32, false, "both");
+    REQUIRE_OK(b->load(path));
+    REQUIRE_OK(b->eval(std::span<const int32_t>(toks).subspan(split), nullptr, &lb));
+    REQUIRE(lb.size() == (toks.size() - split) * V);
+    CHECK(std::memcmp(lb.data(), lu.data() + split * V, lb.size() * sizeof(float)) == 0);
+    for (const char* other : {"none", "keys"}) {
+        auto s = make(m, "k2v4", 16, 32, false, other);
+        const Status st = s->load(path);
+        const std::string want = std::string("saved with KV rotation 'both', this session's KVmix profile 'k2v4' has '") + other + "'";
+        if (st.ok() || st.message().find(want) == std::string::npos) std::printf("  got: %s\n", st.message().c_str());
+        CHECK(!st.ok() && st.message().find(want) != std::string::npos);
+        CHECK_EQ(s->n_past(), int64_t(0));
+    }
+    // A version-1 snapshot (written before rotation existed: no rotation word) of an
+    // unrotated cache still loads and continues exactly.
+    auto c = make(m, "k2v4");
+    REQUIRE_OK(c->eval(std::span<const int32_t>(toks).first(split)));
+    REQUIRE_OK(c->save(path));
+    std::string bytes;
+    {
+        std::ifstream in(path, std::ios::binary);
+        bytes.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    }
+    // The cache part of the session file: 8-byte magic, uint32 version, int64 header[5],
+    // then (version 2) the int32 rotation word.
+    const size_t cache_at = bytes.find(std::string("KVMIXQC\0", 8));
+    REQUIRE(cache_at != std::string::npos);
+    const size_t rotation_at = cache_at + 8 + 4 + 5 * 8;
+    REQUIRE(bytes.size() > rotation_at + 4);
+    uint32_t version = 0;
+    std::memcpy(&version, bytes.data() + cache_at + 8, 4);
+    CHECK_EQ(version, uint32_t(2));
+    bytes.erase(rotation_at, 4);
+    version = 1;
+    std::memcpy(bytes.data() + cache_at + 8, &version, 4);
+    std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    auto plain_full = make(m, "k2v4");
+    std::vector<float> lf, lv1;
+    REQUIRE_OK(plain_full->eval(toks, nullptr, &lf));
+    auto d = make(m, "k2v4");
+    REQUIRE_OK(d->load(path));
+    REQUIRE_OK(d->eval(std::span<const int32_t>(toks).subspan(split), nullptr, &lv1));
+    REQUIRE(lv1.size() == (toks.size() - split) * V);
+    CHECK(std::memcmp(lv1.data(), lf.data() + split * V, lv1.size() * sizeof(float)) == 0);
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("kvmix cache, KV rotation: head sizes that are not a power of two are refused precisely") {
+    KvProfile p = uniform_kv_profile(2, 2, 16);
+    p.rotate_keys = true;
+    const std::vector<KvLayerShape> shapes = {{1, 64, 64}, {1, 96, 96}};
+    auto c = make_kvmix_kv_cache(shapes, p, 128, 16);
+    CHECK(!c);
+    CHECK(c.status().message() == "KV rotation of keys needs a power-of-two head size up to 1024; layer 1 has 96");
+    p.rotate_keys = false;
+    p.rotate_values = true;  // values are fp16 here: nothing is rotated, nothing refused
+    CHECK(make_kvmix_kv_cache(shapes, p, 128, 16).ok());
+    KvProfile bad;
+    CHECK(!parse_kv_rotation("sideways", bad).ok());
+    CHECK(parse_kv_rotation("values", bad).ok() && !bad.rotate_keys && bad.rotate_values && rotation_name(bad) == "values");
 }
 
 KVMIX_TEST_MAIN()

@@ -83,7 +83,8 @@ void cache_inputs(uint64_t il, const LayerSpec& L, int64_t n, std::vector<float>
 }
 
 // ---- the cache's snapshot (KvmixKvCache::save, documented in kvmix-kv-cache.cpp) -------------
-// magic[8] u32 version, i64 {n_layer, G, sinks, window_min, window_max}; per layer i64 shape[3],
+// magic[8] u32 version (2), i64 {n_layer, G, sinks, window_min, window_max}, i32 rotation flags
+// (0 here: the reference does not rotate); per layer i64 shape[3],
 // i32 bits[4] (profile K/V, stored K/V), f32 ratios[2]; i64 size; then per layer and side: i64
 // quantized tokens and per kv head the fp16 sink rows, the packed units (key groups / value
 // rows) and the fp16 tail rows.
@@ -132,13 +133,14 @@ Snapshot read_snapshot(const KvCache& cache) {
     char magic[8];
     r.bytes(magic, 8);
     if (std::memcmp(magic, "KVMIXQC", 8) != 0) throw std::runtime_error("not a KVmix snapshot");
-    r.get<uint32_t>();
+    if (r.get<uint32_t>() != 2) throw std::runtime_error("unexpected snapshot version");
     const auto n_layer = r.get<int64_t>();
     Snapshot s;
     s.G = r.get<int64_t>();
     s.sinks = r.get<int64_t>();
     r.get<int64_t>();
     r.get<int64_t>();
+    if (r.get<int32_t>() != 0) throw std::runtime_error("a rotated cache: the reference stores unrotated rows");
     std::vector<int64_t> hk(static_cast<size_t>(n_layer));
     s.k.resize(static_cast<size_t>(n_layer));
     s.v.resize(static_cast<size_t>(n_layer));

@@ -106,6 +106,8 @@ public:
 
     Status init(const std::vector<KvLayerShape>& shapes, int64_t max_chunk) {
         const bool fp16 = profile_.layers.empty() || profile_.is_fp16();
+        if (!fp16 && (profile_.rotate_keys || profile_.rotate_values))
+            return error(ErrorCode::unsupported, "KV rotation ('" + rotation_name(profile_) + "') runs on the CPU cache only");
         const int G = profile_.group_size;
         const int64_t sinks = std::min<int64_t>(profile_.sinks, capacity_);
         // The ring holds at most the window at full context (windows only grow with the
