@@ -39,7 +39,8 @@ QString reasonName(kvmix::StopReason reason) {
 
 bool sameProfile(const kvmix::KvProfile& a, const kvmix::KvProfile& b) {
     if (a.name != b.name || a.group_size != b.group_size || a.sinks != b.sinks || a.window_min != b.window_min ||
-        a.window_max != b.window_max || a.layers.size() != b.layers.size())
+        a.window_max != b.window_max || a.rotate_keys != b.rotate_keys || a.rotate_values != b.rotate_values ||
+        a.layers.size() != b.layers.size())
         return false;
     for (size_t i = 0; i < a.layers.size(); ++i) {
         const auto& x = a.layers[i];

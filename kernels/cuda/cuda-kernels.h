@@ -44,6 +44,10 @@ const char* softcap(float* x, int64_t n, float c, cudaStream_t stream);
 const char* kv_store(const KvStoreParams& p, cudaStream_t stream);
 const char* kv_quantize(const KvQuantizeParams& p, cudaStream_t stream);
 
+// KV rotation in place (common/kv-rotation.h): n_rows rows of dim floats at x + i·stride
+// become R·x (or Rᵀ·x with inverse). Twin: kv_rotate_rows_ref.
+const char* kv_rotate(float* x, int64_t n_rows, int64_t dim, size_t stride, bool inverse, cudaStream_t stream);
+
 // Split-K attention over the device caches followed by the merge of the splits
 // (FlashAttentionParams). Head sizes 16, 32, 64, 128, 256 (head_dim == head_dim_v); key and value
 // bits each in {2, 3, 4, 8, 16}; G in {32, 64, 128}. Twin: mixed_attention_ref.

@@ -79,6 +79,12 @@ TEST_CASE("cuda forward: every tiny GGUF fixture's logits match the CPU path (pr
             p.window_min = 8;
             p.window_max = 16;
             profiles.push_back(p);
+            const int64_t D = (*m)->hparams().head_dim, DV = (*m)->hparams().head_dim_v;
+            if ((D & (D - 1)) == 0 && (DV & (DV - 1)) == 0) {  // the KV rotation on both sides
+                p.name = "k2v4-rotated";
+                p.rotate_keys = p.rotate_values = true;
+                profiles.push_back(p);
+            }
         }
         for (const KvProfile& prof : profiles) {
             auto cpu = session(*m, DeviceKind::cpu, prof, 16);

@@ -18,6 +18,7 @@
 #include "ref/elementwise.h"
 #include "ref/glu.h"
 #include "ref/kv-quantize.h"
+#include "ref/kv-rotation.h"
 #include "ref/matmul.h"
 #include "ref/mixed-attention.h"
 #include "ref/rms-norm.h"
@@ -258,6 +259,34 @@ TEST_CASE("cuda rope: both pairings, partial rotation, linear scaling and freque
                 const Compare c = compare(got, x);
                 CHECK(c.nmse < 1e-12);
             }
+}
+
+TEST_CASE("cuda kv_rotate: every head size 2..1024, forward and inverse, strided rows, NaN parity vs kv_rotate_rows_ref") {
+    REQUIRE_CUDA_DEVICE();
+    Rng rng(15);
+    for (int64_t d = 2; d <= 1024; d *= 2)
+        for (bool inverse : {false, true}) {
+            const int64_t n = 37;
+            const size_t stride = static_cast<size_t>(d + 5);
+            std::vector<float> x = rng.normals(static_cast<size_t>(n) * stride);
+            x[stride * 3 + 1] = std::nanf("");
+            DeviceVec<float> dx(x);
+            CHECK(cuda::kv_rotate(dx.get(), n, d, stride, inverse, nullptr) == nullptr);
+            sync_ok();
+            const std::vector<float> got = dx.to_host();
+            kv_rotate_rows_ref(x.data(), n, d, stride, inverse);
+            for (int64_t r = 0; r < n; ++r)
+                for (size_t c = 0; c < stride; ++c) {
+                    const float a = got[static_cast<size_t>(r) * stride + c], b = x[static_cast<size_t>(r) * stride + c];
+                    if (std::isnan(b)) {
+                        CHECK(std::isnan(a));
+                        continue;
+                    }
+                    CHECK(std::fabs(a - b) <= 1e-5f * (1.0f + std::fabs(b)) * static_cast<float>(std::log2(static_cast<double>(d)) + 1));
+                }
+        }
+    CHECK(cuda::kv_rotate(nullptr, 1, 96, 96, false, nullptr) != nullptr);
+    CHECK(cuda::kv_rotate(nullptr, 1, 64, 32, false, nullptr) != nullptr);
 }
 
 namespace {

@@ -16,6 +16,7 @@
 #include "backend/device.h"
 #include "common/kv-device-params.h"
 #include "common/kv-quant-format.h"
+#include "common/kv-rotation.h"
 #include "cuda/cuda-kernels.h"
 #include "model/model.h"
 
@@ -106,8 +107,6 @@ public:
 
     Status init(const std::vector<KvLayerShape>& shapes, int64_t max_chunk) {
         const bool fp16 = profile_.layers.empty() || profile_.is_fp16();
-        if (!fp16 && (profile_.rotate_keys || profile_.rotate_values))
-            return error(ErrorCode::unsupported, "KV rotation ('" + rotation_name(profile_) + "') runs on the CPU cache only");
         const int G = profile_.group_size;
         const int64_t sinks = std::min<int64_t>(profile_.sinks, capacity_);
         // The ring holds at most the window at full context (windows only grow with the
@@ -124,8 +123,21 @@ public:
             const int64_t v_tail = fp16 ? 0 : profile_.v_window(layer, capacity_) + G + chunk;
             KVMIX_TRY(init_side(layers_[il].k, kb, G, s.head_dim, s.n_head_kv, sinks, k_tail, true));
             KVMIX_TRY(init_side(layers_[il].v, vb, G, s.head_dim_v, s.n_head_kv, sinks, v_tail, false));
+            // As the CPU cache: only quantized sides rotate, and only power-of-two heads.
+            for (const DevSide* side : {&layers_[il].k, &layers_[il].v}) {
+                const bool keys = side == &layers_[il].k;
+                if (rotates(il, keys) && !kvrot::supported_dim(side->dim))
+                    return error(ErrorCode::unsupported, std::string("KV rotation of ") + (keys ? "keys" : "values") +
+                                                             " needs a power-of-two head size up to " + std::to_string(kvrot::kMaxDim) +
+                                                             "; layer " + std::to_string(il) + " has " + std::to_string(side->dim));
+            }
         }
         return {};
+    }
+
+    // Whether layer il stores its keys / values rotated (common/kv-rotation.h).
+    bool rotates(size_t il, bool keys) const {
+        return keys ? profile_.rotate_keys && layers_[il].k.quantized() : profile_.rotate_values && layers_[il].v.quantized();
     }
 
     int64_t size() const override { return size_; }
@@ -636,6 +648,13 @@ Status CudaModel::forward(std::span<const GpuBatchItem> items) {
         for (size_t i = 0; i < items.size(); ++i) {
             const auto* seq = static_cast<const CudaSequence*>(items[i].seq);
             const auto n = static_cast<int64_t>(items[i].tokens.size());
+            // A rotated side stores R·k / R·v; the query turns with the keys (q·k = Rq·Rk).
+            if (seq->rotates(il, true)) {
+                KVMIX_TRY(kernel_status(cuda::kv_rotate(k + row0[i] * HKV * D, n * HKV, D, static_cast<size_t>(D), false, st), "rotating keys"));
+                KVMIX_TRY(kernel_status(cuda::kv_rotate(q + row0[i] * H * D, n * H, D, static_cast<size_t>(D), false, st), "rotating queries"));
+            }
+            if (seq->rotates(il, false))
+                KVMIX_TRY(kernel_status(cuda::kv_rotate(v + row0[i] * HKV * DV, n * HKV, DV, static_cast<size_t>(DV), false, st), "rotating values"));
             KVMIX_TRY(kernel_status(cuda::kv_store(seq->store_params(il, true, k + row0[i] * HKV * D, static_cast<size_t>(HKV * D), n), st), "kv_store"));
             KVMIX_TRY(kernel_status(cuda::kv_store(seq->store_params(il, false, v + row0[i] * HKV * DV, static_cast<size_t>(HKV * DV), n), st), "kv_store"));
         }
@@ -662,6 +681,13 @@ Status CudaModel::forward(std::span<const GpuBatchItem> items) {
         fp.partial_acc = partial_.get<float>();
         fp.partial_ml = partial_ml_.get<float>();
         KVMIX_TRY(kernel_status(cuda::flash_attention(fp, st), "attention"));
+        // Σ p·Rv = R·out: un-rotate each rotated sequence's output rows.
+        for (size_t i = 0; i < items.size(); ++i) {
+            const auto* seq = static_cast<const CudaSequence*>(items[i].seq);
+            const auto n = static_cast<int64_t>(items[i].tokens.size());
+            if (seq->rotates(il, false))
+                KVMIX_TRY(kernel_status(cuda::kv_rotate(attn + row0[i] * H * DV, n * H, DV, static_cast<size_t>(DV), true, st), "un-rotating the attention output"));
+        }
         KVMIX_TRY(matmul(L.wo, attn, N, cur));
         if (!W.post_attn_norm.empty()) KVMIX_TRY(norm(cur, cur, N, E, L.post_attn_norm, hp.rms_eps));
         KVMIX_TRY(kernel_status(cuda::add(x, cur, N * E, st), "residual"));
