@@ -6,6 +6,7 @@
 #include "common/assert.h"
 #include "cpu/attention.h"
 #include "cpu/glu.h"
+#include "cpu/matmul-packed.h"
 #include "cpu/matmul.h"
 #include "cpu/rms-norm.h"
 #include "cpu/rope.h"
@@ -37,7 +38,9 @@ AttentionSplit plan_attention_split(int64_t n_q, int64_t n_head, int64_t n_head_
     return split;
 }
 
-void CpuBackend::matmul(const TensorView& w, const float* x, int64_t m, float* y) {
+namespace {
+
+MatmulParams matmul_params(const TensorView& w, const float* x, int64_t m, float* y) {
     KVMIX_ASSERT(w.n_dims <= 2);
     const TensorTypeTraits& traits = tensor_type_traits(w.type);
     MatmulParams p;
@@ -51,6 +54,24 @@ void CpuBackend::matmul(const TensorView& w, const float* x, int64_t m, float* y
     p.y = y;
     p.y_stride = static_cast<size_t>(p.n);
     p.m = m;
+    return p;
+}
+
+}  // namespace
+
+void CpuBackend::matmul_packed(const TensorView& w, const float* x, int64_t m, float* y) {
+    const MatmulParams p = matmul_params(w, x, m, y);
+    // Chunks of whole 24-row panels.
+    pool_.parallel_for(p.n, 24, [&](int64_t begin, int64_t end) {
+        MatmulParams slice = p;
+        slice.n_begin = begin;
+        slice.n_end = end;
+        matmul_packed_cpu(slice);
+    });
+}
+
+void CpuBackend::matmul(const TensorView& w, const float* x, int64_t m, float* y) {
+    const MatmulParams p = matmul_params(w, x, m, y);
     // Enough output columns per chunk that each thread streams whole cache lines of W.
     pool_.parallel_for(p.n, 16, [&](int64_t begin, int64_t end) {
         MatmulParams slice = p;

@@ -42,6 +42,10 @@ public:
 
     // y[m, n] = x[m, k] · Wᵀ for a 2-D weight w with ne = {k, n}. x, y contiguous rows.
     void matmul(const TensorView& w, const float* x, int64_t m, float* y);
+    // The same product through the many-row packed kernel (cpu/matmul-packed.h): faster for
+    // whole sequences (m >= ~32), rounded differently from matmul(). For the importance
+    // analysis's gradient pass, not for the sessions.
+    void matmul_packed(const TensorView& w, const float* x, int64_t m, float* y);
     // Rows of length n, contiguous. y may alias x.
     void rms_norm(const float* x, float* y, int64_t rows, int64_t n, const float* w, float w_offset, float eps);
     // x[t, h, :] with heads of head_dim contiguous, tokens n_head * head_dim apart.

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "common/assert.h"
-#include "cpu/matmul.h"
-#include "ref/attention-grad.h"
+#include "cpu/attention-grad.h"
+#include "cpu/matmul-grad.h"
+#include "cpu/matmul-packed.h"
 #include "ref/dequantize.h"
 #include "ref/glu-grad.h"
 #include "ref/rms-norm-grad.h"
@@ -20,14 +22,16 @@ using Buf = std::vector<float>;
 
 size_t sz(int64_t n) { return static_cast<size_t>(n); }
 
-// Activations of one layer for T tokens (recomputed from the layer's input checkpoint).
+// Activations of one layer for T tokens: from its forward, kept for the backward or
+// recomputed from the layer's input checkpoint.
 struct LayerActs {
     Buf xn, q0, k0, v, q, k, kh, vh, o, a0, x2, hn, g, u, m, f0;
 };
 
 class GradPass {
 public:
-    GradPass(const Model& model, CpuBackend& be, int64_t T) : m_(model), hp_(model.hparams()), be_(be), T_(T) {
+    GradPass(const Model& model, CpuBackend& be, int64_t T, size_t kept_bytes)
+        : m_(model), hp_(model.hparams()), be_(be), T_(T), kept_bytes_(kept_bytes) {
         E_ = hp_.n_embd;
         H_ = hp_.n_head;
         HKV_ = hp_.n_head_kv;
@@ -43,6 +47,10 @@ public:
 private:
     void layer_forward(uint32_t il, const float* x_in, LayerActs& a, float* x_out);
     void layer_backward(uint32_t il, const float* x_in, LayerActs& a, Buf& dx, double& gk, double& gv, bool need_dx);
+    // Moves what layer_backward reads out of `a` into `kept` (the rest is reused by the next
+    // layer's forward) except xn, which the backward recomputes from x_in for a few flops;
+    // with `bytes_only` just returns the bytes that would be kept.
+    size_t keep(uint32_t il, LayerActs& a, LayerActs& kept, bool bytes_only) const;
     double head_backward(const float* h, Buf& dh, std::span<const int32_t> tokens);
 
     void rms_norm(const float* x, float* y, int64_t rows, int64_t n, const std::vector<float>& w) {
@@ -50,74 +58,59 @@ private:
     }
     // dx = rms_norm backward (dx may alias dy).
     void rms_norm_grad(const float* x, const float* dy, float* dx, int64_t rows, int64_t n, const std::vector<float>& w);
-    // dx (+)= dy · W for a weight W [n_out, n_in]: W dequantized and transposed, then the
-    // fp32 matmul kernel.
+    // y[T, n_out] = x[T, n_in] · Wᵀ through the many-row kernel (the engine's is tuned for
+    // few rows).
+    void matmul(const TensorView& w, const float* x, float* y) { be_.matmul_packed(w, x, T_, y); }
+    // dx[T, n_in] (+)= dy[T, n_out] · W, W dequantized tile by tile inside the kernel; rows
+    // split across the pool.
     void grad_x(const TensorView& w, const float* dy, float* dx, bool accumulate);
     // ‖dyᵀ · x‖_F for dy [T, n_out], x [T, n_in].
     double weight_grad_norm(const float* dy, int64_t n_out, const float* x, int64_t n_in);
     void rope_grad(float* g, int64_t n_head, const RopeConfig& cfg);
-    void matmul_f32(const float* w, int64_t n, int64_t k, const float* x, int64_t m, float* y);
 
     const Model& m_;
     const ModelHParams& hp_;
     CpuBackend& be_;
-    int64_t T_, E_ = 0, H_ = 0, HKV_ = 0, D_ = 0, DV_ = 0, F_ = 0;
+    int64_t T_;
+    size_t kept_bytes_;
+    int64_t E_ = 0, H_ = 0, HKV_ = 0, D_ = 0, DV_ = 0, F_ = 0;
     std::vector<int32_t> pos_;
-    Buf wbuf_, wt_, tmp_, tmp2_;
+    Buf tmp_, tmp2_;
 };
 
-void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
-    // dst[c, r] = src[r, c], in 32 x 32 blocks for cache locality.
-    constexpr int64_t B = 32;
-    for (int64_t r0 = 0; r0 < rows; r0 += B)
-        for (int64_t c0 = 0; c0 < cols; c0 += B)
-            for (int64_t r = r0; r < std::min(rows, r0 + B); ++r)
-                for (int64_t c = c0; c < std::min(cols, c0 + B); ++c) dst[c * rows + r] = src[r * cols + c];
-}
-
-void GradPass::matmul_f32(const float* w, int64_t n, int64_t k, const float* x, int64_t m, float* y) {
-    MatmulParams p;
-    p.w_type = TensorType::f32;
-    p.w = w;
-    p.w_row_bytes = sz(k) * sizeof(float);
-    p.x = x;
-    p.x_stride = sz(k);
-    p.y = y;
-    p.y_stride = sz(n);
-    p.m = m;
-    p.k = k;
-    p.n = n;
-    be_.pool().parallel_for(n, 16, [&](int64_t b, int64_t e) {
-        MatmulParams s = p;
-        s.n_begin = b;
-        s.n_end = e;
-        matmul_cpu(s);
+void GradPass::grad_x(const TensorView& w, const float* dy, float* dx, bool accumulate) {
+    MatmulGradParams p;
+    p.dy = dy;
+    p.w = w.data;
+    p.w_type = w.type;
+    p.out = dx;
+    p.m = T_;
+    p.k = static_cast<int64_t>(w.ne[0]);
+    p.n = static_cast<int64_t>(w.ne[1]);
+    p.accumulate = accumulate;
+    be_.pool().parallel_for(T_, 4, [&](int64_t b, int64_t e) {
+        MatmulGradParams s = p;
+        s.row_begin = b;
+        s.row_end = e;
+        matmul_grad_x_cpu(s);
     });
 }
 
-void GradPass::grad_x(const TensorView& w, const float* dy, float* dx, bool accumulate) {
-    const auto k = static_cast<int64_t>(w.ne[0]), n = static_cast<int64_t>(w.ne[1]);
-    wbuf_.resize(sz(n * k));
-    wt_.resize(sz(n * k));
-    dequantize_row_ref(w.type, w.data, wbuf_.data(), n * k);
-    transpose(wbuf_.data(), n, k, wt_.data());
-    if (!accumulate) {
-        matmul_f32(wt_.data(), k, n, dy, T_, dx);
-        return;
-    }
-    tmp_.resize(sz(T_ * k));
-    matmul_f32(wt_.data(), k, n, dy, T_, tmp_.data());
-    for (size_t i = 0; i < sz(T_ * k); ++i) dx[i] += tmp_[i];
-}
-
 double GradPass::weight_grad_norm(const float* dy, int64_t n_out, const float* x, int64_t n_in) {
-    // G[n_out, n_in] = dyᵀ x as the matmul dyᵀ[n_out, T] · (xᵀ[n_in, T])ᵀ.
-    wbuf_.resize(sz(n_out * T_));
-    wt_.resize(sz(n_in * T_));
-    transpose(dy, T_, n_out, wbuf_.data());
-    transpose(x, T_, n_in, wt_.data());
+    MatmulGradParams p;
+    p.dy = dy;
+    p.x = x;
+    p.m = T_;
+    p.k = n_in;
+    p.n = n_out;
     tmp_.resize(sz(n_out * n_in));
-    matmul_f32(wt_.data(), n_in, T_, wbuf_.data(), n_out, tmp_.data());
+    p.out = tmp_.data();
+    be_.pool().parallel_for(n_out, 4, [&](int64_t b, int64_t e) {
+        MatmulGradParams s = p;
+        s.row_begin = b;
+        s.row_end = e;
+        matmul_grad_w_cpu(s);
+    });
     double ss = 0;
     for (float g : tmp_) ss += static_cast<double>(g) * g;
     return std::sqrt(ss);
@@ -186,9 +179,9 @@ void GradPass::layer_forward(uint32_t il, const float* x_in, LayerActs& a, float
     fit(a.g, T * F_), fit(a.u, T * F_), fit(a.m, T * F_), fit(a.f0, T * E_);
 
     rms_norm(x_in, a.xn.data(), T, E_, L.attn_norm);
-    be_.matmul(*L.wq, a.xn.data(), T, a.q0.data());
-    be_.matmul(*L.wk, a.xn.data(), T, a.k0.data());
-    be_.matmul(*L.wv, a.xn.data(), T, a.v.data());
+    matmul(*L.wq, a.xn.data(), a.q0.data());
+    matmul(*L.wk, a.xn.data(), a.k0.data());
+    matmul(*L.wv, a.xn.data(), a.v.data());
     // Biases shift the activations the backward linearizes around; ∂L/∂W does not involve them.
     add_bias(a.q0.data(), T, L.bq);
     add_bias(a.k0.data(), T, L.bk);
@@ -227,7 +220,7 @@ void GradPass::layer_forward(uint32_t il, const float* x_in, LayerActs& a, float
     p.softcap = hp_.attn_logit_softcap;
     be_.attention(p);
 
-    be_.matmul(*L.wo, a.o.data(), T, a.a0.data());
+    matmul(*L.wo, a.o.data(), a.a0.data());
     const float* attn_out = a.a0.data();
     Buf& post = tmp2_;
     if (!L.post_attn_norm.empty()) {
@@ -238,11 +231,11 @@ void GradPass::layer_forward(uint32_t il, const float* x_in, LayerActs& a, float
     for (size_t i = 0; i < sz(T * E_); ++i) a.x2[i] = x_in[i] + attn_out[i];
 
     rms_norm(a.x2.data(), a.hn.data(), T, E_, L.ffn_norm);
-    be_.matmul(*L.gate, a.hn.data(), T, a.g.data());
-    be_.matmul(*L.up, a.hn.data(), T, a.u.data());
+    matmul(*L.gate, a.hn.data(), a.g.data());
+    matmul(*L.up, a.hn.data(), a.u.data());
     a.m = a.g;
     be_.glu(a.m.data(), a.u.data(), T, F_, hp_.activation == Activation::silu ? GluActivation::silu : GluActivation::gelu_tanh);
-    be_.matmul(*L.down, a.m.data(), T, a.f0.data());
+    matmul(*L.down, a.m.data(), a.f0.data());
     const float* ffn_out = a.f0.data();
     if (!L.post_ffw_norm.empty()) {
         post.resize(sz(T * E_));
@@ -256,6 +249,10 @@ void GradPass::layer_forward(uint32_t il, const float* x_in, LayerActs& a, float
 void GradPass::layer_backward(uint32_t il, const float* x_in, LayerActs& a, Buf& dx, double& gk, double& gv, bool need_dx) {
     const LayerWeights& L = m_.layer(il);
     const int64_t T = T_;
+    if (a.xn.empty()) {
+        a.xn.resize(sz(T * E_));
+        rms_norm(x_in, a.xn.data(), T, E_, L.attn_norm);
+    }
     // dx holds ∂L/∂x_out on entry; the residual passes it to x2 unchanged.
     Buf d2 = dx;  // ∂L/∂x2 accumulates the FFN branch below
     Buf df(sz(T * E_));
@@ -320,7 +317,7 @@ void GradPass::layer_backward(uint32_t il, const float* x_in, LayerActs& a, Buf&
         AttentionGradParams s = ap;
         s.head_begin = b;
         s.head_end = e;
-        attention_grad_ref(s);
+        attention_grad_cpu(s);
     });
     const int64_t group = H_ / HKV_;
     Buf dk_sum(sz(HKV_ * T * D_), 0.0f), dv_sum(sz(HKV_ * T * DV_), 0.0f);
@@ -360,7 +357,7 @@ double GradPass::head_backward(const float* h, Buf& dh, std::span<const int32_t>
     const auto V = static_cast<int64_t>(W.ne[1]);
     const TensorTypeTraits& traits = tensor_type_traits(W.type);
     const size_t row_bytes = sz(E_ / traits.block_elems * traits.block_bytes);
-    constexpr int64_t kTile = 128;
+    constexpr int64_t kTile = 144;  // 6 strips of 24 for the packed and grad_x kernels
     const int64_t n_tiles = (V + kTile - 1) / kTile;
     const int n_slots = static_cast<int>(std::min<int64_t>(be_.n_threads(), n_tiles));
     const float softcap = hp_.final_logit_softcap;
@@ -373,7 +370,7 @@ double GradPass::head_backward(const float* h, Buf& dh, std::span<const int32_t>
     std::vector<Slot> slots(sz(n_slots));
     std::vector<double> z_label(sz(N), 0.0), dcap_label(sz(N), 1.0);
     be_.pool().parallel_for(n_slots, 1, [&](int64_t b, int64_t e) {
-        Buf logits(sz(N * kTile)), wrows(sz(kTile * E_)), wcols(sz(kTile * E_)), part(sz(N * E_));
+        Buf logits(sz(N * kTile));
         for (int64_t si = b; si < e; ++si) {
             Slot& st = slots[sz(si)];
             st.m.assign(sz(N), -INFINITY);
@@ -394,7 +391,7 @@ double GradPass::head_backward(const float* h, Buf& dh, std::span<const int32_t>
                 p.n = nv;
                 p.n_begin = 0;
                 p.n_end = nv;
-                matmul_cpu(p);
+                matmul_packed_cpu(p);
                 for (int64_t r = 0; r < N; ++r) {
                     float* a = logits.data() + r * nv;
                     if (softcap > 0)
@@ -424,21 +421,18 @@ double GradPass::head_backward(const float* h, Buf& dh, std::span<const int32_t>
                     }
                     st.s[sz(r)] += sum;
                 }
-                // part[N, E] = weights[N, nv] · Wtile[nv, E], with Wtileᵀ as the matmul weight.
-                dequantize_row_ref(W.type, W.data + sz(v0) * row_bytes, wrows.data(), nv * E_);
-                transpose(wrows.data(), nv, E_, wcols.data());
-                p.w_type = TensorType::f32;
-                p.w = wcols.data();
-                p.w_row_bytes = sz(nv) * sizeof(float);
-                p.x = logits.data();
-                p.x_stride = sz(nv);
-                p.y = part.data();
-                p.y_stride = sz(E_);
-                p.k = nv;
-                p.n = E_;
-                p.n_end = E_;
-                matmul_cpu(p);
-                for (size_t i = 0; i < sz(N * E_); ++i) st.acc[i] += part[i];
+                // acc[N, E] += weights[N, nv] · Wtile[nv, E].
+                MatmulGradParams g;
+                g.dy = logits.data();
+                g.w = W.data + sz(v0) * row_bytes;
+                g.w_type = W.type;
+                g.out = st.acc.data();
+                g.m = N;
+                g.k = E_;
+                g.n = nv;
+                g.row_end = N;
+                g.accumulate = true;
+                matmul_grad_x_cpu(g);
             }
         }
     });
@@ -465,6 +459,28 @@ double GradPass::head_backward(const float* h, Buf& dh, std::span<const int32_t>
     return loss;
 }
 
+size_t GradPass::keep(uint32_t il, LayerActs& a, LayerActs& kept, bool bytes_only) const {
+    const LayerWeights& L = m_.layer(il);
+    size_t bytes = 0;
+    auto take = [&](Buf& from, Buf& to, int64_t per_token) {
+        bytes += sz(T_ * per_token) * sizeof(float);
+        if (!bytes_only) to = std::move(from);
+    };
+    take(a.q, kept.q, H_ * D_);
+    take(a.kh, kept.kh, HKV_ * D_);
+    take(a.vh, kept.vh, HKV_ * DV_);
+    take(a.x2, kept.x2, E_);
+    take(a.g, kept.g, F_);
+    take(a.u, kept.u, F_);
+    if (!L.q_norm.empty()) {
+        take(a.q0, kept.q0, H_ * D_);
+        take(a.k0, kept.k0, HKV_ * D_);
+    }
+    if (!L.post_attn_norm.empty()) take(a.a0, kept.a0, E_);
+    if (!L.post_ffw_norm.empty()) take(a.f0, kept.f0, E_);
+    return bytes;
+}
+
 Expected<KvGradientNorms> GradPass::run(std::span<const int32_t> tokens, const std::atomic<bool>* cancel) {
     const uint32_t NL = hp_.n_layer;
     auto cancelled = [&] { return cancel && cancel->load(std::memory_order_relaxed); };
@@ -472,9 +488,17 @@ Expected<KvGradientNorms> GradPass::run(std::span<const int32_t> tokens, const s
     std::vector<Buf> checkpoints(NL + 1, Buf(sz(T_ * E_)));
     for (int64_t t = 0; t < T_; ++t) m_.embed(tokens[sz(t)], checkpoints[0].data() + t * E_);
     LayerActs acts;
+    // Layers [first_kept, NL) keep their activations within kept_bytes_.
+    uint32_t first_kept = NL;
+    for (size_t total = 0; first_kept > 0; --first_kept) {
+        total += keep(first_kept - 1, acts, acts, true);
+        if (total > kept_bytes_) break;
+    }
+    std::vector<LayerActs> kept(NL);
     for (uint32_t il = 0; il < NL; ++il) {
         if (cancelled()) return error(ErrorCode::cancelled, "importance analysis cancelled");
         layer_forward(il, checkpoints[il].data(), acts, checkpoints[il + 1].data());
+        if (il >= first_kept) keep(il, acts, kept[il], false);
     }
     Buf hfin(sz(T_ * E_));
     rms_norm(checkpoints[NL].data(), hfin.data(), T_, E_, m_.output_norm());
@@ -487,8 +511,13 @@ Expected<KvGradientNorms> GradPass::run(std::span<const int32_t> tokens, const s
     rms_norm_grad(checkpoints[NL].data(), dx.data(), dx.data(), T_, E_, m_.output_norm());
     for (uint32_t il = NL; il-- > 0;) {
         if (cancelled()) return error(ErrorCode::cancelled, "importance analysis cancelled");
-        layer_forward(il, checkpoints[il].data(), acts, nullptr);
-        layer_backward(il, checkpoints[il].data(), acts, dx, out.k[il], out.v[il], il > 0);
+        LayerActs* a = &kept[il];
+        if (il < first_kept) {
+            layer_forward(il, checkpoints[il].data(), acts, nullptr);
+            a = &acts;
+        }
+        layer_backward(il, checkpoints[il].data(), *a, dx, out.k[il], out.v[il], il > 0);
+        kept[il] = LayerActs();  // freed as soon as used
     }
     return out;
 }
@@ -496,7 +525,7 @@ Expected<KvGradientNorms> GradPass::run(std::span<const int32_t> tokens, const s
 }  // namespace
 
 Expected<KvGradientNorms> kv_gradient_norms(const Model& model, CpuBackend& backend, std::span<const int32_t> tokens,
-                                            const std::atomic<bool>* cancel) {
+                                            const std::atomic<bool>* cancel, size_t kept_activation_bytes) {
     const ModelHParams& hp = model.hparams();
     const auto T = static_cast<int64_t>(tokens.size());
     if (T < 2) return error(ErrorCode::invalid_argument, "importance analysis needs at least 2 tokens, got " + std::to_string(T));
@@ -507,7 +536,7 @@ Expected<KvGradientNorms> kv_gradient_norms(const Model& model, CpuBackend& back
         if (t < 0 || t >= static_cast<int32_t>(hp.n_vocab))
             return error(ErrorCode::invalid_argument, "token id " + std::to_string(t) + " is outside the vocabulary (" +
                                                           std::to_string(hp.n_vocab) + ")");
-    GradPass pass(model, backend, T);
+    GradPass pass(model, backend, T, kept_activation_bytes);
     return pass.run(tokens, cancel);
 }
 

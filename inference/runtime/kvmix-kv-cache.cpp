@@ -1,6 +1,7 @@
 #include "runtime/kvmix-kv-cache.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <istream>
@@ -127,11 +128,18 @@ public:
         const AttentionSplit split =
             plan_attention_split(p.n_q, p.n_head, p.n_head_kv, q.n_kv, p.q_pos, p.window, 1, backend.n_threads());
         if (split.n_parts <= 1) {
-            backend.pool().parallel_for(q.n_head, 1, [&](int64_t begin, int64_t end) {
+            // One unit = the query heads of one kv head (a tile shares each code unpack), taken
+            // by whichever thread is free: a static half each leaves a thread idle whenever the
+            // other is preempted (decode is one short call per layer).
+            const int64_t group = p.n_head / p.n_head_kv;
+            std::atomic<int64_t> next{0};
+            backend.pool().parallel_for(backend.n_threads(), 1, [&](int64_t, int64_t) {
                 MixedAttentionParams slice = p;
-                slice.head_begin = begin;
-                slice.head_end = end;
-                mixed_attention_cpu(slice);
+                for (int64_t u = next.fetch_add(1); u < p.n_head_kv; u = next.fetch_add(1)) {
+                    slice.head_begin = u * group;
+                    slice.head_end = (u + 1) * group;
+                    mixed_attention_cpu(slice);
+                }
             });
             return;
         }

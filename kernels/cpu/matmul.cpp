@@ -457,7 +457,7 @@ void dequant_plain(const uint8_t* row, float* out, int64_t n) {
 
 // --- Prefill: dequantized tile × fp32 micro-kernel ----------------------------------------
 
-constexpr int64_t kTileRows = 16;
+constexpr int64_t kTileRows = 18;  // 6 groups of the 3-row micro-kernel, no 1-row remainder
 constexpr int64_t kTileCols = 256;  // a multiple of every block size
 
 // y[i, r] (+)= x[i, 0:kc] · t[r, 0:kc] for i < MR, r < NR.
@@ -565,9 +565,34 @@ void matmul_avx2(const MatmulParams& p, const DecodeScratch& xs) {
     }
 }
 
+void dequantize_avx2(TensorType type, const uint8_t* src, float* dst, int64_t n) {
+    switch (type) {
+        case TensorType::f32: return dequant_plain<PlainF32>(src, dst, n);
+        case TensorType::f16: return dequant_plain<PlainF16>(src, dst, n);
+        case TensorType::bf16: return dequant_plain<PlainBF16>(src, dst, n);
+        case TensorType::q4_0: return dequant_row<DecQ4<false>>(src, dst, n);
+        case TensorType::q4_1: return dequant_row<DecQ4<true>>(src, dst, n);
+        case TensorType::q5_0: return dequant_row<DecQ5<false>>(src, dst, n);
+        case TensorType::q5_1: return dequant_row<DecQ5<true>>(src, dst, n);
+        case TensorType::q8_0: return dequant_row<DecQ8_0>(src, dst, n);
+        case TensorType::q4_k: return dequant_row<DecK45<false>>(src, dst, n);
+        case TensorType::q5_k: return dequant_row<DecK45<true>>(src, dst, n);
+        case TensorType::q6_k: return dequant_row<DecQ6K>(src, dst, n);
+        default: KVMIX_ASSERT(!"dequantize_row_cpu: unsupported weight type");
+    }
+}
+
 }  // namespace
 KVMIX_AVX2_END
 #endif  // KVMIX_CPU_X86
+
+void dequantize_row_cpu(TensorType type, const void* src, float* dst, int64_t n) {
+    KVMIX_ASSERT(can_dequantize(type) && n >= 0 && n % tensor_type_traits(type).block_elems == 0);
+#if KVMIX_CPU_X86
+    if (cpu_has_avx2_fma_f16c()) return dequantize_avx2(type, static_cast<const uint8_t*>(src), dst, n);
+#endif
+    dequantize_row_ref(type, src, dst, n);
+}
 
 void matmul_cpu(const MatmulParams& p) {
     KVMIX_ASSERT(can_dequantize(p.w_type));

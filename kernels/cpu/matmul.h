@@ -9,7 +9,7 @@
 //    with vpmaddwd, one fp32 FMA per 32 weights applying both scales. Not bit-exact: the
 //    rounding of x adds |Δy| <= Σ|w|·amax/65534 (NMSE ~5e-10 for Gaussian x).
 //  m == 1, Q8_0 and F32/F16/BF16: fused dequantize-dot with fp32 x (exact path).
-//  m > 1 (prefill): a tile of up to 16 weight rows × 256 columns is dequantized (bit-exact
+//  m > 1 (prefill): a tile of up to 18 weight rows × 256 columns is dequantized (bit-exact
 //    with dequantize_row_ref) into a stack buffer, then a 4×3 register-blocked fp32
 //    micro-kernel runs all m rows over it, so each weight byte is dequantized once per call.
 // Exact-path accumulation is fp32 (NMSE vs the double reference ~1e-13 for random data).
@@ -21,5 +21,10 @@
 namespace kvmix {
 
 void matmul_cpu(const MatmulParams& p);
+
+// SIMD twin of dequantize_row_ref (same contract, bit-exact: the prefill tiles' decoders),
+// for the kernels that dequantize weight tiles themselves (cpu/matmul-packed.h,
+// cpu/matmul-grad.h). AVX2 + FMA + F16C when the CPU has them, else the ref.
+void dequantize_row_cpu(TensorType type, const void* src, float* dst, int64_t n);
 
 }  // namespace kvmix

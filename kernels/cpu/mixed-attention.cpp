@@ -19,14 +19,15 @@ namespace {
 constexpr int kBlock = kvq::kChunkCodes;  // tokens per online-softmax step = one packed chunk
 constexpr int kMaxHeads = 8;              // query rows (token x head) sharing one kv head, processed together
 constexpr int64_t kLocalDim = 512;        // head_dim / head_dim_v served from stack scratch
+constexpr int64_t kPrefetchBlocks = 2;    // quantized K/V blocks fetched ahead of use
 constexpr int kQueryBlock = kMixedQueryBlock;  // channels per int8 query scale
 constexpr float kValueQMax = static_cast<float>(kMixedValueQMax);
 
 // Scratch of one call: acc [kMaxHeads][head_dim_v], macc [kMaxHeads][head_dim_v / 32 + 1],
 // qs [kMaxHeads][head_dim]; int8 key mode also: qd [2][kMaxHeads][head_dim / 32 + 1] (query
 // block scales, then residual scales), sf / mf [head_dim] (the key group's scales and mins
-// as fp32), sm16 [2][head_dim] (their fp16 bits), qi [2 NH][head_dim] (the int8 query rows,
-// then their residual rows; NH = the tile's row count).
+// as fp32, partial channel blocks only), qi [2 NH][head_dim] (the int8 query rows, then
+// their residual rows; NH = the tile's row count).
 struct Scratch {
     float* acc;
     float* macc;
@@ -34,13 +35,12 @@ struct Scratch {
     float* qd;
     float* sf;
     float* mf;
-    uint16_t* sm16;
     int8_t* qi;
 };
 
-// Floats of scratch for the given dims (the int8 and u16 parts rounded up to whole floats).
+// Floats of scratch for the given dims (the int8 part rounded up to whole floats).
 constexpr int64_t scratch_floats(int64_t d, int64_t dv) {
-    return kMaxHeads * (dv + dv / kBlock + 1 + d + 2 * (d / kQueryBlock + 1)) + 2 * d + d + (2 * kMaxHeads * d + 3) / 4;
+    return kMaxHeads * (dv + dv / kBlock + 1 + d + 2 * (d / kQueryBlock + 1)) + 2 * d + (2 * kMaxHeads * d + 3) / 4;
 }
 Scratch carve_scratch(float* buf, int64_t d, int64_t dv) {
     Scratch sc{};
@@ -50,8 +50,7 @@ Scratch carve_scratch(float* buf, int64_t d, int64_t dv) {
     sc.qd = sc.qs + kMaxHeads * d;
     sc.sf = sc.qd + 2 * kMaxHeads * (d / kQueryBlock + 1);
     sc.mf = sc.sf + d;
-    sc.sm16 = reinterpret_cast<uint16_t*>(sc.mf + d);
-    sc.qi = reinterpret_cast<int8_t*>(sc.mf + 2 * d);
+    sc.qi = reinterpret_cast<int8_t*>(sc.mf + d);
     return sc;
 }
 }  // namespace
@@ -64,6 +63,41 @@ inline __m256i load8_u8(const uint8_t* p) {
     uint64_t v;
     std::memcpy(&v, p, sizeof v);
     return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(v)));
+}
+
+// (fp16 scale, fp16 min) pairs as dwords (scale in the low half) -> fp32 scales and mins.
+inline void split_scale_min8(__m256i x, __m256& s, __m256& m) {
+    // Per 128-bit lane: the four scales' bytes, then the four mins'; then qwords to s0..7, m0..7.
+    const __m256i split = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                           0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    const __m256i sm = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(x, split), _MM_SHUFFLE(3, 1, 2, 0));
+    s = _mm256_cvtph_ps(_mm256_castsi256_si128(sm));
+    m = _mm256_cvtph_ps(_mm256_extracti128_si256(sm, 1));
+}
+
+// The scale/min pairs of eight records, the 4 bytes at p + i·stride (i < 8), as fp32 lanes.
+// Vector loads instead of scalar 16-bit stores re-read as a vector (which stall on store
+// forwarding and serialize the first touch of a group's cache lines).
+inline void load_scale_min8(const uint8_t* p, size_t stride, __m256& s, __m256& m) {
+    const __m256i x = _mm256_setr_epi32(static_cast<int>(avx2::load_u32(p)), static_cast<int>(avx2::load_u32(p + stride)),
+                                        static_cast<int>(avx2::load_u32(p + 2 * stride)), static_cast<int>(avx2::load_u32(p + 3 * stride)),
+                                        static_cast<int>(avx2::load_u32(p + 4 * stride)), static_cast<int>(avx2::load_u32(p + 5 * stride)),
+                                        static_cast<int>(avx2::load_u32(p + 6 * stride)), static_cast<int>(avx2::load_u32(p + 7 * stride)));
+    split_scale_min8(x, s, m);
+}
+
+// Brings [p, p + n) toward L1 ahead of use: the quantized K/V of one block are a few short
+// runs per head (pages of 4 groups), too short for the hardware prefetcher to ramp up.
+// Ranges over 8 KiB (wide groups: G = 128, 8 bits, head_dim 256) would evict the block in
+// use from L1, so they only go to L2.
+inline void prefetch_range(const uint8_t* p, size_t n) {
+    if (n > 8192) {
+        for (size_t o = 0; o < n; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o), _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(p + n - 1), _MM_HINT_T1);
+        return;
+    }
+    for (size_t o = 0; o < n; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p + o), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + n - 1), _MM_HINT_T0);
 }
 
 // Codes 8·sub .. 8·sub+7 of a packed chunk (kv-quant-format.h) as fp32 lanes.
@@ -109,8 +143,22 @@ template <int NH>
 void prepare_key_group(const Run& r, const uint8_t* grp, float* qm) {
     const int64_t D = r.p->head_dim;
     const size_t rec = kvq::key_record_bytes(r.seg->k_bits, r.seg->group_size);
-    for (int g = 0; g < NH; ++g) qm[g] = 0.0f;
-    for (int64_t c = 0; c < D; ++c) {
+    __m256 qmv[NH];
+    for (int g = 0; g < NH; ++g) {
+        qmv[g] = _mm256_setzero_ps();
+        qm[g] = 0.0f;
+    }
+    int64_t c = 0;
+    for (; c + 8 <= D; c += 8) {
+        __m256 sv, mv;
+        load_scale_min8(grp + static_cast<size_t>(c) * rec, rec, sv, mv);
+        for (int g = 0; g < NH; ++g) {
+            const __m256 qv = _mm256_loadu_ps(r.q[g] + c);
+            _mm256_storeu_ps(r.sc.qs + g * D + c, _mm256_mul_ps(qv, sv));
+            qmv[g] = _mm256_fmadd_ps(qv, mv, qmv[g]);
+        }
+    }
+    for (; c < D; ++c) {
         const uint8_t* rc = grp + static_cast<size_t>(c) * rec;
         const float s = avx2::half_to_float(avx2::load_u16(rc));
         const float m = avx2::half_to_float(avx2::load_u16(rc + 2));
@@ -120,6 +168,7 @@ void prepare_key_group(const Run& r, const uint8_t* grp, float* qm) {
             qm[g] += qv * m;
         }
     }
+    for (int g = 0; g < NH; ++g) qm[g] += avx2::hsum(qmv[g]);
 }
 
 // Raw dots (no scale) of the 32 tokens of the chunk at segment token c0 (whole chunk).
@@ -200,58 +249,108 @@ inline float quantize_i8(const float* x, int64_t n, int8_t* qi, float* res) {
     return d;
 }
 
+// quantize_i8 of one whole block of kQueryBlock channels held in registers (the same
+// operations, so the same qi and d); with residual, x becomes x - d·qi.
+static_assert(kQueryBlock == 32, "a block is four ymm vectors");
+inline float quantize_block_i8(__m256 (&x)[kQueryBlock / 8], int8_t* qi, bool residual) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 amax = _mm256_setzero_ps();
+    for (int v = 0; v < kQueryBlock / 8; ++v) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, x[v]));
+    const float am = avx2::hmax(amax);
+    if (am == 0.0f) {
+        std::memset(qi, 0, kQueryBlock);
+        if (residual)
+            for (int v = 0; v < kQueryBlock / 8; ++v) x[v] = _mm256_setzero_ps();
+        return 0.0f;
+    }
+    const float d = am / 127.0f, inv = 127.0f / am;
+    const __m256 dv = _mm256_set1_ps(d), iv = _mm256_set1_ps(inv);
+    __m256i n[kQueryBlock / 8];
+    for (int v = 0; v < kQueryBlock / 8; ++v) {
+        n[v] = _mm256_cvtps_epi32(_mm256_mul_ps(x[v], iv));
+        if (residual) x[v] = _mm256_fnmadd_ps(dv, _mm256_cvtepi32_ps(n[v]), x[v]);
+    }
+    // |n| <= 127: the saturating packs are exact; they interleave 128-bit lanes, the permute undoes it.
+    const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(n[0], n[1]), _mm256_packs_epi32(n[2], n[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(qi), _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    return d;
+}
+
 // Per key group: for each row g and channel block b (kQueryBlock channels), with
 // qs_c = q_c·s_c: the int8 query qi (scale d) and the int8 query of its rounding residual
 // qs - d·qi (scale d2), so q·s ≈ d·qi + d2·qi2 with an error of <= d2/2 per channel (about
 // 1/32000 of the block's largest |q·s|). qd[g][b] = d (0 for an all-zero block, NaN when
 // some qs_c is not finite), qd[NH + g][b] = d2, qi rows g and NH + g; qm[g] = Σ_c q_c·m_c.
+// A whole block stays in registers from the scale/min loads to the int8 rows (one pass per
+// group; this setup costs as much as the group's dots); a partial block (head_dim % 32) goes
+// through scratch.
 template <int NH>
 void prepare_key_group_int8(const Run& r, const uint8_t* grp, float* qm) {
     const int64_t D = r.p->head_dim, NB = D / kQueryBlock + 1;
     const size_t rec = kvq::key_record_bytes(r.seg->k_bits, r.seg->group_size);
-    uint16_t* s16 = r.sc.sm16;
-    uint16_t* m16 = r.sc.sm16 + D;
-    for (int64_t c = 0; c < D; ++c) {
-        const uint8_t* rc = grp + static_cast<size_t>(c) * rec;
-        s16[c] = avx2::load_u16(rc);
-        m16[c] = avx2::load_u16(rc + 2);
-    }
-    int64_t c = 0;
-    for (; c + 8 <= D; c += 8) {
-        _mm256_storeu_ps(r.sc.sf + c, avx2::load_half8(s16 + c));
-        _mm256_storeu_ps(r.sc.mf + c, avx2::load_half8(m16 + c));
-    }
-    for (; c < D; ++c) {
-        r.sc.sf[c] = avx2::half_to_float(s16[c]);
-        r.sc.mf[c] = avx2::half_to_float(m16[c]);
-    }
     const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY);
+    __m256 qmv[NH];
+    float qm_tail[NH];
     for (int g = 0; g < NH; ++g) {
-        const float* q = r.q[g];
-        float* qs = r.sc.qs + g * D;
-        int8_t* qi = r.sc.qi + g * D;
-        int8_t* qi2 = r.sc.qi + (NH + g) * D;
-        __m256 qmv = _mm256_setzero_ps();
-        float qm_tail = 0.0f;
-        for (int64_t b0 = 0; b0 < D; b0 += kQueryBlock) {
-            const int64_t b1 = avx2::min_i64(D, b0 + kQueryBlock);
+        qmv[g] = _mm256_setzero_ps();
+        qm_tail[g] = 0.0f;
+    }
+    for (int64_t b0 = 0; b0 < D; b0 += kQueryBlock) {
+        const int64_t b1 = avx2::min_i64(D, b0 + kQueryBlock), bi = b0 / kQueryBlock;
+        if (b1 - b0 == kQueryBlock) {
+            __m256 sv[kQueryBlock / 8], mv[kQueryBlock / 8];
+            for (int v = 0; v < kQueryBlock / 8; ++v) load_scale_min8(grp + static_cast<size_t>(b0 + 8 * v) * rec, rec, sv[v], mv[v]);
+            for (int g = 0; g < NH; ++g) {
+                const float* q = r.q[g] + b0;
+                __m256 x[kQueryBlock / 8];
+                __m256 bad = _mm256_setzero_ps();
+                for (int v = 0; v < kQueryBlock / 8; ++v) {
+                    const __m256 qv = _mm256_loadu_ps(q + 8 * v);
+                    x[v] = _mm256_mul_ps(qv, sv[v]);
+                    qmv[g] = _mm256_fmadd_ps(qv, mv[v], qmv[g]);
+                    bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(x[v], x[v], _CMP_UNORD_Q),
+                                                         _mm256_cmp_ps(_mm256_andnot_ps(sign, x[v]), inf, _CMP_EQ_OQ)));
+                }
+                int8_t* qi = r.sc.qi + g * D + b0;
+                int8_t* qi2 = r.sc.qi + (NH + g) * D + b0;
+                if (_mm256_movemask_ps(bad) != 0) {
+                    r.sc.qd[g * NB + bi] = NAN;
+                    r.sc.qd[(NH + g) * NB + bi] = 0.0f;
+                    std::memset(qi, 0, kQueryBlock);
+                    std::memset(qi2, 0, kQueryBlock);
+                    continue;
+                }
+                r.sc.qd[g * NB + bi] = quantize_block_i8(x, qi, true);
+                r.sc.qd[(NH + g) * NB + bi] = quantize_block_i8(x, qi2, false);
+            }
+            continue;
+        }
+        for (int64_t c = b0; c < b1; ++c) {
+            const uint8_t* rc = grp + static_cast<size_t>(c) * rec;
+            r.sc.sf[c] = avx2::half_to_float(avx2::load_u16(rc));
+            r.sc.mf[c] = avx2::half_to_float(avx2::load_u16(rc + 2));
+        }
+        for (int g = 0; g < NH; ++g) {
+            const float* q = r.q[g];
+            float* qs = r.sc.qs + g * D;
+            int8_t* qi = r.sc.qi + g * D;
+            int8_t* qi2 = r.sc.qi + (NH + g) * D;
             __m256 bad = _mm256_setzero_ps();
             int64_t cc = b0;
             for (; cc + 8 <= b1; cc += 8) {
                 const __m256 qv = _mm256_loadu_ps(q + cc);
                 const __m256 x = _mm256_mul_ps(qv, _mm256_loadu_ps(r.sc.sf + cc));
                 _mm256_storeu_ps(qs + cc, x);
-                qmv = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r.sc.mf + cc), qmv);
+                qmv[g] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(r.sc.mf + cc), qmv[g]);
                 bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q), _mm256_cmp_ps(_mm256_andnot_ps(sign, x), inf, _CMP_EQ_OQ)));
             }
             bool nonfinite = _mm256_movemask_ps(bad) != 0;
             for (; cc < b1; ++cc) {
                 const float x = q[cc] * r.sc.sf[cc];
                 qs[cc] = x;
-                qm_tail += q[cc] * r.sc.mf[cc];
+                qm_tail[g] += q[cc] * r.sc.mf[cc];
                 nonfinite |= !(std::fabs(x) < INFINITY);
             }
-            const int64_t bi = b0 / kQueryBlock;
             if (nonfinite) {
                 r.sc.qd[g * NB + bi] = NAN;
                 r.sc.qd[(NH + g) * NB + bi] = 0.0f;
@@ -261,8 +360,8 @@ void prepare_key_group_int8(const Run& r, const uint8_t* grp, float* qm) {
             r.sc.qd[g * NB + bi] = quantize_i8(qs + b0, b1 - b0, qi + b0, qs + b0);
             r.sc.qd[(NH + g) * NB + bi] = quantize_i8(qs + b0, b1 - b0, qi2 + b0, nullptr);
         }
-        qm[g] = avx2::hsum(qmv) + qm_tail;
     }
+    for (int g = 0; g < NH; ++g) qm[g] = avx2::hsum(qmv[g]) + qm_tail[g];
 }
 
 // Raw dots of the 32 tokens of the chunk at segment token c0: per channel block the exact
@@ -301,28 +400,41 @@ void score_int8(const Run& r, const uint8_t* grp, const float* qm, int64_t c0, f
         for (int v = 0; v < kBlock / 8; ++v) _mm256_store_ps(s[g] + 8 * v, a[g][v]);
 }
 
-// Raw dots of tokens [c0 + ja, c0 + jb) of an fp16 key segment; other lanes 0.
+// Tokens jj .. jj+T-1 (rows kr, kr + D, ...): NH·T independent FMA chains, each token's
+// dot computed exactly as alone.
+template <int NH, int T>
+inline void score_f16_tokens(const Run& r, const uint16_t* kr, int jj, float (*s)[kBlock]) {
+    const int64_t D = r.p->head_dim;
+    __m256 a[NH][T];
+    for (int g = 0; g < NH; ++g)
+        for (int t = 0; t < T; ++t) a[g][t] = _mm256_setzero_ps();
+    int64_t d = 0;
+    for (; d + 8 <= D; d += 8)
+        for (int t = 0; t < T; ++t) {
+            const __m256 kf = avx2::load_half8(kr + static_cast<size_t>(t * D + d));
+            for (int g = 0; g < NH; ++g) a[g][t] = _mm256_fmadd_ps(kf, _mm256_loadu_ps(r.q[g] + d), a[g][t]);
+        }
+    for (int t = 0; t < T; ++t)
+        for (int g = 0; g < NH; ++g) {
+            float dot = avx2::hsum(a[g][t]);
+            for (int64_t dd = d; dd < D; ++dd) dot += r.q[g][dd] * avx2::half_to_float(kr[static_cast<size_t>(t * D + dd)]);
+            s[g][jj + t] = dot;
+        }
+}
+
+// Raw dots of tokens [c0 + ja, c0 + jb) of an fp16 key segment; other lanes 0. One or two
+// rows (MHA decode) take four tokens at a time: a single token's chain of head_dim / 8
+// dependent FMAs would leave the core waiting on FMA latency.
 template <int NH>
 void score_f16(const Run& r, int64_t c0, int ja, int jb, float (*s)[kBlock]) {
+    constexpr int TT = NH <= 2 ? 4 : 1;
     const int64_t D = r.p->head_dim;
     const uint16_t* kh = r.seg->k16 + static_cast<size_t>(r.hk) * r.seg->k16_head_stride;
     for (int g = 0; g < NH; ++g)
         for (int j = 0; j < kBlock; ++j) s[g][j] = 0.0f;
-    for (int jj = ja; jj < jb; ++jj) {
-        const uint16_t* kr = kh + static_cast<size_t>((c0 + jj) * D);
-        __m256 a[NH];
-        for (int g = 0; g < NH; ++g) a[g] = _mm256_setzero_ps();
-        int64_t d = 0;
-        for (; d + 8 <= D; d += 8) {
-            const __m256 kf = avx2::load_half8(kr + d);
-            for (int g = 0; g < NH; ++g) a[g] = _mm256_fmadd_ps(kf, _mm256_loadu_ps(r.q[g] + d), a[g]);
-        }
-        for (int g = 0; g < NH; ++g) {
-            float dot = avx2::hsum(a[g]);
-            for (int64_t dd = d; dd < D; ++dd) dot += r.q[g][dd] * avx2::half_to_float(kr[dd]);
-            s[g][jj] = dot;
-        }
-    }
+    int jj = ja;
+    for (; jj + TT <= jb; jj += TT) score_f16_tokens<NH, TT>(r, kh + static_cast<size_t>((c0 + jj) * D), jj, s);
+    for (; jj < jb; ++jj) score_f16_tokens<NH, 1>(r, kh + static_cast<size_t>((c0 + jj) * D), jj, s);
 }
 
 // ---- values -----------------------------------------------------------------------------
@@ -411,17 +523,24 @@ void accum_int8(const Run& r, int64_t c0, int ja, int jb, const int* ra, const i
     float dq[NH];
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY);
-    for (int jj = 0; jj < kBlock; ++jj) s16[jj] = m16[jj] = 0;
+    const bool whole = ja == 0 && jb == kBlock;  // else tokens past the segment must not be read
+    if (!whole)
+        for (int jj = 0; jj < kBlock; ++jj) s16[jj] = m16[jj] = 0;
     for (int64_t cg = 0; cg < DV / G; ++cg) {
-        for (int jj = ja; jj < jb; ++jj) {
-            const uint8_t* rc = vh + static_cast<size_t>(c0 + jj) * ts + static_cast<size_t>(cg) * rec;
-            s16[jj] = avx2::load_u16(rc);
-            m16[jj] = avx2::load_u16(rc + 2);
-        }
         __m256 sf[kBlock / 8], mf[kBlock / 8];
-        for (int v = 0; v < kBlock / 8; ++v) {
-            sf[v] = avx2::load_half8(s16 + 8 * v);
-            mf[v] = avx2::load_half8(m16 + 8 * v);
+        if (whole) {
+            const uint8_t* rc = vh + static_cast<size_t>(c0) * ts + static_cast<size_t>(cg) * rec;
+            for (int v = 0; v < kBlock / 8; ++v) load_scale_min8(rc + static_cast<size_t>(8 * v) * ts, ts, sf[v], mf[v]);
+        } else {
+            for (int jj = ja; jj < jb; ++jj) {
+                const uint8_t* rc = vh + static_cast<size_t>(c0 + jj) * ts + static_cast<size_t>(cg) * rec;
+                s16[jj] = avx2::load_u16(rc);
+                m16[jj] = avx2::load_u16(rc + 2);
+            }
+            for (int v = 0; v < kBlock / 8; ++v) {
+                sf[v] = avx2::load_half8(s16 + 8 * v);
+                mf[v] = avx2::load_half8(m16 + 8 * v);
+            }
         }
         for (int g = 0; g < NH; ++g) {
             const __m256i lo = _mm256_set1_epi32(ra[g]), hi = _mm256_set1_epi32(rb[g]);
@@ -575,6 +694,22 @@ inline void softmax_step(const MixedAttentionParams& p, float* s, int ja, int jb
     }
 }
 
+// Prefetch of the block at segment token c0 one block ahead of its use: the quantized key
+// group when c0 starts one, and the quantized value rows. (fp16 rows are long contiguous
+// runs the hardware prefetcher already follows.)
+inline void prefetch_block(const MixedAttentionParams& p, const KvSegment& seg, int64_t hk, int64_t c0) {
+    if (c0 >= seg.n_tokens) return;
+    const int G = seg.group_size;
+    if (seg.k_bits != kvq::kNotQuantized && c0 % G == 0)
+        prefetch_range(seg.kq + static_cast<size_t>(hk) * seg.kq_head_stride + static_cast<size_t>(c0 / G) * seg.kq_group_stride,
+                       kvq::key_group_bytes(seg.k_bits, G, p.head_dim));
+    if (seg.v_bits != kvq::kNotQuantized) {
+        const int64_t n = avx2::min_i64(kBlock, seg.n_tokens - c0);
+        prefetch_range(seg.vq + static_cast<size_t>(hk) * seg.vq_head_stride + static_cast<size_t>(c0) * seg.vq_token_stride,
+                       static_cast<size_t>(n - 1) * seg.vq_token_stride + kvq::value_row_bytes(seg.v_bits, G, p.head_dim_v));
+    }
+}
+
 // A tile of query rows: row g is query token t(g) of query head h(g); all read kv head hk.
 struct Rows {
     const float* q[kMaxHeads];
@@ -623,6 +758,13 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
         const uint8_t* kh = kq ? seg.kq + static_cast<size_t>(hk) * seg.kq_head_stride : nullptr;
         int64_t prepared = -1;
         for (int64_t c0 = (a / kBlock) * kBlock; c0 < b; c0 += kBlock) {
+            // kPrefetchBlocks ahead, continuing into the next segment (a page) near the end.
+            const int64_t left = ((b - 1) / kBlock * kBlock - c0) / kBlock;  // blocks after this one
+            if (left >= kPrefetchBlocks) {
+                prefetch_block(p, seg, hk, c0 + kPrefetchBlocks * kBlock);
+            } else if (si + 1 < p.n_segments) {
+                prefetch_block(p, p.segments[si + 1], hk, (kPrefetchBlocks - 1 - left) * kBlock);
+            }
             const int ja = static_cast<int>(avx2::max_i64(a - c0, 0));
             const int jb = static_cast<int>(avx2::min_i64(b - c0, kBlock));
             int ra[NH], rb[NH];

@@ -4,18 +4,40 @@
 #include <cstddef>
 #include <vector>
 
+#include "common/assert.h"
+#include "ref/dequantize.h"
+
 namespace kvmix {
 
+namespace {
+
+void store(const MatmulGradParams& p, int64_t r, const std::vector<double>& acc) {
+    float* out = p.out + r * p.k;
+    for (int64_t i = 0; i < p.k; ++i) {
+        const auto v = static_cast<float>(acc[static_cast<size_t>(i)]);
+        out[i] = p.accumulate ? out[i] + v : v;
+    }
+}
+
+}  // namespace
+
 void matmul_grad_x_ref(const MatmulGradParams& p) {
+    KVMIX_ASSERT(can_dequantize(p.w_type) && p.k % tensor_type_traits(p.w_type).block_elems == 0);
+    const TensorTypeTraits& traits = tensor_type_traits(p.w_type);
+    const size_t row_bytes = static_cast<size_t>(p.k / traits.block_elems) * traits.block_bytes;
+    // W dequantized whole: this is the reference, not the fast path.
+    std::vector<float> w(static_cast<size_t>(p.n * p.k));
+    for (int64_t j = 0; j < p.n; ++j)
+        dequantize_row_ref(p.w_type, static_cast<const uint8_t*>(p.w) + static_cast<size_t>(j) * row_bytes, w.data() + j * p.k, p.k);
     std::vector<double> acc(static_cast<size_t>(p.k));
     for (int64_t r = p.row_begin; r < p.row_end; ++r) {
         std::fill(acc.begin(), acc.end(), 0.0);
         for (int64_t j = 0; j < p.n; ++j) {
             const double g = p.dy[r * p.n + j];
-            const float* w = p.w + j * p.k;
-            for (int64_t i = 0; i < p.k; ++i) acc[static_cast<size_t>(i)] += g * w[i];
+            const float* wr = w.data() + j * p.k;
+            for (int64_t i = 0; i < p.k; ++i) acc[static_cast<size_t>(i)] += g * wr[i];
         }
-        for (int64_t i = 0; i < p.k; ++i) p.out[r * p.k + i] = static_cast<float>(acc[static_cast<size_t>(i)]);
+        store(p, r, acc);
     }
 }
 
@@ -29,7 +51,7 @@ void matmul_grad_w_ref(const MatmulGradParams& p) {
             const float* x = p.x + t * p.k;
             for (int64_t i = 0; i < p.k; ++i) acc[static_cast<size_t>(i)] += g * x[i];
         }
-        for (int64_t i = 0; i < p.k; ++i) p.out[r * p.k + i] = static_cast<float>(acc[static_cast<size_t>(i)]);
+        store(p, r, acc);
     }
 }
 

@@ -120,6 +120,27 @@ TEST_CASE("qwen2 biases and qwen3 QK-norm: the gradient pass sees the forward pa
     }
 }
 
+// Activations kept from the forward or recomputed per layer (any budget, including a budget
+// that keeps only the last layers) must give bit-identical results: same kernels, same order.
+TEST_CASE("kept and recomputed layer activations give identical gradient norms") {
+    for (const char* name : {"tiny-llama-bf16-sharded", "tiny-gemma3-bf16", "tiny-qwen3-bf16"}) {
+        auto model = Model::load(kvmix_test::data_dir() + "/models/" + name);
+        REQUIRE_OK(model);
+        std::vector<int32_t> tokens;
+        for (int32_t i = 0; i < 40; ++i) tokens.push_back(3 + (i * 37) % 500);
+        CpuBackend be(2);
+        auto all = kv_gradient_norms(**model, be, tokens);
+        REQUIRE_OK(all);
+        for (size_t budget : {size_t{0}, size_t{40} << 10, size_t{160} << 10}) {
+            auto r = kv_gradient_norms(**model, be, tokens, nullptr, budget);
+            REQUIRE_OK(r);
+            CHECK(r->loss == all->loss);
+            CHECK(r->k == all->k);
+            CHECK(r->v == all->v);
+        }
+    }
+}
+
 TEST_CASE("the gradient pass rejects short sequences and bad ids") {
     auto model = Model::load(kvmix_test::data_dir() + "/models/tiny-llama-bf16-sharded");
     REQUIRE_OK(model);
