@@ -130,8 +130,18 @@ public:
         if (split.n_parts <= 1) {
             // One unit = the query heads of one kv head (a tile shares each code unpack), taken
             // by whichever thread is free: a static half each leaves a thread idle whenever the
-            // other is preempted (decode is one short call per layer).
+            // other is preempted (decode is one short call per layer). With fewer kv heads
+            // than threads (e.g. one), the query heads are split instead, as before.
             const int64_t group = p.n_head / p.n_head_kv;
+            if (p.n_head_kv < backend.n_threads()) {
+                backend.pool().parallel_for(q.n_head, 1, [&](int64_t begin, int64_t end) {
+                    MixedAttentionParams slice = p;
+                    slice.head_begin = begin;
+                    slice.head_end = end;
+                    mixed_attention_cpu(slice);
+                });
+                return;
+            }
             std::atomic<int64_t> next{0};
             backend.pool().parallel_for(backend.n_threads(), 1, [&](int64_t, int64_t) {
                 MixedAttentionParams slice = p;
