@@ -13,6 +13,7 @@
 #include "backend/device.h"
 #include "model/model-file.h"
 #include "model/model.h"
+#include "profile/bit-allocation.h"
 #include "runtime/device-check.h"
 #include "runtime/generation.h"
 #include "runtime/logit-stats.h"
@@ -117,6 +118,16 @@ QJsonObject GenerationOutcome::statsJson() const {
                        {QStringLiteral("error"), error}};
 }
 
+void applyPresetStorage(const QString& name, kvmix::KvProfile& p) {
+    if (p.is_fp16()) return;
+    if (name == QLatin1String("custom")) {
+        kvmix::apply_preset_storage(kvmix::KvPreset{}, p);
+        return;
+    }
+    auto preset = kvmix::parse_preset(name.toStdString());
+    if (preset) kvmix::apply_preset_storage(*preset, p);
+}
+
 bool kvProfileFromChoice(const KvChoice& choice, uint32_t nLayer, kvmix::KvProfile* out, QString* error) {
     if (choice.layerBits.isEmpty()) {
         auto p = kvmix::parse_kv_spec(choice.spec.toStdString(), nLayer);
@@ -124,6 +135,7 @@ bool kvProfileFromChoice(const KvChoice& choice, uint32_t nLayer, kvmix::KvProfi
             *error = qs(p.status().message());
             return false;
         }
+        applyPresetStorage(choice.name, *p);
         *out = std::move(p).value();
         return true;
     }
@@ -142,6 +154,7 @@ bool kvProfileFromChoice(const KvChoice& choice, uint32_t nLayer, kvmix::KvProfi
         l.k_window_ratio = l.k_bits > 2 ? 0.2f : 0.1f;
         l.v_window_ratio = l.v_bits > 2 ? 0.2f : 0.1f;
     }
+    applyPresetStorage(choice.name, p);
     if (kvmix::Status st = kvmix::validate(p, nLayer); !st.ok()) {
         *error = qs(st.message());
         return false;

@@ -119,6 +119,10 @@ private:
     InferenceWorker* m_worker = nullptr;
 };
 
-// Converts a KvChoice to an engine profile for a model with n_layer layers.
+// Converts a KvChoice to an engine profile for a model with n_layer layers. A choice named
+// after a preset (high, balanced, compact, custom) gets the presets' storage settings
+// (kvmix::apply_preset_storage: fixed fp16 window, KV rotation) whatever its widths.
 // Exposed for the KV controller's memory estimates and tests.
 bool kvProfileFromChoice(const KvChoice& choice, uint32_t nLayer, kvmix::KvProfile* out, QString* error);
+// The storage settings of the preset called `name` on p (nothing for fp16 or another name).
+void applyPresetStorage(const QString& name, kvmix::KvProfile& p);

@@ -94,7 +94,7 @@ QStringList KvController::presetKeys() {
 
 QPair<int, int> KvController::uniformFallback(const QString& preset) {
     if (preset == QLatin1String("high")) return {4, 4};
-    if (preset == QLatin1String("balanced")) return {3, 4};
+    if (preset == QLatin1String("balanced")) return {3, 2};
     if (preset == QLatin1String("compact")) return {2, 2};
     return {16, 16};
 }
@@ -138,7 +138,9 @@ kvmix::KvProfile KvController::profileFor(const QString& preset, bool* fromProfi
         }
     }
     const auto [k, v] = uniformFallback(preset);
-    return kvmix::uniform_kv_profile(n, k, v);
+    kvmix::KvProfile p = kvmix::uniform_kv_profile(n, k, v);
+    applyPresetStorage(preset, p);
+    return p;
 }
 
 KvChoice KvController::currentChoice() const {

@@ -8,9 +8,10 @@ namespace kvmix {
 
 namespace {
 
-KvPreset mix(const char* name, double fraction, int k_hi, int k_lo, int v_hi, int v_lo) {
+KvPreset mix(const char* name, double fraction, int k_hi, int k_lo, int v_hi, int v_lo, int group_size = 32) {
     KvPreset p;
     p.name = name;
+    p.group_size = group_size;
     p.fraction = fraction;
     p.k_hi = k_hi;
     p.k_lo = k_lo;
@@ -22,8 +23,8 @@ KvPreset mix(const char* name, double fraction, int k_hi, int k_lo, int v_hi, in
 }  // namespace
 
 std::vector<KvPreset> builtin_presets() {
-    return {mix("fp16", 0.0, 16, 16, 16, 16), mix("high", 0.3, 8, 4, 8, 4), mix("balanced", 0.2, 3, 2, 4, 2),
-            mix("compact", 0.1, 3, 2, 4, 2)};
+    return {mix("fp16", 0.0, 16, 16, 16, 16), mix("high", 0.3, 8, 4, 8, 4), mix("balanced", 0.1, 4, 3, 3, 2, 64),
+            mix("compact", 0.2, 3, 2, 4, 2, 64)};
 }
 
 bool is_preset_name(const std::string& name) {
@@ -99,12 +100,29 @@ std::vector<uint32_t> rank_layers(const std::vector<double>& scores) {
     return order;
 }
 
+void apply_preset_storage(const KvPreset& preset, KvProfile& p) {
+    p.group_size = preset.group_size;
+    p.sinks = preset.sinks;
+    p.window_min = preset.window_min;
+    p.window_max = preset.window_max;
+    p.rotate_keys = preset.rotate_keys;
+    p.rotate_values = preset.rotate_values;
+    for (KvLayerBits& l : p.layers) {
+        l.k_window_ratio = l.k_bits > preset.k_lo ? preset.ratio_hi : preset.ratio_lo;
+        l.v_window_ratio = l.v_bits > preset.v_lo ? preset.ratio_hi : preset.ratio_lo;
+    }
+}
+
 KvProfile allocate_ranked(const KvPreset& preset, const std::vector<uint32_t>& k_order, const std::vector<uint32_t>& v_order) {
     const auto n_layer = static_cast<uint32_t>(k_order.size());
     KvProfile p;
     p.name = preset.name;
     p.group_size = preset.group_size;
     p.sinks = preset.sinks;
+    p.window_min = preset.window_min;
+    p.window_max = preset.window_max;
+    p.rotate_keys = preset.rotate_keys;
+    p.rotate_values = preset.rotate_values;
     p.layers.resize(n_layer);
     const uint32_t n_hi = high_layer_count(preset.fraction, n_layer);
     for (KvLayerBits& l : p.layers) {

@@ -7,13 +7,15 @@
 // of 32 layers — K (6·3 + 26·2)/32 = 2.1875, V (6·4 + 26·2)/32 = 2.375 bits, the paper's
 // K2.19/V2.38. Ties in the ranking go to the lower layer index.
 //
-// Shipped presets (window ratio 0.2 on high-bit layers, 0.1 on low-bit layers, G = 32,
-// 4 sinks):
+// Shipped presets (4 sinks, a fixed 64-token fp16 window, keys and values rotated; see
+// KvPreset). With the rotation a group of 64 costs little quality and saves 0.5 bit per
+// element, so the low-bit presets use G = 64:
 //   fp16      no quantization
-//   high      top 30% K8/V8, others K4/V4 — near-lossless (4-bit KIVI-style keys and
-//             values are within noise of fp16; the most sensitive third stays at 8 bits)
-//   balanced  top 20% K3/V4, others K2/V2 — the paper's setting
-//   compact   top 10% K3/V4, others K2/V2 — the smallest cache
+//   high      top 30% K8/V8, others K4/V4, G = 32 — near-lossless (4-bit KIVI-style keys
+//             and values are within noise of fp16; the most sensitive third stays at 8 bits)
+//   balanced  top 10% K4/V3, others K3/V2, G = 64 — key-heavy: on the default model 2-bit
+//             keys, not values, cause most of the loss, so keys get the extra bit everywhere
+//   compact   top 20% K3/V4, others K2/V2, G = 64 — the paper's allocation, the smallest cache
 //   custom    custom:FRACTION:kHIvHI:kLOvLO, e.g. custom:0.25:k4v4:k2v2
 // Plain value types and pure functions; thread-safe.
 #pragma once
@@ -27,13 +29,19 @@
 
 namespace kvmix {
 
+// Storage settings shared by every preset (custom ones included), chosen by measurement on
+// the default model (tests/bench/RESULTS.md, "KV rotation" and the window study): a fixed
+// fp16 window of 64 recent tokens (ratio 0, W_min 64) instead of a share of the context, and
+// the KV rotation on both sides.
 struct KvPreset {
     std::string name;
     double fraction = 0.0;  // share of layers with the high widths
     int k_hi = 16, k_lo = 16, v_hi = 16, v_lo = 16;
-    float ratio_hi = 0.2f, ratio_lo = 0.1f;  // full-precision window ratios
+    float ratio_hi = 0.0f, ratio_lo = 0.0f;  // full-precision window ratios
+    int64_t window_min = 64, window_max = 1024;
     int group_size = 32;
     int sinks = 4;
+    bool rotate_keys = true, rotate_values = true;
 
     bool needs_scores() const { return k_hi != k_lo || v_hi != v_lo; }
 };
@@ -54,6 +62,11 @@ std::vector<uint32_t> rank_layers(const std::vector<double>& scores);
 // The per-layer KvProfile of `preset` for these scores ([n_layer] each, same length).
 // Scores are only read by presets whose high and low widths differ.
 KvProfile allocate(const KvPreset& preset, const std::vector<double>& k_scores, const std::vector<double>& v_scores);
+
+// The preset's storage settings (G, sinks, window bounds and ratios, rotation) on a profile
+// whose widths come from elsewhere (per-layer bits chosen in the app, a uniform fallback):
+// window ratios by width as allocate() gives them (ratio_hi above the low widths).
+void apply_preset_storage(const KvPreset& preset, KvProfile& profile);
 
 // Same bit budget, explicit ranking: the first n_hi entries of k_order / v_order get the
 // high widths (for comparisons against random or inverted rankings).

@@ -60,6 +60,7 @@ std::string to_json(const ImportanceProfile& profile, int indent) {
     j["sinks"] = balanced.sinks;
     j["window_min"] = balanced.window_min;
     j["window_max"] = balanced.window_max;
+    j["rotation"] = rotation_name(balanced);
     j["layers"] = layers_json(balanced);
     j["model"] = {{"architecture", profile.model.architecture},
                   {"name", profile.model.name},
@@ -82,6 +83,9 @@ std::string to_json(const ImportanceProfile& profile, int indent) {
                            {"avg_v_bits", kp.avg_v_bits()},
                            {"group_size", kp.group_size},
                            {"sinks", kp.sinks},
+                           {"window_min", kp.window_min},
+                           {"window_max", kp.window_max},
+                           {"rotation", rotation_name(kp)},
                            {"layers", layers_json(kp)}};
     }
     j["presets"] = presets;

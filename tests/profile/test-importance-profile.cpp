@@ -69,8 +69,8 @@ TEST_CASE("high-layer count: round half up") {
     CHECK_EQ(high_layer_count(1.0, 18), 18u);
 }
 
-TEST_CASE("balanced on 32 layers is exactly K2.1875 / V2.375") {
-    const KvPreset p = parse_preset("balanced").value();
+TEST_CASE("compact (the paper's rule) on 32 layers is exactly K2.1875 / V2.375; balanced K3.09375 / V2.09375") {
+    const KvPreset p = parse_preset("compact").value();
     const KvProfile kp = allocate(p, scores(32, 3), scores(32, 4));
     CHECK_EQ(kp.avg_k_bits(), 2.1875);
     CHECK_EQ(kp.avg_v_bits(), 2.375);
@@ -78,12 +78,24 @@ TEST_CASE("balanced on 32 layers is exactly K2.1875 / V2.375") {
     for (const KvLayerBits& l : kp.layers) {
         hi_k += l.k_bits == 3;
         hi_v += l.v_bits == 4;
-        CHECK(l.k_window_ratio == (l.k_bits == 3 ? 0.2f : 0.1f));
-        CHECK(l.v_window_ratio == (l.v_bits == 4 ? 0.2f : 0.1f));
+        // The presets' storage: a fixed 64-token window (ratio 0), both sides rotated.
+        CHECK(l.k_window_ratio == 0.0f && l.v_window_ratio == 0.0f);
     }
     CHECK_EQ(hi_k, 6);
     CHECK_EQ(hi_v, 6);
+    CHECK(kp.window_min == 64 && kp.rotate_keys && kp.rotate_values && kp.group_size == 64 && kp.sinks == 4);
+    CHECK_EQ(kp.k_window(0, 8192), int64_t(64));
     CHECK_OK(validate(kp, 32));
+    // balanced: top 10% -> n_hi = floor(3.2 + 0.5) = 3 of 32 layers K4/V3, the rest K3/V2:
+    // K (3·4 + 29·3)/32 = 3.09375; V (3·3 + 29·2)/32 = 2.09375.
+    const KvProfile bp = allocate(parse_preset("balanced").value(), scores(32, 3), scores(32, 4));
+    CHECK_EQ(bp.avg_k_bits(), 3.09375);
+    CHECK_EQ(bp.avg_v_bits(), 2.09375);
+    CHECK(bp.group_size == 64 && bp.window_min == 64 && bp.rotate_keys && bp.rotate_values);
+    // apply_preset_storage gives per-layer bits from elsewhere the same storage.
+    KvProfile other = uniform_kv_profile(32, 2, 2);
+    apply_preset_storage(p, other);
+    CHECK(other.window_min == 64 && other.rotate_keys && other.rotate_values && other.layers[5].k_window_ratio == 0.0f);
     // The paper's 30% variant: n_hi = 10 -> K (10·3 + 22·2)/32 = 2.3125, V (10·4 + 22·2)/32 = 2.625.
     const KvProfile hp = allocate(parse_preset("custom:0.3:k3v4:k2v2").value(), scores(32, 3), scores(32, 4));
     CHECK_EQ(hp.avg_k_bits(), 2.3125);
@@ -192,7 +204,7 @@ TEST_CASE("--kv presets: stored profile lookup, missing and mismatched profiles"
     REQUIRE_OK(save_importance_profile(p, stored_profile_path(id)));
     auto bal = preset_kv_profile("balanced", **file);
     REQUIRE_OK(bal);
-    CHECK_EQ(bal->avg_k_bits(), (1 * 3 + 5 * 2) / 6.0);  // n_hi = round(1.2) = 1
+    CHECK_EQ(bal->avg_k_bits(), (1 * 4 + 5 * 3) / 6.0);  // n_hi = round(0.6) = 1
     auto custom = preset_kv_profile("custom:0.5:k4v8:k2v4", **file);
     REQUIRE_OK(custom);
     CHECK_EQ(custom->avg_v_bits(), 6.0);
