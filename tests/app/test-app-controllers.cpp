@@ -302,13 +302,13 @@ private slots:
         QCOMPARE(presets[0].toMap().value(QStringLiteral("key")).toString(), QStringLiteral("fp16"));
         QCOMPARE(presets[0].toMap().value(QStringLiteral("bytesPerToken")).toDouble(), 2.0 * 2 * (16 + 16) * 2);
         QCOMPARE(f->kv.tokensThatFit(QStringLiteral("fp16"), 1024.0 * 1024.0), qint64(4096));
-        // compact = uniform k2v2 until profiled, with the presets' storage: a fixed fp16 window
-        // of 64 tokens (ratio 0, W_min 64). Keys: 3 bits/element (2 + 32/G); 4 fp16 sinks;
-        // groups of 32 are quantized while the fp16 tail exceeds window + 32: 10000 - 4 -
-        // 96 = 9900 -> 9920 quantized tokens, stored in pages of 128 tokens -> 9984 (78 pages).
-        // Values: head size 16 is not a multiple of G = 32, so they stay fp16.
+        // compact = uniform k2v2 until profiled, with the compact preset's storage: G = 64 and a
+        // fixed fp16 window of 64 tokens (ratio 0, W_min 64). Keys: 2.5 bits/element (2 + 32/G);
+        // 4 fp16 sinks; groups of 64 are quantized while the fp16 tail exceeds window + 64:
+        // 10000 - 4 - 128 = 9868 -> 9920 quantized tokens, stored in pages of 4 groups (256
+        // tokens) -> 9984 (39 pages). Values: head size 16 is not a multiple of G, so fp16.
         const double elems = 2 * 16;
-        const double keys = (10000 - 9920) * elems * 2 + 9984 * elems * 3 / 8;
+        const double keys = (10000 - 9920) * elems * 2 + 9984 * elems * 2.5 / 8;
         const double values = 10000 * elems * 2;
         QCOMPARE(f->kv.estimateBytes(QStringLiteral("compact"), 10000), 2 * (keys + values));
         QVERIFY(f->kv.presetNote().contains(QStringLiteral("16-bit")));
