@@ -222,6 +222,8 @@ QVariantList KvController::presets() const {
         m[QStringLiteral("profiled")] = fromProfile;
         m[QStringLiteral("avgKBits")] = hasModel() ? p.avg_k_bits() : 16.0;
         m[QStringLiteral("avgVBits")] = hasModel() ? p.avg_v_bits() : 16.0;
+        m[QStringLiteral("groupSize")] = p.group_size;
+        m[QStringLiteral("rotation")] = hasModel() ? QString::fromStdString(kvmix::rotation_name(p)) : QStringLiteral("none");
         out.push_back(m);
     }
     return out;

@@ -300,6 +300,10 @@ private slots:
         const QVariantList presets = f->kv.presets();
         QCOMPARE(presets.size(), 5);
         QCOMPARE(presets[0].toMap().value(QStringLiteral("key")).toString(), QStringLiteral("fp16"));
+        QCOMPARE(presets[0].toMap().value(QStringLiteral("rotation")).toString(), QStringLiteral("none"));
+        QCOMPARE(presets[3].toMap().value(QStringLiteral("key")).toString(), QStringLiteral("compact"));
+        QCOMPARE(presets[3].toMap().value(QStringLiteral("rotation")).toString(), QStringLiteral("both"));
+        QCOMPARE(presets[3].toMap().value(QStringLiteral("groupSize")).toInt(), 64);
         QCOMPARE(presets[0].toMap().value(QStringLiteral("bytesPerToken")).toDouble(), 2.0 * 2 * (16 + 16) * 2);
         QCOMPARE(f->kv.tokensThatFit(QStringLiteral("fp16"), 1024.0 * 1024.0), qint64(4096));
         // compact = uniform k2v2 until profiled, with the compact preset's storage: G = 64 and a

@@ -117,7 +117,16 @@ Item {
             Label {
                 text: {
                     const p = kv.presets.find(x => x.key === kv.preset)
-                    return p ? qsTr("average K %1 / V %2 bits · %3 per token").arg(p.avgKBits.toFixed(2)).arg(p.avgVBits.toFixed(2)).arg(theme.formatBytes(p.bytesPerToken)) : ""
+                    if (!p)
+                        return ""
+                    let s = qsTr("average K %1 / V %2 bits · %3 per token").arg(p.avgKBits.toFixed(2)).arg(p.avgVBits.toFixed(2)).arg(theme.formatBytes(p.bytesPerToken))
+                    if (p.key !== "fp16")
+                        s += qsTr(" · groups of %1").arg(p.groupSize)
+                    if (p.rotation === "both")
+                        s += qsTr(" · keys and values rotated")
+                    else if (p.rotation !== "none")
+                        s += qsTr(" · %1 rotated").arg(p.rotation)
+                    return s
                 }
                 font.pixelSize: theme.smallFont
                 color: theme.mutedText
