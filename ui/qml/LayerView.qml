@@ -96,6 +96,23 @@ Item {
             color: kv.profiled || kv.preset === "fp16" || kv.preset === "custom" ? theme.mutedText : theme.warningText
         }
         Label {
+            objectName: "storageNote"
+            // How the quantized layers store their tokens: group size and the KV rotation.
+            visible: kv.hasModel && kv.preset !== "fp16"
+            text: {
+                const p = kv.presets.find(x => x.key === kv.preset)
+                if (!p)
+                    return ""
+                const rotated = p.rotation === "both" ? qsTr("keys and values rotated (Hadamard) before quantization")
+                              : p.rotation === "none" ? qsTr("no rotation") : qsTr("%1 rotated (Hadamard) before quantization").arg(p.rotation)
+                return qsTr("Groups of %1 tokens (keys) and channels (values); %2.").arg(p.groupSize).arg(rotated)
+            }
+            wrapMode: Text.Wrap
+            Layout.fillWidth: true
+            color: theme.mutedText
+            font.pixelSize: theme.smallFont
+        }
+        Label {
             visible: !kv.hasModel
             text: qsTr("Load a model to see its layers.")
             color: theme.mutedText
@@ -117,16 +134,7 @@ Item {
             Label {
                 text: {
                     const p = kv.presets.find(x => x.key === kv.preset)
-                    if (!p)
-                        return ""
-                    let s = qsTr("average K %1 / V %2 bits · %3 per token").arg(p.avgKBits.toFixed(2)).arg(p.avgVBits.toFixed(2)).arg(theme.formatBytes(p.bytesPerToken))
-                    if (p.key !== "fp16")
-                        s += qsTr(" · groups of %1").arg(p.groupSize)
-                    if (p.rotation === "both")
-                        s += qsTr(" · keys and values rotated")
-                    else if (p.rotation !== "none")
-                        s += qsTr(" · %1 rotated").arg(p.rotation)
-                    return s
+                    return p ? qsTr("average K %1 / V %2 bits · %3 per token").arg(p.avgKBits.toFixed(2)).arg(p.avgVBits.toFixed(2)).arg(theme.formatBytes(p.bytesPerToken)) : ""
                 }
                 font.pixelSize: theme.smallFont
                 color: theme.mutedText
