@@ -100,13 +100,22 @@ std::vector<uint32_t> rank_layers(const std::vector<double>& scores) {
     return order;
 }
 
-void apply_preset_storage(const KvPreset& preset, KvProfile& p) {
+namespace {
+
+// The profile-wide storage fields of a preset (everything but the per-layer widths and ratios).
+void copy_storage(const KvPreset& preset, KvProfile& p) {
     p.group_size = preset.group_size;
     p.sinks = preset.sinks;
     p.window_min = preset.window_min;
     p.window_max = preset.window_max;
     p.rotate_keys = preset.rotate_keys;
     p.rotate_values = preset.rotate_values;
+}
+
+}  // namespace
+
+void apply_preset_storage(const KvPreset& preset, KvProfile& p) {
+    copy_storage(preset, p);
     for (KvLayerBits& l : p.layers) {
         l.k_window_ratio = l.k_bits > preset.k_lo ? preset.ratio_hi : preset.ratio_lo;
         l.v_window_ratio = l.v_bits > preset.v_lo ? preset.ratio_hi : preset.ratio_lo;
@@ -117,12 +126,7 @@ KvProfile allocate_ranked(const KvPreset& preset, const std::vector<uint32_t>& k
     const auto n_layer = static_cast<uint32_t>(k_order.size());
     KvProfile p;
     p.name = preset.name;
-    p.group_size = preset.group_size;
-    p.sinks = preset.sinks;
-    p.window_min = preset.window_min;
-    p.window_max = preset.window_max;
-    p.rotate_keys = preset.rotate_keys;
-    p.rotate_values = preset.rotate_values;
+    copy_storage(preset, p);
     p.layers.resize(n_layer);
     const uint32_t n_hi = high_layer_count(preset.fraction, n_layer);
     for (KvLayerBits& l : p.layers) {
