@@ -57,28 +57,26 @@ MatmulParams matmul_params(const TensorView& w, const float* x, int64_t m, float
     return p;
 }
 
-}  // namespace
-
-void CpuBackend::matmul_packed(const TensorView& w, const float* x, int64_t m, float* y) {
-    const MatmulParams p = matmul_params(w, x, m, y);
-    // Chunks of whole 24-row panels.
-    pool_.parallel_for(p.n, 24, [&](int64_t begin, int64_t end) {
+// One matmul kernel over slices of the output columns, `chunk` columns at least per task.
+void parallel_matmul(ThreadPool& pool, const MatmulParams& p, int64_t chunk, void (*kernel)(const MatmulParams&)) {
+    pool.parallel_for(p.n, chunk, [&](int64_t begin, int64_t end) {
         MatmulParams slice = p;
         slice.n_begin = begin;
         slice.n_end = end;
-        matmul_packed_cpu(slice);
+        kernel(slice);
     });
 }
 
+}  // namespace
+
+void CpuBackend::matmul_packed(const TensorView& w, const float* x, int64_t m, float* y) {
+    // Chunks of whole 24-row panels.
+    parallel_matmul(pool_, matmul_params(w, x, m, y), 24, &matmul_packed_cpu);
+}
+
 void CpuBackend::matmul(const TensorView& w, const float* x, int64_t m, float* y) {
-    const MatmulParams p = matmul_params(w, x, m, y);
     // Enough output columns per chunk that each thread streams whole cache lines of W.
-    pool_.parallel_for(p.n, 16, [&](int64_t begin, int64_t end) {
-        MatmulParams slice = p;
-        slice.n_begin = begin;
-        slice.n_end = end;
-        matmul_cpu(slice);
-    });
+    parallel_matmul(pool_, matmul_params(w, x, m, y), 16, &matmul_cpu);
 }
 
 void CpuBackend::rms_norm(const float* x, float* y, int64_t rows, int64_t n, const float* w, float w_offset, float eps) {
