@@ -768,6 +768,27 @@ TEST_CASE("mixed_attention_cpu vs ref: prefill chunks (query tiles of up to 8 ro
 
 // ---- int8 query: code dots, twin vs the fp32 reference ------------------------------------
 
+namespace {
+
+// How many of the n_w × 32 code_dot results differ from the scalar loop over kvq::get_code:
+// got[g·32 + i] = Σ_r w[g·w_stride + r] · code_i(row r).
+template <class W>
+int code_dot_wrong(const std::vector<uint8_t>& codes, size_t stride, int64_t n_rows, int b, const std::vector<W>& w, size_t w_stride,
+                   int n_w, const std::vector<int32_t>& got) {
+    int bad = 0;
+    for (int g = 0; g < n_w; ++g)
+        for (int i = 0; i < 32; ++i) {
+            int64_t want = 0;
+            for (int64_t r = 0; r < n_rows; ++r)
+                want += int64_t{w[static_cast<size_t>(g) * w_stride + static_cast<size_t>(r)]} *
+                        kvq::get_code(codes.data() + static_cast<size_t>(r) * stride, b, i);
+            bad += got[static_cast<size_t>(g * 32 + i)] != want;
+        }
+    return bad;
+}
+
+}  // namespace
+
 TEST_CASE("code_dot / code_dot16: every variant, width and weight count gives the exact integers of the scalar loop") {
     Rng rng(91);
     const CodeDotIsa isas[] = {CodeDotIsa::avx2, CodeDotIsa::avx_vnni, CodeDotIsa::avx512};
@@ -793,15 +814,7 @@ TEST_CASE("code_dot / code_dot16: every variant, width and weight count gives th
                     for (auto& x : w) x = static_cast<int8_t>(rng.below(4) == 0 ? (rng.below(2) ? 127 : -127) : static_cast<int>(rng.below(255)) - 127);
                     std::vector<int32_t> got(static_cast<size_t>(n_w) * 32, 12345);
                     fn(codes.data(), stride, n_rows, w.data(), w_stride, got.data());
-                    int bad = 0;
-                    for (int g = 0; g < n_w; ++g)
-                        for (int i = 0; i < 32; ++i) {
-                            int64_t want = 0;
-                            for (int64_t r = 0; r < n_rows; ++r)
-                                want += int64_t{w[static_cast<size_t>(g) * w_stride + static_cast<size_t>(r)]} *
-                                        kvq::get_code(codes.data() + static_cast<size_t>(r) * stride, b, i);
-                            bad += got[static_cast<size_t>(g * 32 + i)] != want;
-                        }
+                    const int bad = code_dot_wrong(codes, stride, n_rows, b, w, w_stride, n_w, got);
                     if (bad) std::fprintf(stderr, "code_dot isa %d b=%d n_w=%d rows=%lld: %d wrong\n", v, b, n_w, static_cast<long long>(n_rows), bad);
                     CHECK(bad == 0);
                     ++tested;
@@ -837,15 +850,7 @@ TEST_CASE("code_dot / code_dot16: every variant, width and weight count gives th
                         x = static_cast<int16_t>(rng.below(4) == 0 ? (rng.below(2) ? 32767 : -32767) : static_cast<int>(rng.below(65535)) - 32767);
                     std::vector<int32_t> got(static_cast<size_t>(n_w) * 32, 12345);
                     fn(codes.data(), stride, n_rows, w.data(), w_stride, got.data());
-                    int bad = 0;
-                    for (int g = 0; g < n_w; ++g)
-                        for (int i = 0; i < 32; ++i) {
-                            int64_t want = 0;
-                            for (int64_t r = 0; r < n_rows; ++r)
-                                want += int64_t{w[static_cast<size_t>(g) * w_stride + static_cast<size_t>(r)]} *
-                                        kvq::get_code(codes.data() + static_cast<size_t>(r) * stride, b, i);
-                            bad += got[static_cast<size_t>(g * 32 + i)] != want;
-                        }
+                    const int bad = code_dot_wrong(codes, stride, n_rows, b, w, w_stride, n_w, got);
                     if (bad) std::fprintf(stderr, "code_dot16 isa %d b=%d n_w=%d rows=%lld: %d wrong\n", v, b, n_w, static_cast<long long>(n_rows), bad);
                     CHECK(bad == 0);
                     ++tested;
