@@ -69,20 +69,21 @@ TEST_CASE("high-layer count: round half up") {
     CHECK_EQ(high_layer_count(1.0, 18), 18u);
 }
 
-TEST_CASE("compact (the paper's rule) on 32 layers is exactly K2.1875 / V2.375; balanced K3.09375 / V2.09375") {
+TEST_CASE("compact on 32 layers is exactly K2.3125 / V2; balanced K3.09375 / V2.09375") {
+    // compact: top 30% -> n_hi = floor(9.6 + 0.5) = 10 of 32 layers K3, the rest K2, all V2:
+    // K (10·3 + 22·2)/32 = 2.3125.
     const KvPreset p = parse_preset("compact").value();
     const KvProfile kp = allocate(p, scores(32, 3), scores(32, 4));
-    CHECK_EQ(kp.avg_k_bits(), 2.1875);
-    CHECK_EQ(kp.avg_v_bits(), 2.375);
-    int hi_k = 0, hi_v = 0;
+    CHECK_EQ(kp.avg_k_bits(), 2.3125);
+    CHECK_EQ(kp.avg_v_bits(), 2.0);
+    int hi_k = 0;
     for (const KvLayerBits& l : kp.layers) {
         hi_k += l.k_bits == 3;
-        hi_v += l.v_bits == 4;
+        CHECK_EQ(l.v_bits, 2);
         // The presets' storage: a fixed 64-token window (ratio 0), both sides rotated.
         CHECK(l.k_window_ratio == 0.0f && l.v_window_ratio == 0.0f);
     }
-    CHECK_EQ(hi_k, 6);
-    CHECK_EQ(hi_v, 6);
+    CHECK_EQ(hi_k, 10);
     CHECK(kp.window_min == 64 && kp.rotate_keys && kp.rotate_values && kp.group_size == 64 && kp.sinks == 4);
     CHECK_EQ(kp.k_window(0, 8192), int64_t(64));
     CHECK_OK(validate(kp, 32));
@@ -96,10 +97,10 @@ TEST_CASE("compact (the paper's rule) on 32 layers is exactly K2.1875 / V2.375; 
     KvProfile other = uniform_kv_profile(32, 2, 2);
     apply_preset_storage(p, other);
     CHECK(other.window_min == 64 && other.rotate_keys && other.rotate_values && other.layers[5].k_window_ratio == 0.0f);
-    // The paper's 30% variant: n_hi = 10 -> K (10·3 + 22·2)/32 = 2.3125, V (10·4 + 22·2)/32 = 2.625.
-    const KvProfile hp = allocate(parse_preset("custom:0.3:k3v4:k2v2").value(), scores(32, 3), scores(32, 4));
-    CHECK_EQ(hp.avg_k_bits(), 2.3125);
-    CHECK_EQ(hp.avg_v_bits(), 2.625);
+    // The paper's rule: n_hi = floor(6.4 + 0.5) = 6 -> K (6·3 + 26·2)/32 = 2.1875, V (6·4 + 26·2)/32 = 2.375.
+    const KvProfile hp = allocate(parse_preset("custom:0.2:k3v4:k2v2").value(), scores(32, 3), scores(32, 4));
+    CHECK_EQ(hp.avg_k_bits(), 2.1875);
+    CHECK_EQ(hp.avg_v_bits(), 2.375);
 }
 
 TEST_CASE("K and V are ranked separately, ties to the lower layer") {
