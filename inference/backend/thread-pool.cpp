@@ -1,8 +1,39 @@
 #include "backend/thread-pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 namespace kvmix {
+
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#else
+    std::this_thread::yield();
+#endif
+}
+
+// Spins until done() or ThreadPool::kSpin has passed (a pause costs 10-140 cycles depending
+// on the CPU, so the limit is in time, read every 64 pauses). Returns done()'s last value.
+template <typename Done>
+bool spin_until(Done done) {
+    const auto start = std::chrono::steady_clock::now();
+    for (;;) {
+        for (int i = 0; i < 64; ++i) {
+            if (done()) return true;
+            cpu_relax();
+        }
+        if (std::chrono::steady_clock::now() - start > ThreadPool::kSpin) return done();
+    }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
     if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -13,7 +44,7 @@ ThreadPool::ThreadPool(int n_threads) {
 ThreadPool::~ThreadPool() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        stopping_ = true;
+        stopping_.store(true);
     }
     wake_.notify_all();
     for (auto& t : workers_) t.join();
@@ -27,19 +58,29 @@ void ThreadPool::run_chunk(int index) {
     if (begin < end) (*job_)(begin, end);
 }
 
+bool ThreadPool::wait_for_job(uint64_t seen) {
+    if (spin_until([&] { return generation_.load(std::memory_order_acquire) != seen || stopping_.load(std::memory_order_relaxed); }))
+        return !stopping_.load();
+    std::unique_lock<std::mutex> lock(mutex_);
+    // seq_cst increment, then the predicate's seq_cst load: parallel_for bumps the
+    // generation and then reads sleepers_, so one of the two sides sees the other.
+    sleepers_.fetch_add(1);
+    wake_.wait(lock, [&] { return stopping_.load() || generation_.load() != seen; });
+    sleepers_.fetch_sub(1);
+    return !stopping_.load();
+}
+
 void ThreadPool::worker(int index) {
     uint64_t seen = 0;
     for (;;) {
-        {
-            std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-            if (stopping_) return;
-            seen = generation_;
-        }
+        if (!wait_for_job(seen)) return;
+        seen = generation_.load(std::memory_order_acquire);
         run_chunk(index);
-        {
+        // seq_cst decrement, then the load of caller_sleeping_: parallel_for stores that flag and
+        // then reads pending_, so either it sees 0 or this thread sees it asleep.
+        if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (--pending_ == 0) done_cv_.notify_one();
+            done_cv_.notify_one();
         }
     }
 }
@@ -53,19 +94,23 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
         fn(0, n);
         return;
     }
-    {
+    job_ = &fn;
+    job_n_ = n;
+    job_grain_ = grain;
+    job_chunks_ = chunks;
+    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1);  // seq_cst: publishes the job (see wait_for_job)
+    if (sleepers_.load() > 0) {
         std::lock_guard<std::mutex> lock(mutex_);
-        job_ = &fn;
-        job_n_ = n;
-        job_grain_ = grain;
-        job_chunks_ = chunks;
-        pending_ = n_threads_ - 1;
-        ++generation_;
+        wake_.notify_all();
     }
-    wake_.notify_all();
     run_chunk(0);
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_cv_.wait(lock, [&] { return pending_ == 0; });
+    if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        caller_sleeping_.store(true);  // seq_cst, then the predicate's load (see worker())
+        done_cv_.wait(lock, [&] { return pending_.load() == 0; });
+        caller_sleeping_.store(false);
+    }
     job_ = nullptr;
 }
 

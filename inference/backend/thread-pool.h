@@ -2,9 +2,15 @@
 // The calling thread takes part, so ThreadPool(1) runs everything inline.
 // Owned by a backend (one per session or shared by sessions that never run at once);
 // parallel_for is not re-entrant and must be called from one thread at a time.
+//
+// A decode step is a few hundred short parallel_for calls (tens of microseconds each), so a
+// wake-up through a condition variable alone (a futex call and a context switch on both
+// sides) would cost about as much as the work. Workers and the caller therefore spin on
+// atomics for a short while (kSpin) before they block; an idle pool sleeps and uses no CPU.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -28,19 +34,28 @@ public:
     // chunk boundaries rounded to multiples of `grain`. Returns when every chunk is done.
     void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
+    static constexpr std::chrono::microseconds kSpin{100};
+
 private:
     void worker(int index);
     void run_chunk(int index);
+    // Blocks until generation_ != seen or stopping_; returns false when stopping.
+    bool wait_for_job(uint64_t seen);
 
     int n_threads_ = 1;
     std::vector<std::thread> workers_;
+    // generation_ and pending_ are the fast path; the mutex and condition variables only
+    // serve threads that stopped spinning (sleepers_ / caller_sleeping_ say whether any did).
+    std::atomic<uint64_t> generation_{0};
+    std::atomic<int> pending_{0};
+    std::atomic<bool> stopping_{false};
+    std::atomic<int> sleepers_{0};
+    std::atomic<bool> caller_sleeping_{false};
     std::mutex mutex_;
     std::condition_variable wake_;
     std::condition_variable done_cv_;
-    uint64_t generation_ = 0;
-    bool stopping_ = false;
-    int pending_ = 0;
-    // The current job, valid while pending_ > 0.
+    // The current job, written before generation_ is bumped (release) and read after a
+    // worker sees the new generation (acquire).
     const std::function<void(int64_t, int64_t)>* job_ = nullptr;
     int64_t job_n_ = 0;
     int64_t job_grain_ = 1;

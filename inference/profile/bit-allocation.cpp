@@ -23,7 +23,7 @@ KvPreset mix(const char* name, double fraction, int k_hi, int k_lo, int v_hi, in
 }  // namespace
 
 std::vector<KvPreset> builtin_presets() {
-    return {mix("fp16", 0.0, 16, 16, 16, 16), mix("high", 0.3, 8, 4, 8, 4), mix("balanced", 0.1, 4, 3, 3, 2, 64),
+    return {mix("fp16", 0.0, 16, 16, 16, 16), mix("high", 0.3, 8, 4, 8, 4), mix("balanced", 0.1, 4, 3, 2, 2, 64),
             mix("compact", 0.3, 3, 2, 2, 2, 64)};
 }
 

@@ -3,9 +3,9 @@
 // preset's high widths and window ratio, every other layer the low ones.
 //
 // Rounding rule: n_hi = floor(fraction · n_layer + 1/2) (round half up), clamped to
-// [0, n_layer]. A 32-layer model with the balanced fraction 0.2 gets n_hi = floor(6.9) = 6
-// of 32 layers — K (6·3 + 26·2)/32 = 2.1875, V (6·4 + 26·2)/32 = 2.375 bits, the paper's
-// K2.19/V2.38. Ties in the ranking go to the lower layer index.
+// [0, n_layer]. The paper's rule (custom:0.2:k3v4:k2v2) on a 32-layer model gets
+// n_hi = floor(6.4 + 0.5) = 6 of 32 layers — K (6·3 + 26·2)/32 = 2.1875, V (6·4 + 26·2)/32 =
+// 2.375 bits, the paper's K2.19/V2.38. Ties in the ranking go to the lower layer index.
 //
 // Shipped presets (4 sinks, a fixed 64-token fp16 window, keys and values rotated; see
 // KvPreset). With the rotation a group of 64 costs little quality and saves 0.5 bit per
@@ -13,7 +13,7 @@
 //   fp16      no quantization
 //   high      top 30% K8/V8, others K4/V4, G = 32 — near-lossless (4-bit KIVI-style keys
 //             and values are within noise of fp16; the most sensitive third stays at 8 bits)
-//   balanced  top 10% K4/V3, others K3/V2, G = 64 — key-heavy: on the default model 2-bit
+//   balanced  top 10% K4/V2, others K3/V2, G = 64 — key-heavy: on the default model 2-bit
 //             keys, not values, cause most of the loss, so keys get the extra bit everywhere
 //   compact   top 30% K3/V2, others K2/V2, G = 64 — the smallest cache; its extra bits go to
 //             keys (the paper's top 20% K3/V4 at G = 64 is larger and 1.5–3x worse in KL)

@@ -69,7 +69,7 @@ TEST_CASE("high-layer count: round half up") {
     CHECK_EQ(high_layer_count(1.0, 18), 18u);
 }
 
-TEST_CASE("compact on 32 layers is exactly K2.3125 / V2; balanced K3.09375 / V2.09375") {
+TEST_CASE("compact on 32 layers is exactly K2.3125 / V2; balanced K3.09375 / V2") {
     // compact: top 30% -> n_hi = floor(9.6 + 0.5) = 10 of 32 layers K3, the rest K2, all V2:
     // K (10·3 + 22·2)/32 = 2.3125.
     const KvPreset p = parse_preset("compact").value();
@@ -87,11 +87,11 @@ TEST_CASE("compact on 32 layers is exactly K2.3125 / V2; balanced K3.09375 / V2.
     CHECK(kp.window_min == 64 && kp.rotate_keys && kp.rotate_values && kp.group_size == 64 && kp.sinks == 4);
     CHECK_EQ(kp.k_window(0, 8192), int64_t(64));
     CHECK_OK(validate(kp, 32));
-    // balanced: top 10% -> n_hi = floor(3.2 + 0.5) = 3 of 32 layers K4/V3, the rest K3/V2:
-    // K (3·4 + 29·3)/32 = 3.09375; V (3·3 + 29·2)/32 = 2.09375.
+    // balanced: top 10% -> n_hi = floor(3.2 + 0.5) = 3 of 32 layers K4, the rest K3, all V2:
+    // K (3·4 + 29·3)/32 = 3.09375.
     const KvProfile bp = allocate(parse_preset("balanced").value(), scores(32, 3), scores(32, 4));
     CHECK_EQ(bp.avg_k_bits(), 3.09375);
-    CHECK_EQ(bp.avg_v_bits(), 2.09375);
+    CHECK_EQ(bp.avg_v_bits(), 2.0);
     CHECK(bp.group_size == 64 && bp.window_min == 64 && bp.rotate_keys && bp.rotate_values);
     // apply_preset_storage gives per-layer bits from elsewhere the same storage.
     KvProfile other = uniform_kv_profile(32, 2, 2);

@@ -1,0 +1,77 @@
+// backend/thread-pool.h: every index of every parallel_for runs exactly once, in chunks that
+// respect the grain and the thread count, whether the workers are spinning or asleep.
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "backend/thread-pool.h"
+#include "check.h"
+
+using namespace kvmix;
+
+namespace {
+
+// Runs one parallel_for and checks coverage, chunk count and grain alignment.
+void run_and_check(ThreadPool& pool, int64_t n, int64_t grain) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    std::atomic<int> chunks{0};
+    std::atomic<bool> misaligned{false};
+    pool.parallel_for(n, grain, [&](int64_t b, int64_t e) {
+        chunks.fetch_add(1);
+        if (b % grain != 0 || (e % grain != 0 && e != n) || b >= e) misaligned.store(true);
+        for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)].fetch_add(1);
+    });
+    int wrong = 0;
+    for (const auto& h : hits) wrong += h.load() != 1;
+    CHECK_EQ(wrong, 0);
+    CHECK(chunks.load() >= 1 && chunks.load() <= pool.size());
+    CHECK(!misaligned.load());
+}
+
+}  // namespace
+
+TEST_CASE("back-to-back jobs (spinning workers) cover every index once") {
+    ThreadPool pool(4);
+    CHECK_EQ(pool.size(), 4);
+    for (int rep = 0; rep < 3000; ++rep) run_and_check(pool, 1 + rep % 97, 1 + rep % 5);
+}
+
+TEST_CASE("jobs after an idle gap (sleeping workers) cover every index once") {
+    ThreadPool pool(3);
+    for (int rep = 0; rep < 6; ++rep) {
+        // Longer than the spin, so both the workers and the caller take the blocking path.
+        std::this_thread::sleep_for(ThreadPool::kSpin * 20);
+        run_and_check(pool, 1000, 8);
+    }
+    // A job whose chunks outlast the caller's spin: the caller sleeps until the last worker.
+    std::atomic<int> done{0};
+    pool.parallel_for(3, 1, [&](int64_t b, int64_t e) {
+        if (b != 0) std::this_thread::sleep_for(ThreadPool::kSpin * 10);
+        done.fetch_add(static_cast<int>(e - b));
+    });
+    CHECK_EQ(done.load(), 3);
+}
+
+TEST_CASE("fewer blocks than threads, one thread, empty ranges") {
+    ThreadPool pool(4);
+    run_and_check(pool, 2, 1);   // two chunks, two workers idle
+    run_and_check(pool, 10, 64); // one block: runs inline
+    int calls = 0;
+    pool.parallel_for(0, 1, [&](int64_t, int64_t) { ++calls; });
+    CHECK_EQ(calls, 0);
+    ThreadPool single(1);
+    CHECK_EQ(single.size(), 1);
+    run_and_check(single, 100, 7);
+}
+
+TEST_CASE("destruction with workers spinning and with workers asleep") {
+    for (int rep = 0; rep < 50; ++rep) {
+        ThreadPool pool(3);
+        run_and_check(pool, 64, 1);
+    }  // destroyed right after a job, workers still spinning
+    ThreadPool pool(3);
+    run_and_check(pool, 64, 1);
+    std::this_thread::sleep_for(ThreadPool::kSpin * 20);  // workers now asleep
+}
+KVMIX_TEST_MAIN()
