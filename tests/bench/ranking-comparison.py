@@ -2,9 +2,9 @@
 """Does the gradient ranking matter? Perplexity through the quantized KV cache at EQUAL bits.
 
 Reads an importance profile (`kvmix profile ... -o FILE`) and, for one preset rule
-(default: balanced = top round-half-up(0.2 L) layers K3/V4, others K2/V2, window ratios
-0.2/0.1), writes per-layer KV profiles whose high layers are chosen by
-  gradient   the profile's ranking (what `--kv balanced` uses)
+(default: the paper's rule = top round-half-up(0.2 L) layers K3/V4, others K2/V2, window
+ratios 0.2/0.1), writes per-layer KV profiles whose high layers are chosen by
+  gradient   the profile's ranking (what the presets use)
   random-S   a seeded random ranking (same number of high layers, same bits)
   inverted   the least important layers first
 and runs `kvmix perplexity --kv profile:FILE` for each, plus fp16 and uniform k2v2/k3v3.
@@ -47,7 +47,7 @@ def main():
     ap.add_argument("--profile", required=True)
     ap.add_argument("-f", "--file", required=True)
     ap.add_argument("--seeds", default="1,2,3")
-    ap.add_argument("--rule", default="0.2:3:2:4:2", help="fraction:k_hi:k_lo:v_hi:v_lo (default balanced)")
+    ap.add_argument("--rule", default="0.2:3:2:4:2", help="fraction:k_hi:k_lo:v_hi:v_lo (default: the paper's rule)")
     ap.add_argument("--ppl-args", default="--ctx 512 --chunk 128 --max-windows 4")
     ap.add_argument("--threads", default="2")
     ap.add_argument("--only", default="", help="comma-separated variants to run (default: all)")
