@@ -19,17 +19,18 @@ inline void cpu_relax() {
 #endif
 }
 
-// Spins until done() or ThreadPool::kSpin has passed (a pause costs 10-140 cycles depending
-// on the CPU, so the limit is in time, read every 64 pauses). Returns done()'s last value.
+// Spins until done() or `limit` has passed (a pause costs 10-140 cycles depending on the
+// CPU, so the limit is in time, read every 64 pauses). Returns done()'s last value.
 template <typename Done>
-bool spin_until(Done done) {
+bool spin_until(Done done, std::chrono::microseconds limit) {
+    if (limit.count() <= 0) return done();
     const auto start = std::chrono::steady_clock::now();
     for (;;) {
         for (int i = 0; i < 64; ++i) {
             if (done()) return true;
             cpu_relax();
         }
-        if (std::chrono::steady_clock::now() - start > ThreadPool::kSpin) return done();
+        if (std::chrono::steady_clock::now() - start > limit) return done();
     }
 }
 
@@ -59,7 +60,9 @@ void ThreadPool::run_chunk(int index) {
 }
 
 bool ThreadPool::wait_for_job(uint64_t seen) {
-    if (spin_until([&] { return generation_.load(std::memory_order_acquire) != seen || stopping_.load(std::memory_order_relaxed); }))
+    const std::chrono::microseconds limit = spinning_.load(std::memory_order_relaxed) ? kSpin : std::chrono::microseconds(0);
+    if (spin_until([&] { return generation_.load(std::memory_order_acquire) != seen || stopping_.load(std::memory_order_relaxed); },
+                   limit))
         return !stopping_.load();
     std::unique_lock<std::mutex> lock(mutex_);
     // seq_cst increment, then the predicate's seq_cst load: parallel_for bumps the
@@ -94,6 +97,17 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
         fn(0, n);
         return;
     }
+    // Spinning pays on idle cores and costs dearly when other processes want them: a
+    // spinning thread holds a core the thread it waits for may need, and it loses the
+    // scheduler's preference for threads that slept. So after kMissesToStop caller waits
+    // that outlasted the spin (the workers were not running), the pool blocks straight
+    // away for the next kSleepJobs jobs, then tries spinning again.
+    bool spin = true;
+    if (sleep_jobs_left_ > 0) {
+        --sleep_jobs_left_;
+        spin = false;
+    }
+    spinning_.store(spin, std::memory_order_relaxed);
     job_ = &fn;
     job_n_ = n;
     job_grain_ = grain;
@@ -105,7 +119,17 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
         wake_.notify_all();
     }
     run_chunk(0);
-    if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; })) {
+    const bool quick = spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; }, spin ? kSpin : std::chrono::microseconds(0));
+    if (spin) {
+        if (!quick && ++misses_ >= kMissesToStop) {
+            sleep_jobs_left_ = kSleepJobs;
+            misses_ = 0;
+        } else if (quick && misses_ > 0 && ++hits_ >= kHitsToForgive) {
+            --misses_;
+            hits_ = 0;
+        }
+    }
+    if (!quick) {
         std::unique_lock<std::mutex> lock(mutex_);
         caller_sleeping_.store(true);  // seq_cst, then the predicate's load (see worker())
         done_cv_.wait(lock, [&] { return pending_.load() == 0; });

@@ -7,6 +7,8 @@
 // wake-up through a condition variable alone (a futex call and a context switch on both
 // sides) would cost about as much as the work. Workers and the caller therefore spin on
 // atomics for a short while (kSpin) before they block; an idle pool sleeps and uses no CPU.
+// When the caller's waits keep outlasting the spin (more runnable threads than cores), the
+// pool stops spinning for a while (see parallel_for).
 #pragma once
 
 #include <atomic>
@@ -29,12 +31,17 @@ public:
     ThreadPool& operator=(const ThreadPool&) = delete;
 
     int size() const { return n_threads_; }
+    // Whether the last parallel_for let its threads spin (false while backing off).
+    bool spinning() const { return spinning_.load(std::memory_order_relaxed); }
 
     // Calls fn(begin, end) on disjoint chunks covering [0, n), at most one chunk per thread,
     // chunk boundaries rounded to multiples of `grain`. Returns when every chunk is done.
     void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
     static constexpr std::chrono::microseconds kSpin{100};
+    static constexpr int kMissesToStop = 4;     // net spin time-outs before the pool stops spinning
+    static constexpr int kHitsToForgive = 64;   // quick jobs that cancel one time-out
+    static constexpr int kSleepJobs = 4096;     // jobs without spinning (about 10 decode steps)
 
 private:
     void worker(int index);
@@ -51,6 +58,9 @@ private:
     std::atomic<bool> stopping_{false};
     std::atomic<int> sleepers_{0};
     std::atomic<bool> caller_sleeping_{false};
+    std::atomic<bool> spinning_{true};  // whether workers spin after the current job
+    // Caller-side spin bookkeeping (parallel_for runs on one thread at a time).
+    int misses_ = 0, hits_ = 0, sleep_jobs_left_ = 0;
     std::mutex mutex_;
     std::condition_variable wake_;
     std::condition_variable done_cv_;

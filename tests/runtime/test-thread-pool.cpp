@@ -53,6 +53,27 @@ TEST_CASE("jobs after an idle gap (sleeping workers) cover every index once") {
     CHECK_EQ(done.load(), 3);
 }
 
+TEST_CASE("waits that outlast the spin make the pool block at once for a while, then spin again") {
+    ThreadPool pool(2);
+    const auto slow = [&](int64_t b, int64_t) {
+        if (b != 0) std::this_thread::sleep_for(ThreadPool::kSpin * 20);  // the worker's chunk
+    };
+    pool.parallel_for(2, 1, slow);
+    CHECK(pool.spinning());
+    for (int i = 1; i < ThreadPool::kMissesToStop; ++i) pool.parallel_for(2, 1, slow);
+    pool.parallel_for(2, 1, [](int64_t, int64_t) {});
+    CHECK(!pool.spinning());  // backing off after kMissesToStop time-outs
+    // It spins again after kSleepJobs jobs (later only if preemption on a loaded machine
+    // made some of these quick jobs outlast the spin, which starts another back-off).
+    int jobs = 1;
+    while (!pool.spinning() && jobs < 8 * ThreadPool::kSleepJobs) {
+        run_and_check(pool, 4, 1);
+        ++jobs;
+    }
+    CHECK(pool.spinning());
+    CHECK(jobs > ThreadPool::kSleepJobs);
+}
+
 TEST_CASE("fewer blocks than threads, one thread, empty ranges") {
     ThreadPool pool(4);
     run_and_check(pool, 2, 1);   // two chunks, two workers idle
