@@ -39,8 +39,8 @@ public:
     void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
     static constexpr std::chrono::microseconds kSpin{100};
-    static constexpr int kMissesToStop = 4;     // net spin time-outs before the pool stops spinning
-    static constexpr int kHitsToForgive = 64;   // quick jobs that cancel one time-out
+    static constexpr int kMissesToStop = 8;     // net spin time-outs before the pool stops spinning
+    static constexpr int kHitsToForgive = 16;   // quick jobs that cancel one time-out
     static constexpr int kSleepJobs = 4096;     // jobs without spinning (about 10 decode steps)
 
 private:

@@ -288,41 +288,6 @@ float dot_row_q32(const uint8_t* row, const QuantX& x, int64_t nb) {
     return hsum(_mm256_add_ps(acc0, acc1)) + bacc;
 }
 
-// Four rows of Q4_0 / Q4_1 against one quantized x: the two int16 x vectors of a block are
-// loaded once for all four rows, and the rows' independent chains overlap. The nibbles are
-// widened with one vpmovzxbw: int16 lane l holds byte l = element l | element (l + 16) << 4,
-// so `& 15` gives elements 0..15 and `>> 4` elements 16..31 with no byte-to-word step.
-// Per row the integer sums and the fp32 operations and their order are those of
-// dot_row_q32<IntQ4<kHasMin>> (even blocks in one accumulator, odd in the other), so the
-// results are bit-identical to it.
-template <bool kHasMin>
-void dot_rows4_q4(const uint8_t* row, size_t row_bytes, const QuantX& x, int64_t nb, float* y) {
-    using B = IntQ4<kHasMin>;
-    constexpr int kCodesAt = kHasMin ? 4 : 2;
-    const __m256i m15 = _mm256_set1_epi16(15);
-    __m256 acc[2][4];
-    float bacc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (auto& a : acc)
-        for (__m256& v : a) v = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; ++i) {
-        const __m256i x0 = load_xq(x.q + 32 * i), x1 = load_xq(x.q + 32 * i + 16);
-        const float dx = x.d[i];
-        __m256* a = acc[i & 1];
-        for (int r = 0; r < 4; ++r) {
-            const uint8_t* b = row + static_cast<size_t>(r) * row_bytes + static_cast<size_t>(i) * B::kBytes;
-            const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + kCodesAt)));
-            __m256i lo = _mm256_and_si256(w, m15), hi = _mm256_srli_epi16(w, 4);
-            if constexpr (!kHasMin) {
-                lo = _mm256_sub_epi16(lo, _mm256_set1_epi16(8));
-                hi = _mm256_sub_epi16(hi, _mm256_set1_epi16(8));
-            }
-            accumulate(a[r], _mm256_add_epi32(_mm256_madd_epi16(lo, x0), _mm256_madd_epi16(hi, x1)), half_to_float(load_u16(b)) * dx);
-            if constexpr (kHasMin) bacc[r] += half_to_float(load_u16(b + 2)) * x.s[i];
-        }
-    }
-    for (int r = 0; r < 4; ++r) y[r] = hsum(_mm256_add_ps(acc[0][r], acc[1][r])) + bacc[r];
-}
-
 // Q4_K / Q5_K: 6-bit scales and mins of the 8 sub-blocks, unpacked 4 at a time (see
 // unpack_k_scale_min): sc[0..3] / mn[0..3] are the low 6 bits of bytes 0-3 / 4-7; for
 // 4..7 the low nibble / high nibble of bytes 8-11 plus the top 2 bits of bytes 0-3 / 4-7.
@@ -560,11 +525,9 @@ void matmul_tiled(const MatmulParams& p, DequantFn dequant, int64_t block_elems,
 }
 
 using DotFn = float (*)(const uint8_t*, const QuantX&, int64_t);
-using Dot4Fn = void (*)(const uint8_t*, size_t, const QuantX&, int64_t, float*);
 
-// dot4, where given, computes four consecutive rows at once (same results as dot).
 template <class Dec>
-void matmul_quant(const MatmulParams& p, const DecodeScratch& scratch, DotFn dot, Dot4Fn dot4 = nullptr) {
+void matmul_quant(const MatmulParams& p, const DecodeScratch& scratch, DotFn dot) {
     if (p.m > 1) return matmul_tiled(p, &dequant_row<Dec>, Dec::kElems, Dec::kBytes);
     const auto* w = static_cast<const uint8_t*>(p.w);
     const int64_t nb = p.k / Dec::kElems;
@@ -574,10 +537,7 @@ void matmul_quant(const MatmulParams& p, const DecodeScratch& scratch, DotFn dot
     }
     quantize_x(p.x, p.k, scratch.q, scratch.d, scratch.s);
     const QuantX x{scratch.q, scratch.d, scratch.s};
-    int64_t j = p.n_begin;
-    if (dot4 != nullptr)
-        for (; j + 4 <= p.n_end; j += 4) dot4(w + static_cast<size_t>(j) * p.w_row_bytes, p.w_row_bytes, x, nb, p.y + j);
-    for (; j < p.n_end; ++j) p.y[j] = dot(w + static_cast<size_t>(j) * p.w_row_bytes, x, nb);
+    for (int64_t j = p.n_begin; j < p.n_end; ++j) p.y[j] = dot(w + static_cast<size_t>(j) * p.w_row_bytes, x, nb);
 }
 
 template <class T>
@@ -593,8 +553,8 @@ void matmul_avx2(const MatmulParams& p, const DecodeScratch& xs) {
         case TensorType::f32: return matmul_plain<PlainF32>(p);
         case TensorType::f16: return matmul_plain<PlainF16>(p);
         case TensorType::bf16: return matmul_plain<PlainBF16>(p);
-        case TensorType::q4_0: return matmul_quant<DecQ4<false>>(p, xs, &dot_row_q32<IntQ4<false>>, &dot_rows4_q4<false>);
-        case TensorType::q4_1: return matmul_quant<DecQ4<true>>(p, xs, &dot_row_q32<IntQ4<true>>, &dot_rows4_q4<true>);
+        case TensorType::q4_0: return matmul_quant<DecQ4<false>>(p, xs, &dot_row_q32<IntQ4<false>>);
+        case TensorType::q4_1: return matmul_quant<DecQ4<true>>(p, xs, &dot_row_q32<IntQ4<true>>);
         case TensorType::q5_0: return matmul_quant<DecQ5<false>>(p, xs, &dot_row_q32<IntQ5<false>>);
         case TensorType::q5_1: return matmul_quant<DecQ5<true>>(p, xs, &dot_row_q32<IntQ5<true>>);
         case TensorType::q8_0: return matmul_quant<DecQ8_0>(p, xs, nullptr);

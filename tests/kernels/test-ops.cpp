@@ -387,21 +387,6 @@ TEST_CASE("matmul_cpu: a split slice equals one call, bit for bit") {
     }
 }
 
-TEST_CASE("matmul_cpu m == 1: rows taken four at a time equal rows taken one at a time, bit for bit") {
-    // A one-row slice always takes the single-row dot; a whole call takes the 4-row one
-    // (Q4_0 / Q4_1) for every full group of four.
-    Rng rng(16);
-    for (TensorType t : {TensorType::q4_0, TensorType::q4_1})
-        for (int64_t k : {32, 96, 576, 1536}) {
-            const int64_t n = 13;
-            MatmulSetup s(t, 1, k, n, rng);
-            Guarded whole = s.out(), single = s.out();
-            matmul_cpu(s.params(whole.data(), 0, n));
-            for (int64_t j = 0; j < n; ++j) matmul_cpu(s.params(single.data(), j, j + 1));
-            CHECK(bits_equal(whole, single));
-        }
-}
-
 // ---------------------------------------------------------------------------------------
 // rms_norm
 
