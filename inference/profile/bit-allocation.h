@@ -16,7 +16,7 @@
 //   balanced  top 10% K4/V2, others K3/V2, G = 64 — key-heavy: on the default model 2-bit
 //             keys, not values, cause most of the loss, so keys get the extra bit everywhere
 //   compact   top 30% K3/V2, others K2/V2, G = 64 — the smallest cache; its extra bits go to
-//             keys (the paper's top 20% K3/V4 at G = 64 is larger and 1.5–3x worse in KL)
+//             keys (the paper's top 20% K3/V4 at G = 64 is larger and about 2x worse in KL)
 //   custom    custom:FRACTION:kHIvHI:kLOvLO, e.g. custom:0.25:k4v4:k2v2
 // Plain value types and pure functions; thread-safe.
 #pragma once
