@@ -17,10 +17,20 @@ AttentionSplit plan_attention_split(int64_t n_q, int64_t n_head, int64_t n_head_
                                     int32_t window, int64_t align, int n_threads) {
     constexpr int64_t kMinChunk = 256;  // keys per chunk worth a partial and its merge
     AttentionSplit split;
-    if (n_q <= 0 || n_head_kv <= 0 || n_kv <= 0 || align <= 0) return split;
+    if (n_q <= 0 || n_head_kv <= 0 || n_kv <= 0 || align <= 0 || n_threads <= 1) return split;
     const int64_t rows_per_tile = std::max<int64_t>(1, 8 / std::max<int64_t>(1, n_head / n_head_kv));
     const int64_t units = n_head_kv * ((n_q + rows_per_tile - 1) / rows_per_tile);
-    if (units >= n_threads) return split;
+    // The fewest parts per unit that keep the threads >= 90% busy: 3 KV heads on 2 threads
+    // leave one thread idle for a third of the call; 2 parts each make 6 equal units.
+    int64_t want = AttentionSplit::kMaxParts;
+    for (int64_t parts = 1; parts < AttentionSplit::kMaxParts; ++parts) {
+        const int64_t n = units * parts, rounds = (n + n_threads - 1) / n_threads;
+        if (10 * n >= 9 * rounds * n_threads) {
+            want = parts;
+            break;
+        }
+    }
+    if (want <= 1) return split;
     int64_t lo = n_kv, hi = 0;
     for (int64_t t = 0; t < n_q; ++t) {
         const int64_t pos = q_pos[t];
@@ -28,7 +38,7 @@ AttentionSplit plan_attention_split(int64_t n_q, int64_t n_head, int64_t n_head_
         hi = std::max(hi, std::min<int64_t>(pos + 1, n_kv));
     }
     const int64_t span = hi - lo;
-    const int64_t parts = std::min({(n_threads + units - 1) / units, span / kMinChunk, AttentionSplit::kMaxParts});
+    const int64_t parts = std::min(want, span / kMinChunk);
     if (parts <= 1) return split;
     split.n_parts = parts;
     split.bounds[0] = lo;

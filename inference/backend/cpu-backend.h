@@ -21,10 +21,12 @@ struct RopeConfig {
 };
 
 // Split-K plan for one attention call: when its work units over heads (KV heads x query
-// tiles of up to 8 rows) are fewer than the threads, the union of the queries' visible key
+// tiles of up to 8 rows) would leave threads idle for more than a tenth of the call (fewer
+// units than threads, or an uneven count such as 3 on 2 threads), the union of the queries' visible key
 // ranges splits into n_parts contiguous chunks [bounds[i], bounds[i+1]) whose inner bounds
 // are multiples of `align` (a quantization group never straddles two chunks) and hold at
-// least 256 keys each. n_parts = 1 means no split. Pure function of its arguments.
+// least 256 keys each; n_parts is the fewest that keep the threads 90% busy (units·n_parts
+// over whole rounds of n_threads). n_parts = 1 means no split. Pure function of its arguments.
 struct AttentionSplit {
     static constexpr int64_t kMaxParts = 64;
     int64_t n_parts = 1;

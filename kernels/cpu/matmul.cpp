@@ -10,6 +10,7 @@
 #include "common/half.h"
 #include "common/quant-blocks.h"
 #include "cpu/cpu-features.h"
+#include "cpu/matmul-q4-vnni.h"
 #include "cpu/simd-avx2.h"
 #include "ref/dequantize.h"
 #include "ref/matmul.h"
@@ -594,7 +595,28 @@ void dequantize_row_cpu(TensorType type, const void* src, float* dst, int64_t n)
     dequantize_row_ref(type, src, dst, n);
 }
 
-void matmul_cpu(const MatmulParams& p) {
+bool matmul_decode_path_available(MatmulDecodePath path) {
+    switch (path) {
+        case MatmulDecodePath::best:
+        case MatmulDecodePath::scalar: return true;
+        case MatmulDecodePath::avx2: return cpu_has_avx2_fma_f16c();
+        case MatmulDecodePath::avx512_vnni: return cpu_has_avx512_vnni();
+    }
+    return false;
+}
+
+void matmul_cpu(const MatmulParams& p) { matmul_cpu_path(p, MatmulDecodePath::best); }
+
+void matmul_cpu_path(const MatmulParams& p, MatmulDecodePath path) {
+    KVMIX_ASSERT(matmul_decode_path_available(path));
+    if (path == MatmulDecodePath::scalar) return matmul_ref(p);
+    // Q4_0 / Q4_1 decode with AVX-512 VNNI (cpu/matmul-q4-vnni.h); every other call as avx2.
+    if (path != MatmulDecodePath::avx2 && cpu_has_avx512_vnni() && p.m == 1 &&
+        (p.w_type == TensorType::q4_0 || p.w_type == TensorType::q4_1) && p.k % 32 == 0 && p.k <= kQ4VnniMaxK &&
+        p.n_begin < p.n_end) {
+        KVMIX_ASSERT(0 <= p.n_begin && p.n_end <= p.n);
+        return matmul_q4_vnni_decode(p);
+    }
     KVMIX_ASSERT(can_dequantize(p.w_type));
     KVMIX_ASSERT(p.m >= 0 && p.k >= 0 && 0 <= p.n_begin && p.n_begin <= p.n_end && p.n_end <= p.n);
     KVMIX_ASSERT(p.k % tensor_type_traits(p.w_type).block_elems == 0);

@@ -3,6 +3,8 @@
 // written; every type can_dequantize() accepts.
 //
 // AVX2 + FMA + F16C when the CPU has them (runtime dispatch), else matmul_ref.
+//  m == 1 (decode), Q4_0 / Q4_1 W, AVX-512 VNNI: x in two int8 parts per block of 32 and
+//    VPDPBUSD on the nibbles (cpu/matmul-q4-vnni.h; the same precision as int16 x).
 //  m == 1 (decode), block-quantized W except Q8_0: x is quantized once per call to int16
 //    in blocks of 32 (scale amax/32767, plus exact fp32 block sums for the additive term of
 //    Q4_1/Q5_1/Q4_K/Q5_K); weights are unpacked to signed bytes in registers and dotted
@@ -21,6 +23,13 @@
 namespace kvmix {
 
 void matmul_cpu(const MatmulParams& p);
+
+// Decode-path choice (tests, benchmarks): best = the fastest this CPU has; avx2 = never the
+// AVX-512 VNNI Q4 path; avx512_vnni = that path where it applies (else as avx2); scalar =
+// matmul_ref. Aborts when !matmul_decode_path_available(path).
+enum class MatmulDecodePath { best, scalar, avx2, avx512_vnni };
+void matmul_cpu_path(const MatmulParams& p, MatmulDecodePath path);
+bool matmul_decode_path_available(MatmulDecodePath path);
 
 // SIMD twin of dequantize_row_ref (same contract, bit-exact: the prefill tiles' decoders),
 // for the kernels that dequantize weight tiles themselves (cpu/matmul-packed.h,

@@ -1,14 +1,16 @@
-// Decode-attention micro-benchmark over the KVmix mixed cache: n_q = 1, 32 query heads x 128
-// dims (MHA, and GQA 4 with 8 kv heads), 4k and 16k context tokens. Baseline: attention_cpu
-// over a dense fp16 cache; candidates: mixed_attention_cpu over [4 fp16 sinks][quantized
-// groups, G = 32][fp16 recent window of 128 + remainder] at k8v8, k4v4, k3v3, k2v2. Reports
+// Decode-attention micro-benchmark over the KVmix mixed cache: n_q = 1, by default 32 query
+// heads x 128 dims (MHA, and GQA 4 with 8 kv heads), 4k and 16k context tokens. Baseline:
+// attention_cpu over a dense fp16 cache; candidates: mixed_attention_cpu over [4 fp16 sinks]
+// [quantized groups, G = 32][fp16 recent window of 128 + remainder] at k8v8, k4v4, k3v3, k2v2.
+// Other shapes: --heads H --kv-heads H1[,H2..] --dim D --group G --ctx N1[,N2..]
+// --kv k3v2[,k2v2..] --paths fp32,i8avx2,i8vnni,i8avx512 (e.g. the default model: --heads 9 --kv-heads 3 --dim 64 --group 64). Reports
 // best time per call, GB/s of the bytes the kernel actually has to read (codes, scales,
 // mins, fp16 rows; not the query/output) and the speed ratio against fp16 in the same run.
 // Prefill: a chunk of 64 consecutive queries at 4k depth (MHA) as one query-tiled call vs 64
 // one-query calls (each re-reading the cache, as an untiled kernel would).
 // Prints tables, then one JSON line (also written to the file after --json).
 // Single-threaded unless --threads N (heads split across std::threads, as the backend does).
-// Usage: bench-kv-attention [--quick] [--threads N] [--json path]
+// Usage: bench-kv-attention [--quick] [--threads N] [--json path] [shape options]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -56,8 +58,28 @@ void parallel(int threads, int64_t n, const std::function<void(int64_t, int64_t)
     for (auto& th : pool) th.join();
 }
 
-constexpr int64_t kHeads = 32, kDim = 128, kSinks = 4, kWindow = 128;
-constexpr int kGroup = 32;
+constexpr int64_t kSinks = 4, kWindow = 128;
+
+// The benchmarked shape (command-line options).
+struct Shape {
+    int64_t heads = 32, dim = 128;
+    int group = 32;
+    std::vector<int64_t> kv_heads{32, 8}, ctx{4096, 16384};
+    std::vector<std::pair<int, int>> bits{{8, 8}, {4, 4}, {3, 3}, {2, 2}};  // (key, value)
+    std::string paths;    // comma-separated path tags to run (empty: all this CPU has)
+    bool custom = false;  // prefill rows only for the default shape
+};
+
+std::vector<int64_t> parse_list(const char* s) {
+    std::vector<int64_t> v;
+    for (const char* p = s; *p != '\0';) {
+        char* end = nullptr;
+        v.push_back(std::strtoll(p, &end, 10));
+        p = *end == ',' ? end + 1 : end;
+        if (end == p && *p != '\0') break;
+    }
+    return v;
+}
 
 struct Row {
     std::string name;
@@ -75,12 +97,12 @@ constexpr int64_t kChunk = 64;  // prefill queries per call
 // Times `call` once with n_q = kChunk (tiled) and as kChunk calls with n_q = 1.
 template <class Params, class Fn>
 PrefillRow time_prefill(const std::string& name, Params base, const std::vector<float>& q, std::vector<float>& out,
-                        const std::vector<int32_t>& pos, int threads, double budget, Fn call) {
+                        const std::vector<int32_t>& pos, int64_t heads, int threads, double budget, Fn call) {
     base.q = q.data();
     base.out = out.data();
     base.q_pos = pos.data();
     const auto run = [&](const Params& p) {
-        parallel(threads, kHeads, [&](int64_t b, int64_t e) {
+        parallel(threads, heads, [&](int64_t b, int64_t e) {
             Params sl = p;
             sl.head_begin = b;
             sl.head_end = e;
@@ -105,8 +127,8 @@ PrefillRow time_prefill(const std::string& name, Params base, const std::vector<
 
 // Random packed storage with valid fp16 scales/mins in every record (scale ~ 4/2^b, so the
 // dequantized values look like unit-variance data).
-std::vector<uint8_t> random_records(size_t n_records, int bits, std::mt19937_64& gen) {
-    const size_t rec = kvq::record_bytes(bits, kGroup);
+std::vector<uint8_t> random_records(size_t n_records, int bits, int group, std::mt19937_64& gen) {
+    const size_t rec = kvq::record_bytes(bits, group);
     std::vector<uint8_t> buf(n_records * rec);
     for (auto& b : buf) b = static_cast<uint8_t>(gen() & 0xFF);
     std::uniform_real_distribution<float> u(0.5f, 1.5f);
@@ -124,12 +146,39 @@ std::vector<uint8_t> random_records(size_t n_records, int bits, std::mt19937_64&
 int main(int argc, char** argv) {
     bool quick = false;
     int threads = 1;
+    Shape sh;
     std::string json_path;
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--quick")) quick = true;
         else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::max(1, std::atoi(argv[++i]));
         else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+        else if (!std::strcmp(argv[i], "--paths") && i + 1 < argc) sh.paths = std::string(",") + argv[++i] + ",";
+        else if (!std::strcmp(argv[i], "--heads") && i + 1 < argc) sh.heads = std::atoll(argv[++i]), sh.custom = true;
+        else if (!std::strcmp(argv[i], "--kv-heads") && i + 1 < argc) sh.kv_heads = parse_list(argv[++i]), sh.custom = true;
+        else if (!std::strcmp(argv[i], "--dim") && i + 1 < argc) sh.dim = std::atoll(argv[++i]), sh.custom = true;
+        else if (!std::strcmp(argv[i], "--group") && i + 1 < argc) sh.group = std::atoi(argv[++i]), sh.custom = true;
+        else if (!std::strcmp(argv[i], "--ctx") && i + 1 < argc) sh.ctx = parse_list(argv[++i]), sh.custom = true;
+        else if (!std::strcmp(argv[i], "--kv") && i + 1 < argc) {
+            sh.bits.clear();
+            for (const char* p = argv[++i]; *p == 'k';) {
+                char* e = nullptr;
+                const int kb = static_cast<int>(std::strtol(p + 1, &e, 10));
+                if (*e != 'v') break;
+                const int vb = static_cast<int>(std::strtol(e + 1, &e, 10));
+                sh.bits.emplace_back(kb, vb);
+                p = *e == ',' ? e + 1 : e;
+            }
+            sh.custom = true;
+        }
     }
+    for (const int64_t hkv : sh.kv_heads) {
+        if (hkv <= 0 || sh.heads % hkv != 0 || sh.dim <= 0 || sh.dim % sh.group != 0 || sh.group % 32 != 0) {
+            std::fprintf(stderr, "bench-kv-attention: bad shape (heads %% kv-heads, dim %% group, group %% 32 must be 0)\n");
+            return 2;
+        }
+    }
+    const int64_t kHeads = sh.heads, kDim = sh.dim;
+    const int kGroup = sh.group;
     const double budget = quick ? 0.1 : 0.5;
     std::mt19937_64 gen(7);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -140,8 +189,8 @@ int main(int argc, char** argv) {
     std::vector<float> qc(static_cast<size_t>(kChunk * kHeads * kDim)), outc(qc.size());
     for (auto& x : qc) x = nd(gen);
 
-    for (int64_t ctx : {int64_t{4096}, int64_t{16384}}) {
-        for (int64_t hkv : {kHeads, kHeads / 4}) {
+    for (const int64_t ctx : sh.ctx) {
+        for (const int64_t hkv : sh.kv_heads) {
             const int32_t pos = static_cast<int32_t>(ctx - 1);
             // fp16 dense baseline.
             std::vector<uint16_t> k16(static_cast<size_t>(hkv * ctx * kDim)), v16(k16.size());
@@ -172,19 +221,19 @@ int main(int argc, char** argv) {
                 });
             }, budget);
             rows.push_back({"fp16", ctx, hkv, fp16_bytes / 1e6, t16 * 1e3, fp16_bytes / t16 / 1e9, 1.0});
-            const bool prefill = ctx == 4096 && hkv == kHeads;
+            const bool prefill = !sh.custom && ctx == 4096 && hkv == kHeads;
             std::vector<int32_t> pos_c(static_cast<size_t>(kChunk));
             for (int64_t t = 0; t < kChunk; ++t) pos_c[static_cast<size_t>(t)] = static_cast<int32_t>(ctx - kChunk + t);
-            if (prefill) prows.push_back(time_prefill("fp16", a, qc, outc, pos_c, threads, budget, [](const AttentionParams& x) { attention_cpu(x); }));
+            if (prefill) prows.push_back(time_prefill("fp16", a, qc, outc, pos_c, kHeads, threads, budget, [](const AttentionParams& x) { attention_cpu(x); }));
 
             // Mixed: fp16 sinks + tail reuse the dense fp16 arrays (same head stride).
             const int64_t n_groups = (ctx - kSinks - kWindow) / kGroup;
             const int64_t nq_tok = n_groups * kGroup, tail = ctx - kSinks - nq_tok;
-            for (int bits : {8, 4, 3, 2}) {
-                const size_t grp_bytes = kvq::key_group_bytes(bits, kGroup, kDim);
-                const size_t row_bytes = kvq::value_row_bytes(bits, kGroup, kDim);
-                const std::vector<uint8_t> kq = random_records(static_cast<size_t>(hkv * n_groups * kDim), bits, gen);
-                const std::vector<uint8_t> vq = random_records(static_cast<size_t>(hkv * nq_tok * (kDim / kGroup)), bits, gen);
+            for (const auto& [kbits, vbits] : sh.bits) {
+                const size_t grp_bytes = kvq::key_group_bytes(kbits, kGroup, kDim);
+                const size_t row_bytes = kvq::value_row_bytes(vbits, kGroup, kDim);
+                const std::vector<uint8_t> kq = random_records(static_cast<size_t>(hkv * n_groups * kDim), kbits, kGroup, gen);
+                const std::vector<uint8_t> vq = random_records(static_cast<size_t>(hkv * nq_tok * (kDim / kGroup)), vbits, kGroup, gen);
                 KvSegment segs[3];
                 segs[0].pos0 = 0;
                 segs[0].n_tokens = kSinks;
@@ -193,7 +242,8 @@ int main(int argc, char** argv) {
                 segs[0].k16_head_stride = segs[0].v16_head_stride = static_cast<size_t>(ctx * kDim);
                 segs[1].pos0 = kSinks;
                 segs[1].n_tokens = nq_tok;
-                segs[1].k_bits = segs[1].v_bits = bits;
+                segs[1].k_bits = kbits;
+                segs[1].v_bits = vbits;
                 segs[1].group_size = kGroup;
                 segs[1].kq = kq.data();
                 segs[1].kq_group_stride = grp_bytes;
@@ -221,7 +271,7 @@ int main(int argc, char** argv) {
                 m.n_segments = 3;
                 const double bytes = static_cast<double>(kq.size() + vq.size()) +
                                      static_cast<double>(hkv * (kSinks + tail) * kDim) * 2.0 * 2.0;
-                const std::string name = "k" + std::to_string(bits) + "v" + std::to_string(bits);
+                const std::string name = "k" + std::to_string(kbits) + "v" + std::to_string(vbits);
                 // Every kernel path this CPU runs, side by side (the dispatched default is the
                 // first int8 one available from the top: avx512 > vnni > avx2 int8).
                 const std::pair<MixedAttentionPath, const char*> paths[] = {
@@ -231,6 +281,7 @@ int main(int argc, char** argv) {
                     {MixedAttentionPath::avx512_vnni_int8, "i8avx512"}};
                 for (const auto& [path, tag] : paths) {
                     if (!mixed_attention_path_available(path)) continue;
+                    if (!sh.paths.empty() && sh.paths.find(std::string(",") + tag + ",") == std::string::npos) continue;
                     const double t = time_best([&, path = path] {
                         parallel(threads, kHeads, [&](int64_t b, int64_t e) {
                             MixedAttentionParams s = m;
@@ -241,8 +292,8 @@ int main(int argc, char** argv) {
                     }, budget);
                     rows.push_back({name + "/" + tag, ctx, hkv, bytes / 1e6, t * 1e3, bytes / t / 1e9, t16 / t});
                 }
-                if (prefill && (bits == 4 || bits == 2))
-                    prows.push_back(time_prefill(name, m, qc, outc, pos_c, threads, budget, [](const MixedAttentionParams& x) { mixed_attention_cpu(x); }));
+                if (prefill && kbits == vbits && (kbits == 4 || kbits == 2))
+                    prows.push_back(time_prefill(name, m, qc, outc, pos_c, kHeads, threads, budget, [](const MixedAttentionParams& x) { mixed_attention_cpu(x); }));
             }
         }
     }

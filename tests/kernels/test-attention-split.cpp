@@ -193,7 +193,7 @@ TEST_CASE("split-K: a chunk the window hides gives m = -inf, l = 0, zero accumul
     }
 }
 
-TEST_CASE("plan_attention_split: splits only when heads leave threads idle; aligned chunks cover the visible keys") {
+TEST_CASE("plan_attention_split: splits only when heads leave threads idle or unevenly loaded; aligned chunks cover the visible keys") {
     const std::vector<int32_t> pos{4095};
     AttentionSplit s = plan_attention_split(1, 4, 1, 4096, pos.data(), 0, 64, 4);
     REQUIRE(s.n_parts == 4);
@@ -210,6 +210,10 @@ TEST_CASE("plan_attention_split: splits only when heads leave threads idle; alig
     CHECK_EQ(s.bounds[1], 3840);
     CHECK_EQ(s.bounds[2], 4096);
     CHECK_EQ(plan_attention_split(1, 16, 16, 4096, pos.data(), 0, 32, 8).n_parts, 1);  // enough heads
+    CHECK_EQ(plan_attention_split(1, 9, 3, 4096, pos.data(), 0, 64, 2).n_parts, 2);    // 3 units on 2 threads: 6
+    CHECK_EQ(plan_attention_split(1, 9, 3, 4096, pos.data(), 0, 64, 4).n_parts, 4);    // 12 units on 4 threads
+    CHECK_EQ(plan_attention_split(1, 9, 9, 4096, pos.data(), 0, 64, 2).n_parts, 1);    // 9 on 2: 90% busy
+    CHECK_EQ(plan_attention_split(1, 9, 3, 400, pos.data(), 0, 64, 2).n_parts, 1);     // too short to split
     CHECK_EQ(plan_attention_split(1, 4, 1, 300, pos.data(), 0, 32, 8).n_parts, 1);     // too short
     CHECK_EQ(plan_attention_split(1, 4, 1, 4096, pos.data(), 0, 32, 1).n_parts, 1);    // one thread
 }

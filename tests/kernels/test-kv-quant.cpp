@@ -741,6 +741,33 @@ TEST_CASE("mixed_attention_cpu vs ref: long context, many pages (G = 128, GQA 8)
     check_cpu_vs_ref(c, describe(sp));
 }
 
+TEST_CASE("mixed_attention_cpu vs ref: GQA 3 decode (one tile of 3 rows, code-dot rows padded with zeros)") {
+    // Decode runs a kv head's 3 query heads as one tile: 6 int8 key rows padded to 8, 3 value
+    // weight rows padded to 4; the head slices in check_cpu_vs_ref run 2 + 1 instead.
+    Rng rng(83);
+    double worst = 0;
+    for (int kb : {2, 3, 4, 8, 16})
+        for (int vb : {2, 3, 4, 8, 16})
+            for (const int64_t d : {64, 128, 256}) {
+                CacheSpec sp;
+                sp.k_bits = kb;
+                sp.v_bits = vb;
+                sp.group = d == 64 ? 64 : 32;
+                sp.n_head_kv = 1 + rng.below(2);
+                sp.n_head = 3 * sp.n_head_kv;
+                sp.head_dim = sp.head_dim_v = d;
+                sp.sinks = rng.below(6);
+                sp.n_groups = 1 + rng.below(3);
+                sp.n_pages = 1 + static_cast<int>(rng.below(3));
+                sp.tail = rng.below(70);
+                sp.n_q = 1;
+                sp.window = rng.below(3) ? 0 : static_cast<int32_t>(1 + rng.below(150));
+                MixedCache c = build_cache(sp, rng);
+                worst = std::max(worst, check_cpu_vs_ref(c, describe(sp) + " gqa3"));
+            }
+    std::printf("  GQA 3 decode: worst nmse %s\n", sci(worst).c_str());
+}
+
 TEST_CASE("mixed_attention_cpu vs ref: prefill chunks (query tiles of up to 8 rows, tile tails, causal and windowed)") {
     // A prefill chunk: n_q consecutive positions ending at the cache end, so rows of one tile
     // see different (causal) ranges; MHA tiles 8 tokens, GQA 2/4 tiles 4/2 tokens, GQA 8 one.

@@ -150,7 +150,9 @@ struct MatmulSetup {
 };
 
 // matmul_cpu rounds x to int16 (blocks of 32, scale d = amax/32767) when m == 1 and W is
-// block-quantized other than Q8_0; every other call keeps x in fp32 (the exact path).
+// block-quantized other than Q8_0 — for Q4_0/Q4_1 with AVX-512 VNNI to two int8 parts,
+// x ≈ (amax/127)·(h + l/256), half a step = amax/65024; every other call keeps x in fp32
+// (the exact path).
 bool int16_path(TensorType t, int64_t m) { return m == 1 && tensor_type_traits(t).block_elems > 1 && t != TensorType::q8_0; }
 
 // NMSE bound of the int16-x path. Rounding x to d·q leaves an error uniform in ±d/2, so for
@@ -165,10 +167,11 @@ double& worst_int16_nmse() {
     return w;
 }
 
-Compare matmul_compare(const MatmulSetup& s, int64_t nb, int64_t ne, const std::string& what) {
+Compare matmul_compare(const MatmulSetup& s, int64_t nb, int64_t ne, const std::string& what,
+                       MatmulDecodePath path = MatmulDecodePath::best) {
     Guarded y_ref = s.out(), y_cpu = s.out(), before = s.out();
     matmul_ref(s.params(y_ref.data(), nb, ne));
-    matmul_cpu(s.params(y_cpu.data(), nb, ne));
+    matmul_cpu_path(s.params(y_cpu.data(), nb, ne), path);
     if (int16_path(s.type, s.m)) {
         // Hard per-output bound of the int16 path: |Δ| <= Σ_l |w_l|·d(l)/2 (d(l): scale of the
         // x block holding l) + 2e-5·Σ_l |w_l x_l| (fp32 scale products and accumulation over
@@ -177,7 +180,7 @@ Compare matmul_compare(const MatmulSetup& s, int64_t nb, int64_t ne, const std::
         for (size_t b = 0; b < half_step.size(); ++b) {
             double amax = 0;
             for (size_t l = 32 * b; l < 32 * b + 32; ++l) amax = std::max(amax, std::fabs(static_cast<double>(s.x[l])));
-            half_step[b] = amax / 32767.0 / 2.0 * 1.001;
+            half_step[b] = amax / 65024.0 * 1.001;  // the coarser of the two x roundings
         }
         std::vector<float> row(static_cast<size_t>(s.k));
         size_t over = 0;
@@ -310,6 +313,36 @@ TEST_CASE("matmul_cpu vs ref: all types, shapes, strides and slices") {
                     }
                 }
             }
+        }
+    }
+}
+
+TEST_CASE("matmul_cpu_path: Q4_0 / Q4_1 decode through every path this CPU has vs ref") {
+    // The dispatched path is covered above; this keeps the AVX2 int16 path tested on CPUs
+    // where Q4 decode goes to AVX-512 VNNI, and covers the VNNI path's step/tail layouts
+    // (k/32 = 1..3 tail blocks, whole steps of 4, both) and the default model's shapes.
+    Rng rng(15);
+    for (MatmulDecodePath path : {MatmulDecodePath::avx2, MatmulDecodePath::avx512_vnni}) {
+        if (!matmul_decode_path_available(path)) continue;
+        const std::string tag = path == MatmulDecodePath::avx2 ? " [avx2]" : " [avx512 vnni]";
+        for (TensorType t : {TensorType::q4_0, TensorType::q4_1}) {
+            for (int64_t k : {32, 64, 96, 128, 160, 224, 576, 1536, 8192}) {
+                for (int64_t n : {1, 5, 300}) {
+                    MatmulSetup s(t, 1, k, n, rng);
+                    const std::string what = type_label(t, 1, k, n) + tag;
+                    expect_matmul(matmul_compare(s, 0, n, what, path), t, 1, n, what);
+                    const int64_t nb = rng.below(n), ne = nb + 1 + rng.below(n - nb);
+                    expect_matmul(matmul_compare(s, nb, ne, what + " slice", path), t, 1, ne - nb, what + " slice");
+                }
+            }
+            // NaN in x (block 5 of 18) and a NaN weight scale in row 2: NaN at exactly those outputs.
+            MatmulSetup s(t, 1, 576, 6, rng);
+            s.x[5 * 32 + 3] = NAN;
+            const uint16_t nan16 = 0x7E00;
+            std::memcpy(s.w.data() + 2 * s.row_bytes + kvmix_test::scale_offset(t), &nan16, 2);
+            const Compare c = matmul_compare(s, 0, 6, type_label(t, 1, 576, 6) + tag + " NaN", path);
+            CHECK_EQ(c.nan_count, size_t{6});
+            CHECK_EQ(c.parity_breaks, size_t{0});
         }
     }
 }

@@ -1,0 +1,186 @@
+#include "cpu/matmul-q4-vnni.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "common/assert.h"
+#include "common/tensor-types.h"
+#include "cpu/cpu-features.h"
+
+#if KVMIX_CPU_X86
+#include <immintrin.h>
+
+// GCC 12's AVX-512 headers self-initialize their "undefined" vectors, which trips
+// -Wmaybe-uninitialized (a header false positive, GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+KVMIX_AVX512VNNI_BEGIN
+namespace kvmix {
+namespace {
+
+constexpr int64_t kStep = 4;  // blocks per loop step: two zmm of two blocks each
+
+inline uint32_t load_u32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+inline uint16_t load_u16(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+inline float half_to_float(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
+
+// Byte offsets in the h / l arrays of elements 0-15 and 16-31 of block b. Blocks of a whole
+// step of 4 sit as the weights are loaded: zmm z of step s (blocks 4s + 2z, 4s + 2z + 1) is
+// [b0 0-15 | b1 0-15 | b0 16-31 | b1 16-31]; tail blocks (nb % 4) are in element order.
+inline void block_offsets(int64_t b, int64_t nb, int64_t& lo, int64_t& hi) {
+    const int64_t grouped = nb / kStep * kStep;
+    if (b < grouped) {
+        const int64_t base = b / 2 * 64, slot = b % 2;
+        lo = base + 16 * slot;
+        hi = base + 32 + 16 * slot;
+        return;
+    }
+    lo = 32 * b;
+    hi = lo + 16;
+}
+
+// x -> h, l (see the header) and xs[2b] = dx_b / 256, xs[2b + 1] = the block's additive-term
+// factor: Σx_b in fp32 (Q4_1: m_w·Σx), or -8·dx_b·(Σh + Σl/256), the sum of the quantized x
+// (Q4_0: Σ(q - 8)·x̂ = Σq·x̂ - 8·Σx̂ keeps the int16 path's error, Σ|w|·|x - x̂|).
+void quantize_x(const float* x, int64_t nb, bool has_min, int8_t* h, int8_t* l, float* xs) {
+    const __m512i one = _mm512_set1_epi32(1), i127 = _mm512_set1_epi32(127), i256 = _mm512_set1_epi32(256);
+    for (int64_t b = 0; b < nb; ++b) {
+        const __m512 v[2] = {_mm512_loadu_ps(x + 32 * b), _mm512_loadu_ps(x + 32 * b + 16)};
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v[0]), _mm512_abs_ps(v[1])));
+        const float sum = _mm512_reduce_add_ps(_mm512_add_ps(v[0], v[1]));
+        // max drops NaNs, the sum keeps them. Blocks with amax below ~1e-33 are flushed to zero.
+        const float id = amax > 1e-33f ? 127.0f / amax : 0.0f;
+        const float dx = sum != sum ? sum : amax / 127.0f;
+        const __m512 vid = _mm512_set1_ps(id), vid256 = _mm512_set1_ps(256.0f * id), vdx = _mm512_set1_ps(dx);
+        int64_t off[2];
+        block_offsets(b, nb, off[0], off[1]);
+        __m512i hsum = _mm512_setzero_si512(), lsum = _mm512_setzero_si512();
+        for (int half = 0; half < 2; ++half) {
+            __m512i hi = _mm512_cvtps_epi32(_mm512_mul_ps(v[half], vid));  // round to nearest even
+            const __m512 r = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(hi), vdx, v[half]);
+            __m512i lo = _mm512_cvtps_epi32(_mm512_mul_ps(r, vid256));
+            // A residual that rounds to +128 (|r| at dx/2) becomes one more step of h.
+            const __mmask16 carry = _mm512_cmpgt_epi32_mask(lo, i127);
+            hi = _mm512_mask_add_epi32(hi, carry, hi, one);
+            lo = _mm512_mask_sub_epi32(lo, carry, lo, i256);
+            hsum = _mm512_add_epi32(hsum, hi);
+            lsum = _mm512_add_epi32(lsum, lo);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(h + off[half]), _mm512_cvtepi32_epi8(hi));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(l + off[half]), _mm512_cvtepi32_epi8(lo));
+        }
+        xs[2 * b] = dx / 256.0f;  // the dots hold 256·h + l
+        if (has_min) {
+            xs[2 * b + 1] = sum;
+        } else {
+            const float q = static_cast<float>(_mm512_reduce_add_epi32(hsum)) + static_cast<float>(_mm512_reduce_add_epi32(lsum)) / 256.0f;
+            xs[2 * b + 1] = -8.0f * dx * q;
+        }
+    }
+}
+
+// Σ over the row's nb blocks; kMin: Q4_1 (d, m, 16 bytes of nibbles), else Q4_0 (d, nibbles).
+template <bool kMin>
+float dot_row(const uint8_t* row, const int8_t* h, const int8_t* l, const float* xs, int64_t nb) {
+    constexpr int64_t kBytes = kMin ? 20 : 18, kQs = kMin ? 4 : 2;
+    const __m256i nib = _mm256_set1_epi8(0x0F);
+    // f = [d0·dx0, a0, d1·dx1, a1, ...] (a: additive term) spread to the lanes of each zmm.
+    const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2);
+    const __m512i idx1 = _mm512_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6, 4, 4, 4, 4, 6, 6, 6, 6);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m256 add = _mm256_setzero_ps();  // odd lanes: the additive terms (even lanes unused)
+    int64_t b = 0;
+    for (; b + kStep <= nb; b += kStep) {
+        const uint8_t* p = row + b * kBytes;
+        __m512i w[2];
+        for (int z = 0; z < 2; ++z) {
+            const uint8_t* q = p + 2 * z * kBytes + kQs;
+            const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q))),
+                                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + kBytes)), 1);
+            w[z] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(y, nib)), _mm256_and_si256(_mm256_srli_epi16(y, 4), nib), 1);
+        }
+        const int8_t* hb = h + 32 * b;
+        const int8_t* lb = l + 32 * b;
+        __m512i s[2];
+        for (int z = 0; z < 2; ++z) {
+            const __m512i ph = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[z], _mm512_loadu_si512(hb + 64 * z));
+            const __m512i pl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[z], _mm512_loadu_si512(lb + 64 * z));
+            s[z] = _mm512_add_epi32(_mm512_slli_epi32(ph, 8), pl);
+        }
+        __m128i dm;
+        if constexpr (kMin) {
+            dm = _mm_setr_epi32(static_cast<int>(load_u32(p)), static_cast<int>(load_u32(p + kBytes)),
+                                static_cast<int>(load_u32(p + 2 * kBytes)), static_cast<int>(load_u32(p + 3 * kBytes)));
+        } else {
+            dm = _mm_setr_epi16(static_cast<short>(load_u16(p)), static_cast<short>(load_u16(p)),
+                                static_cast<short>(load_u16(p + kBytes)), static_cast<short>(load_u16(p + kBytes)),
+                                static_cast<short>(load_u16(p + 2 * kBytes)), static_cast<short>(load_u16(p + 2 * kBytes)),
+                                static_cast<short>(load_u16(p + 3 * kBytes)), static_cast<short>(load_u16(p + 3 * kBytes)));
+        }
+        const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(dm), _mm256_loadu_ps(xs + 2 * b));
+        add = _mm256_add_ps(add, f);
+        const __m512 fz = _mm512_castps256_ps512(f);
+        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[0]), _mm512_permutexvar_ps(idx0, fz), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[1]), _mm512_permutexvar_ps(idx1, fz), acc1);
+    }
+    float tail = 0.0f;
+    for (; b < nb; ++b) {
+        const uint8_t* p = row + b * kBytes;
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kQs));
+        const __m256i w = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), nib);
+        const __m256i ph = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + 32 * b)));
+        const __m256i pl = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(l + 32 * b)));
+        const __m256i s = _mm256_add_epi32(_mm256_slli_epi32(ph, 8), pl);
+        const float d = half_to_float(load_u16(p));
+        const float a = kMin ? half_to_float(load_u16(p + 2)) : d;
+        alignas(32) int32_t si[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(si), s);
+        int32_t st = 0;
+        for (int i = 0; i < 8; ++i) st += si[i];
+        tail += static_cast<float>(st) * (d * xs[2 * b]) + a * xs[2 * b + 1];
+    }
+    alignas(32) float t[8];
+    _mm256_store_ps(t, add);
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + ((t[1] + t[3]) + (t[5] + t[7])) + tail;
+}
+
+}  // namespace
+
+void matmul_q4_vnni_decode(const MatmulParams& p) {
+    KVMIX_ASSERT(p.m == 1 && (p.w_type == TensorType::q4_0 || p.w_type == TensorType::q4_1));
+    KVMIX_ASSERT(p.k % 32 == 0 && p.k <= kQ4VnniMaxK && cpu_has_avx512_vnni());
+    const int64_t nb = p.k / 32;
+    alignas(64) int8_t h[kQ4VnniMaxK], l[kQ4VnniMaxK];
+    alignas(64) float xs[2 * kQ4VnniMaxK / 32];
+    const bool has_min = p.w_type == TensorType::q4_1;
+    quantize_x(p.x, nb, has_min, h, l, xs);
+    const auto* w = static_cast<const uint8_t*>(p.w);
+    for (int64_t j = p.n_begin; j < p.n_end; ++j) {
+        const uint8_t* row = w + static_cast<size_t>(j) * p.w_row_bytes;
+        p.y[j] = has_min ? dot_row<true>(row, h, l, xs, nb) : dot_row<false>(row, h, l, xs, nb);
+    }
+}
+
+}  // namespace kvmix
+KVMIX_AVX512VNNI_END
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#else  // !KVMIX_CPU_X86
+
+namespace kvmix {
+void matmul_q4_vnni_decode(const MatmulParams&) { KVMIX_ASSERT(!"matmul_q4_vnni_decode: x86 only"); }
+}  // namespace kvmix
+
+#endif
