@@ -9,7 +9,8 @@
 #if KVMIX_CPU_X86
 #include <immintrin.h>
 
-// The same 256-bit body twice, each in its own target region and namespace.
+// The same 256-bit body twice (AVX2, AVX-VNNI), each in its own target region and namespace;
+// the AVX-512 variants below are 512-bit.
 KVMIX_AVX2_BEGIN
 namespace kvmix::code_dot_avx2 {
 namespace {
@@ -38,13 +39,6 @@ KVMIX_AVXVNNI_END
 #endif
 KVMIX_AVX512VNNI_BEGIN
 namespace kvmix::code_dot_avx512 {
-namespace ymm {
-namespace {
-#define KVMIX_CODE_DOT_VNNI 2
-#include "cpu/code-dot-ymm.inc"
-#undef KVMIX_CODE_DOT_VNNI
-}  // namespace
-}  // namespace ymm
 namespace {
 
 inline __m128i load64(const uint8_t* p) {
@@ -137,6 +131,102 @@ void code_dot(const uint8_t* base, size_t stride, int64_t n_rows, const int8_t* 
     }
 }
 
+// ---- int16 weights, rows in pairs (code_dot16_fn), 512-bit -------------------------------
+
+// Two rows' chunks at p and p + st: z[h] dword lane k (k ∈ [0, 16)) = the pair's codes of
+// index 16h + k as zero-extended 16-bit halves [row 0, row 1].
+template <int B>
+inline void pair_codes16(const uint8_t* p, size_t st, __m512i z[2]) {
+    if constexpr (B == 2 || B == 3) {
+        // Byte i of a row holds codes i, i + 8, i + 16, i + 24 at shifts 0, 2, 4, 6.
+        const __m512i t = _mm512_broadcast_i64x4(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(load64(p), load64(p + st))));
+        const __m512i sh0 = _mm512_set_epi64(0x0002000200020002, 0x0002000200020002, 0x0002000200020002, 0x0002000200020002, 0, 0, 0, 0);
+        const __m512i sh1 = _mm512_set_epi64(0x0006000600060006, 0x0006000600060006, 0x0006000600060006, 0x0006000600060006,
+                                             0x0004000400040004, 0x0004000400040004, 0x0004000400040004, 0x0004000400040004);
+        const __m512i m = _mm512_set1_epi16(3);
+        z[0] = _mm512_and_si512(_mm512_srlv_epi16(t, sh0), m);
+        z[1] = _mm512_and_si512(_mm512_srlv_epi16(t, sh1), m);
+        if constexpr (B == 3) {
+            // Dword j of u = byte 8 + j of the two rows as 16-bit halves; bit k of it is bit 2
+            // of code 8j + k: lane k of z[h] takes dword 2h + k / 8, shifted by k % 8.
+            const __m512i u = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(load32(p + 8), load32(p + st + 8))));
+            const __m512i sel0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+            const __m512i sel1 = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+            const __m512i sh = _mm512_set_epi64(0x0007000700060006, 0x0005000500040004, 0x0003000300020002, 0x0001000100000000,
+                                                0x0007000700060006, 0x0005000500040004, 0x0003000300020002, 0x0001000100000000);
+            const __m512i one = _mm512_set1_epi16(1);
+            const __m512i h0 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi32(sel0, u), sh), one);
+            const __m512i h1 = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi32(sel1, u), sh), one);
+            z[0] = _mm512_or_si512(z[0], _mm512_slli_epi16(h0, 2));
+            z[1] = _mm512_or_si512(z[1], _mm512_slli_epi16(h1, 2));
+        }
+    } else if constexpr (B == 4) {
+        // Byte k holds code k (low nibble) and k + 16 (high nibble).
+        const __m128i a = load128(p), b = load128(p + st);
+        const __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(a, b))),
+                                             _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(a, b)), 1);
+        const __m512i m = _mm512_set1_epi16(15);
+        z[0] = _mm512_and_si512(t, m);
+        z[1] = _mm512_and_si512(_mm512_srli_epi16(t, 4), m);
+    } else {
+        for (int h = 0; h < 2; ++h) {
+            const __m128i a = load128(p + 16 * h), b = load128(p + st + 16 * h);
+            z[h] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(a, b))),
+                                      _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(a, b)), 1);
+        }
+    }
+}
+
+template <int B, int NW>
+void code_dot16(const uint8_t* base, size_t stride, int64_t n_rows, const int16_t* w, size_t w_stride, int32_t* out) {
+    __m512i acc[NW][2];
+    for (int g = 0; g < NW; ++g) acc[g][0] = acc[g][1] = _mm512_setzero_si512();
+    int64_t r = 0;
+    for (; r + 2 <= n_rows; r += 2) {
+        __m512i z[2];
+        pair_codes16<B>(base + static_cast<size_t>(r) * stride, stride, z);
+        for (int g = 0; g < NW; ++g) {
+            uint32_t w2;
+            std::memcpy(&w2, w + static_cast<size_t>(g) * w_stride + r, sizeof w2);
+            const __m512i wv = _mm512_set1_epi32(static_cast<int>(w2));
+            acc[g][0] = _mm512_dpwssd_epi32(acc[g][0], z[0], wv);
+            acc[g][1] = _mm512_dpwssd_epi32(acc[g][1], z[1], wv);
+        }
+    }
+    for (int g = 0; g < NW; ++g) {
+        _mm512_storeu_si512(out + g * 32, acc[g][0]);
+        _mm512_storeu_si512(out + g * 32 + 16, acc[g][1]);
+    }
+    for (; r < n_rows; ++r) {
+        const uint8_t* chunk = base + static_cast<size_t>(r) * stride;
+        for (int g = 0; g < NW; ++g) {
+            const int32_t wr = w[static_cast<size_t>(g) * w_stride + static_cast<size_t>(r)];
+            for (int i = 0; i < 32; ++i) out[g * 32 + i] += wr * static_cast<int32_t>(kvq::get_code(chunk, B, i));
+        }
+    }
+}
+
+template <int NW>
+CodeDot16Fn pick16(int bits) {
+    switch (bits) {
+        case 2: return &code_dot16<2, NW>;
+        case 3: return &code_dot16<3, NW>;
+        case 4: return &code_dot16<4, NW>;
+        case 8: return &code_dot16<8, NW>;
+        default: return nullptr;
+    }
+}
+
+CodeDot16Fn pick16_fn(int bits, int n_w) {
+    switch (n_w) {
+        case 1: return pick16<1>(bits);
+        case 2: return pick16<2>(bits);
+        case 4: return pick16<4>(bits);
+        case 8: return pick16<8>(bits);
+        default: return nullptr;
+    }
+}
+
 template <int NW>
 CodeDotFn pick(int bits) {
     switch (bits) {
@@ -173,7 +263,7 @@ CodeDot16Fn code_dot16_fn(CodeDotIsa isa, int bits, int n_w) {
     switch (isa) {
         case CodeDotIsa::avx2: return code_dot_avx2::pick16_fn(bits, n_w);
         case CodeDotIsa::avx_vnni: return code_dot_avx_vnni::pick16_fn(bits, n_w);
-        case CodeDotIsa::avx512: return code_dot_avx512::ymm::pick16_fn(bits, n_w);
+        case CodeDotIsa::avx512: return code_dot_avx512::pick16_fn(bits, n_w);
     }
 #else
     (void)isa;

@@ -13,7 +13,7 @@
 //   avx_vnni   VPDPBUSD (VEX, 256-bit)
 //   avx512     VPDPBUSD (EVEX, 512-bit: 16 codes per instruction)
 // Four rows are byte-transposed so that one 32-bit lane holds four rows' codes of one i.
-// (The AVX-512 variant's int16 form, code_dot16_fn, is 256-bit EVEX.)
+// The int16 form (code_dot16_fn) of the AVX-512 variant is 512-bit too: VPDPWSSD zmm.
 // Call a variant only when its cpu_has_* (cpu-features.h) is true. Pure, thread-safe.
 #pragma once
 

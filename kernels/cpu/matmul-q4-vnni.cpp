@@ -22,6 +22,7 @@ namespace kvmix {
 namespace {
 
 constexpr int64_t kStep = 4;  // blocks per loop step: two zmm of two blocks each
+constexpr size_t kPrefetchBytes = 8192;  // software prefetch distance (see matmul_q4_vnni_decode)
 
 inline uint32_t load_u32(const uint8_t* p) {
     uint32_t v;
@@ -165,8 +166,15 @@ void matmul_q4_vnni_decode(const MatmulParams& p) {
     const bool has_min = p.w_type == TensorType::q4_1;
     quantize_x(p.x, nb, has_min, h, l, xs);
     const auto* w = static_cast<const uint8_t*>(p.w);
+    // Rows are short (360 bytes at k = 576) and a matrix is a few hundred KiB per thread: the
+    // hardware streamer restarts at every 4 KiB page, so each row also fetches the row
+    // ~8 KiB ahead (measured +8-10% tokens/s on the default model, 1 and 2 threads).
+    const size_t ahead = kPrefetchBytes / p.w_row_bytes * p.w_row_bytes + p.w_row_bytes;
+    const uint8_t* end = w + static_cast<size_t>(p.n_end) * p.w_row_bytes;
     for (int64_t j = p.n_begin; j < p.n_end; ++j) {
         const uint8_t* row = w + static_cast<size_t>(j) * p.w_row_bytes;
+        for (const uint8_t* f = row + ahead; f < row + ahead + p.w_row_bytes && f < end; f += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(f), _MM_HINT_T0);
         p.y[j] = has_min ? dot_row<true>(row, h, l, xs, nb) : dot_row<false>(row, h, l, xs, nb);
     }
 }

@@ -527,18 +527,36 @@ void matmul_tiled(const MatmulParams& p, DequantFn dequant, int64_t block_elems,
 
 using DotFn = float (*)(const uint8_t*, const QuantX&, int64_t);
 
+// Decode streams each weight row once; rows are short and the hardware streamer restarts at
+// every 4 KiB page, so row j also prefetches the bytes ~8 KiB ahead (within [.., end)), as
+// cpu/matmul-q4-vnni.cpp does.
+inline void prefetch_ahead(const uint8_t* row, size_t row_bytes, const uint8_t* end) {
+    constexpr size_t kAhead = 8192;
+    const uint8_t* f = row + kAhead / row_bytes * row_bytes + row_bytes;
+    for (const uint8_t* e = f + row_bytes; f < e && f < end; f += 64) _mm_prefetch(reinterpret_cast<const char*>(f), _MM_HINT_T0);
+}
+
 template <class Dec>
 void matmul_quant(const MatmulParams& p, const DecodeScratch& scratch, DotFn dot) {
     if (p.m > 1) return matmul_tiled(p, &dequant_row<Dec>, Dec::kElems, Dec::kBytes);
     const auto* w = static_cast<const uint8_t*>(p.w);
     const int64_t nb = p.k / Dec::kElems;
+    const uint8_t* end = w + static_cast<size_t>(p.n_end) * p.w_row_bytes;
     if (dot == nullptr) {  // Q8_0: fp32 x
-        for (int64_t j = p.n_begin; j < p.n_end; ++j) p.y[j] = dot_row_q8_0_f32(w + static_cast<size_t>(j) * p.w_row_bytes, p.x, nb);
+        for (int64_t j = p.n_begin; j < p.n_end; ++j) {
+            const uint8_t* row = w + static_cast<size_t>(j) * p.w_row_bytes;
+            prefetch_ahead(row, p.w_row_bytes, end);
+            p.y[j] = dot_row_q8_0_f32(row, p.x, nb);
+        }
         return;
     }
     quantize_x(p.x, p.k, scratch.q, scratch.d, scratch.s);
     const QuantX x{scratch.q, scratch.d, scratch.s};
-    for (int64_t j = p.n_begin; j < p.n_end; ++j) p.y[j] = dot(w + static_cast<size_t>(j) * p.w_row_bytes, x, nb);
+    for (int64_t j = p.n_begin; j < p.n_end; ++j) {
+        const uint8_t* row = w + static_cast<size_t>(j) * p.w_row_bytes;
+        prefetch_ahead(row, p.w_row_bytes, end);
+        p.y[j] = dot(row, x, nb);
+    }
 }
 
 template <class T>

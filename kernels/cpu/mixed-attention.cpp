@@ -315,12 +315,11 @@ void prepare_key_group_int8(const Run& r, const uint8_t* grp, float* qm) {
                     const __m256 qv = _mm256_loadu_ps(q + 8 * v);
                     x[v] = _mm256_mul_ps(qv, sv[v]);
                     qmv[g] = _mm256_fmadd_ps(qv, mv[v], qmv[g]);
-                    bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(x[v], x[v], _CMP_UNORD_Q),
-                                                         _mm256_cmp_ps(_mm256_andnot_ps(sign, x[v]), inf, _CMP_EQ_OQ)));
+                    bad = _mm256_or_ps(bad, _mm256_sub_ps(x[v], x[v]));  // NaN bits iff NaN or ±inf
                 }
                 int8_t* qi = r.sc.qi + g * D + b0;
                 int8_t* qi2 = r.sc.qi + (NH + g) * D + b0;
-                if (_mm256_movemask_ps(bad) != 0) {
+                if (_mm256_movemask_ps(_mm256_cmp_ps(bad, bad, _CMP_UNORD_Q)) != 0) {
                     r.sc.qd[g * NB + bi] = NAN;
                     r.sc.qd[(NH + g) * NB + bi] = 0.0f;
                     std::memset(qi, 0, kQueryBlock);
@@ -534,7 +533,7 @@ void accum_int8(const Run& r, int64_t c0, int ja, int jb, const int* ra, const i
         for (int jj = 0; jj < kBlock; ++jj) qi[g][jj] = 0;
     float dq[NH];
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256 sign = _mm256_set1_ps(-0.0f), inf = _mm256_set1_ps(INFINITY);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
     const bool whole = ja == 0 && jb == kBlock;  // else tokens past the segment must not be read
     if (!whole)
         for (int jj = 0; jj < kBlock; ++jj) s16[jj] = m16[jj] = 0;
@@ -558,21 +557,26 @@ void accum_int8(const Run& r, int64_t c0, int ja, int jb, const int* ra, const i
             const __m256i lo = _mm256_set1_epi32(ra[g]), hi = _mm256_set1_epi32(rb[g]);
             __m256 ws[kBlock / 8];
             __m256 amax = _mm256_setzero_ps(), bad = _mm256_setzero_ps(), msum = _mm256_setzero_ps();
+            // A row that sees the whole block already has weight 0 nowhere it should not (its
+            // softmax lanes outside [ra, rb) are exp(-inf)); others are masked here.
+            const bool full = ra[g] == 0 && rb[g] == kBlock;
             for (int v = 0; v < kBlock / 8; ++v) {
-                const __m256i idx = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * v));
-                const __m256 in = _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpgt_epi32(lo, idx), _mm256_cmpgt_epi32(hi, idx)));
-                const __m256 wv = _mm256_and_ps(in, _mm256_load_ps(w[g] + 8 * v));
+                __m256 wv = _mm256_load_ps(w[g] + 8 * v);
+                if (!full) {
+                    const __m256i idx = _mm256_add_epi32(lane, _mm256_set1_epi32(8 * v));
+                    wv = _mm256_and_ps(_mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpgt_epi32(lo, idx), _mm256_cmpgt_epi32(hi, idx))), wv);
+                }
                 ws[v] = _mm256_mul_ps(wv, sf[v]);
                 msum = _mm256_fmadd_ps(wv, mf[v], msum);
-                const __m256 ax = _mm256_andnot_ps(sign, ws[v]);
-                amax = _mm256_max_ps(amax, ax);
-                bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_cmp_ps(ws[v], ws[v], _CMP_UNORD_Q), _mm256_cmp_ps(ax, inf, _CMP_EQ_OQ)));
+                amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, ws[v]));
+                bad = _mm256_or_ps(bad, _mm256_sub_ps(ws[v], ws[v]));  // NaN bits iff NaN or ±inf
             }
             const float ms = avx2::hsum(msum);
             for (int k = 0; k < G / kBlock; ++k) r.sc.macc[g * (NC + 1) + cg * (G / kBlock) + k] += ms;
             const float am = avx2::hmax(amax);
-            if (_mm256_movemask_ps(bad) != 0 || am == 0.0f) {
-                dq[g] = am == 0.0f && _mm256_movemask_ps(bad) == 0 ? 0.0f : NAN;
+            const bool nonfinite = _mm256_movemask_ps(_mm256_cmp_ps(bad, bad, _CMP_UNORD_Q)) != 0;
+            if (nonfinite || am == 0.0f) {
+                dq[g] = am == 0.0f && !nonfinite ? 0.0f : NAN;
                 for (int jj = 0; jj < kBlock; ++jj) qi[g][jj] = 0;
                 continue;
             }
@@ -674,19 +678,23 @@ inline void softmax_step(const MixedAttentionParams& p, float* s, int ja, int jb
         const __m256 cap = _mm256_set1_ps(p.softcap), inv = _mm256_set1_ps(1.0f / p.softcap);
         for (int c = 0; c < kBlock / 8; ++c) sv[c] = _mm256_mul_ps(cap, avx2::tanh(_mm256_mul_ps(sv[c], inv)));
     }
-    const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
-    const __m256i lo = _mm256_set1_epi32(ja), hi = _mm256_set1_epi32(jb);
-    for (int c = 0; c < kBlock / 8; ++c) {
-        const __m256i idx = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(8 * c));
-        const __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(lo, idx), _mm256_cmpgt_epi32(hi, idx));
-        sv[c] = _mm256_blendv_ps(neg_inf, sv[c], _mm256_castsi256_ps(in));
+    if (ja != 0 || jb != kBlock) {  // a partial block: lanes outside [ja, jb) -> -inf
+        const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
+        const __m256i lo = _mm256_set1_epi32(ja), hi = _mm256_set1_epi32(jb);
+        for (int c = 0; c < kBlock / 8; ++c) {
+            const __m256i idx = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(8 * c));
+            const __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(lo, idx), _mm256_cmpgt_epi32(hi, idx));
+            sv[c] = _mm256_blendv_ps(neg_inf, sv[c], _mm256_castsi256_ps(in));
+        }
     }
     __m256 mv = sv[0];
     for (int c = 1; c < kBlock / 8; ++c) mv = _mm256_max_ps(mv, sv[c]);
     const float bm = avx2::hmax(mv);
     const float m_new = bm > m ? bm : m;
     // A NaN score makes the head NaN, as in the reference: it flows through exp into l.
-    const float corr = m == -INFINITY ? 0.0f : std::exp(m - m_new);
+    // exp(0) = 1 without the call when the max holds (the common case deep in a context);
+    // m = +inf keeps exp(inf - inf) = NaN, as in the reference.
+    const float corr = m == -INFINITY ? 0.0f : (m_new == m && m != INFINITY ? 1.0f : std::exp(m - m_new));
     const __m256 mn = _mm256_set1_ps(m_new);
     __m256 sum = _mm256_setzero_ps();
     for (int c = 0; c < kBlock / 8; ++c) {
