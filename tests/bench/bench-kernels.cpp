@@ -1,6 +1,7 @@
 // Kernel micro-benchmark: GEMV (decode matmul, m = 1) GB/s per weight type at the default
 // model's shapes (Gemma 3 270M) plus a DRAM-sized matrix, and attention decode GB/s over an
-// fp16 KV cache (32 heads x 128 dims, 4k / 16k slots, MHA and GQA 4), each as a ratio
+// fp16 KV cache (32 heads x 128 dims, 4k / 16k slots, MHA and GQA 4) — on AVX-512 VNNI
+// CPUs also Q4_0/Q4_1 through both decode paths ([avx2] int16 x, [vnni]) — each as a ratio
 // against the scalar reference measured in the same run, plus a plain streaming-read
 // baseline for "% of memory bandwidth". Prints a table, then one JSON object (also
 // written to the file after --json). Single-threaded unless --threads N (slices split
@@ -88,7 +89,12 @@ int main(int argc, char** argv) {
     }
 
     // GEMV: (type, k, n) — Gemma 3 270M decode shapes and the tied Q8_0 output head.
-    struct G { TensorType t; int64_t k, n; const char* what; };
+    struct G {
+        TensorType t;
+        int64_t k, n;
+        std::string what;
+        MatmulDecodePath path = MatmulDecodePath::best;
+    };
     std::vector<G> gemv = {
         {TensorType::q8_0, 640, 1024, "attn_q 640x1024"},   {TensorType::q5_0, 640, 2048, "ffn_up 640x2048"},
         {TensorType::q4_k, 2048, 640, "ffn_down 2048x640"}, {TensorType::q6_k, 2048, 640, "ffn_down 2048x640"},
@@ -101,6 +107,20 @@ int main(int argc, char** argv) {
         const auto& tr = tensor_type_traits(t);
         const int64_t k = 2048, row = k / tr.block_elems * tr.block_bytes;
         gemv.push_back({t, k, (quick ? (16 << 20) : (64 << 20)) / row, "k=2048 ~64MB"});
+    }
+    // Q4_0 / Q4_1 decode: the AVX-512 VNNI path and the AVX2 int16 one side by side, at
+    // ~64 MB and at the default model's (SmolLM2-135M) shapes.
+    if (matmul_decode_path_available(MatmulDecodePath::avx512_vnni)) {
+        for (TensorType t : {TensorType::q4_0, TensorType::q4_1}) {
+            const auto& tr = tensor_type_traits(t);
+            const int64_t n64 = (quick ? (16 << 20) : (64 << 20)) / (2048 / tr.block_elems * tr.block_bytes);
+            for (MatmulDecodePath path : {MatmulDecodePath::avx2, MatmulDecodePath::avx512_vnni}) {
+                const std::string tag = path == MatmulDecodePath::avx2 ? " [avx2]" : " [vnni]";
+                gemv.push_back({t, 2048, n64, "k=2048 ~64MB" + tag, path});
+                gemv.push_back({t, 576, 1536, "ffn_up 576x1536" + tag, path});
+                gemv.push_back({t, 1536, 576, "ffn_down 1536x576" + tag, path});
+            }
+        }
     }
     for (const G& g : gemv) {
         const auto w = kvmix_test::random_weights(g.t, g.n, g.k, rng);
@@ -123,13 +143,13 @@ int main(int argc, char** argv) {
         pr.n_end = std::max<int64_t>(1, std::min<int64_t>(g.n, (4 << 20) / static_cast<int64_t>(p.w_row_bytes)));
         const double ref_bytes = static_cast<double>(pr.n_end) * static_cast<double>(p.w_row_bytes);
         const double t_ref = time_best([&] { matmul_ref(pr); }, budget / 2, 1);
-        const double t_cpu = time_best([&] { matmul_cpu(p); }, budget);
+        const double t_cpu = time_best([&] { matmul_cpu_path(p, g.path); }, budget);
         const double t_mt = time_best([&] {
             parallel(threads, g.n, [&](int64_t b, int64_t e) {
                 MatmulParams q = p;
                 q.n_begin = b;
                 q.n_end = e;
-                matmul_cpu(q);
+                matmul_cpu_path(q, g.path);
             });
         }, budget);
         rows.push_back({"gemv", std::string(tensor_type_name(g.t)) + " " + g.what, bytes / 1e6, ref_bytes / t_ref / 1e9,

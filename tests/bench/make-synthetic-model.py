@@ -3,7 +3,7 @@
 and random weights, for benchmarks where the KV cache dominates: few layers, a small
 feed-forward and vocabulary so prefilling 16k tokens stays affordable on two cores.
 
-  python tests/bench/make-synthetic-model.py OUT.gguf [--layers 2] [--type q8_0|f16] [--ff 1024] [--vocab 4096]
+  python tests/bench/make-synthetic-model.py OUT.gguf [--layers 2] [--type q8_0|q4_0|f16] [--ff 1024] [--vocab 4096]
 
 Needs numpy and gguf (installer/setup.sh --dev). The weights are seeded noise scaled so
 activations stay finite; the output text is meaningless by design.
@@ -18,7 +18,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--type", choices=["q8_0", "f16"], default="q8_0")
+    ap.add_argument("--type", choices=["q8_0", "q4_0", "f16"], default="q8_0")
     ap.add_argument("--ff", type=int, default=1024)
     ap.add_argument("--vocab", type=int, default=4096)
     ap.add_argument("--ctx", type=int, default=32768)
@@ -27,7 +27,8 @@ def main():
 
     n_embd, n_head, head_dim = 4096, 32, 128
     rng = np.random.default_rng(a.seed)
-    qtype = gguf.GGMLQuantizationType.Q8_0 if a.type == "q8_0" else gguf.GGMLQuantizationType.F16
+    qtype = {"q8_0": gguf.GGMLQuantizationType.Q8_0, "q4_0": gguf.GGMLQuantizationType.Q4_0,
+             "f16": gguf.GGMLQuantizationType.F16}[a.type]
 
     w = gguf.GGUFWriter(a.out, "llama")
     w.add_name(f"synthetic llama2-7b-attention x{a.layers} ({a.type})")
@@ -39,7 +40,8 @@ def main():
     w.add_head_count_kv(n_head)
     w.add_layer_norm_rms_eps(1e-5)
     w.add_rope_freq_base(10000.0)
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0 if a.type == "q8_0" else gguf.LlamaFileType.MOSTLY_F16)
+    w.add_file_type({"q8_0": gguf.LlamaFileType.MOSTLY_Q8_0, "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
+                     "f16": gguf.LlamaFileType.MOSTLY_F16}[a.type])
 
     def matrix(name, rows, cols):
         m = (rng.standard_normal((rows, cols), dtype=np.float32) / np.sqrt(cols)).astype(np.float32)
