@@ -1,5 +1,6 @@
 #include "cpu/mixed-attention.h"
 
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +23,11 @@ constexpr int64_t kLocalDim = 512;        // head_dim / head_dim_v served from s
 constexpr int64_t kPrefetchBlocks = 2;    // quantized K/V blocks fetched ahead of use
 constexpr int kQueryBlock = kMixedQueryBlock;  // channels per int8 query scale
 constexpr float kValueQMax = static_cast<float>(kMixedValueQMax);
+
+// Token t's group and offset in it: G is 32, 64 or 128 (kvq::valid_group), and a 64-bit
+// division per block showed in the decode profile.
+inline int64_t group_of(int64_t t, int G) { return t >> std::countr_zero(static_cast<unsigned>(G)); }
+inline int64_t in_group(int64_t t, int G) { return t & (G - 1); }
 
 // Scratch of one call: acc [kMaxHeads][head_dim_v], macc [kMaxHeads][head_dim_v / 32 + 1],
 // qs [kMaxHeads][head_dim]; int8 key mode also: qd [2][kMaxHeads][head_dim / 32 + 1] (query
@@ -185,7 +191,7 @@ void score_quant(const Run& r, const uint8_t* grp, const float* qm, int64_t c0, 
     const int64_t D = r.p->head_dim;
     const int G = r.seg->group_size;
     const size_t rec = kvq::key_record_bytes(B, G);
-    const uint8_t* codes0 = grp + kvq::kMetaBytes + static_cast<size_t>((c0 % G) / kBlock) * kvq::chunk_bytes(B);
+    const uint8_t* codes0 = grp + kvq::kMetaBytes + static_cast<size_t>(in_group(c0, G) / kBlock) * kvq::chunk_bytes(B);
     for (int v0 = 0; v0 < kBlock / 8; v0 += TV) {
         __m256 a[NH][TV];
         for (int g = 0; g < NH; ++g)
@@ -378,7 +384,7 @@ void score_int8(const Run& r, const uint8_t* grp, const float* qm, int64_t c0, f
     const int64_t D = r.p->head_dim, NB = D / kQueryBlock + 1;
     const int G = r.seg->group_size;
     const size_t rec = kvq::key_record_bytes(r.seg->k_bits, G);
-    const uint8_t* codes0 = grp + kvq::kMetaBytes + static_cast<size_t>((c0 % G) / kBlock) * kvq::chunk_bytes(r.seg->k_bits);
+    const uint8_t* codes0 = grp + kvq::kMetaBytes + static_cast<size_t>(in_group(c0, G) / kBlock) * kvq::chunk_bytes(r.seg->k_bits);
     constexpr int KW = key_dot_rows<NH>();
     alignas(32) int32_t iv[KW > 2 * NH ? KW : 2 * NH][kBlock];
     __m256 a[NH][kBlock / 8];
@@ -720,8 +726,8 @@ inline void softmax_step(const MixedAttentionParams& p, float* s, int ja, int jb
 inline void prefetch_block(const MixedAttentionParams& p, const KvSegment& seg, int64_t hk, int64_t c0) {
     if (c0 >= seg.n_tokens) return;
     const int G = seg.group_size;
-    if (seg.k_bits != kvq::kNotQuantized && c0 % G == 0)
-        prefetch_range(seg.kq + static_cast<size_t>(hk) * seg.kq_head_stride + static_cast<size_t>(c0 / G) * seg.kq_group_stride,
+    if (seg.k_bits != kvq::kNotQuantized && in_group(c0, G) == 0)
+        prefetch_range(seg.kq + static_cast<size_t>(hk) * seg.kq_head_stride + static_cast<size_t>(group_of(c0, G)) * seg.kq_group_stride,
                        kvq::key_group_bytes(seg.k_bits, G, p.head_dim));
     if (seg.v_bits != kvq::kNotQuantized) {
         const int64_t n = avx2::min_i64(kBlock, seg.n_tokens - c0);
@@ -796,7 +802,7 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
                 if (ag[g] >= bg[g]) ra[g] = rb[g] = 0;
             }
             if (kq) {
-                const int64_t gi = c0 / seg.group_size;
+                const int64_t gi = group_of(c0, seg.group_size);
                 const uint8_t* grp = kh + static_cast<size_t>(gi) * seg.kq_group_stride;
                 if (gi != prepared) {
                     if (dot != nullptr) {
