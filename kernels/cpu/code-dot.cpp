@@ -102,35 +102,6 @@ inline void quad_codes(const uint8_t* p, size_t st, __m512i z[2]) {
     }
 }
 
-template <int B, int NW>
-void code_dot(const uint8_t* base, size_t stride, int64_t n_rows, const int8_t* w, size_t w_stride, int32_t* out) {
-    __m512i acc[NW][2];
-    for (int g = 0; g < NW; ++g) acc[g][0] = acc[g][1] = _mm512_setzero_si512();
-    int64_t r = 0;
-    for (; r + 4 <= n_rows; r += 4) {
-        __m512i z[2];
-        quad_codes<B>(base + static_cast<size_t>(r) * stride, stride, z);
-        for (int g = 0; g < NW; ++g) {
-            uint32_t w4;
-            std::memcpy(&w4, w + static_cast<size_t>(g) * w_stride + r, sizeof w4);
-            const __m512i wv = _mm512_set1_epi32(static_cast<int>(w4));
-            acc[g][0] = _mm512_dpbusd_epi32(acc[g][0], z[0], wv);
-            acc[g][1] = _mm512_dpbusd_epi32(acc[g][1], z[1], wv);
-        }
-    }
-    for (int g = 0; g < NW; ++g) {
-        _mm512_storeu_si512(out + g * 32, acc[g][0]);
-        _mm512_storeu_si512(out + g * 32 + 16, acc[g][1]);
-    }
-    for (; r < n_rows; ++r) {
-        const uint8_t* chunk = base + static_cast<size_t>(r) * stride;
-        for (int g = 0; g < NW; ++g) {
-            const int32_t wr = w[static_cast<size_t>(g) * w_stride + static_cast<size_t>(r)];
-            for (int i = 0; i < 32; ++i) out[g * 32 + i] += wr * static_cast<int32_t>(kvq::get_code(chunk, B, i));
-        }
-    }
-}
-
 // ---- int16 weights, rows in pairs (code_dot16_fn), 512-bit -------------------------------
 
 // Two rows' chunks at p and p + st: z[h] dword lane k (k ∈ [0, 16)) = the pair's codes of
@@ -177,20 +148,32 @@ inline void pair_codes16(const uint8_t* p, size_t st, __m512i z[2]) {
     }
 }
 
-template <int B, int NW>
-void code_dot16(const uint8_t* base, size_t stride, int64_t n_rows, const int16_t* w, size_t w_stride, int32_t* out) {
+// Both forms: int8 weights take rows in fours (quad_codes, VPDPBUSD), int16 weights in
+// pairs (pair_codes16, VPDPWSSD); the rows left over go through the scalar loop.
+template <int B, int NW, class W>
+void dot_rows(const uint8_t* base, size_t stride, int64_t n_rows, const W* w, size_t w_stride, int32_t* out) {
+    constexpr int kStep = sizeof(W) == 1 ? 4 : 2;
     __m512i acc[NW][2];
     for (int g = 0; g < NW; ++g) acc[g][0] = acc[g][1] = _mm512_setzero_si512();
     int64_t r = 0;
-    for (; r + 2 <= n_rows; r += 2) {
+    for (; r + kStep <= n_rows; r += kStep) {
         __m512i z[2];
-        pair_codes16<B>(base + static_cast<size_t>(r) * stride, stride, z);
+        if constexpr (kStep == 4) {
+            quad_codes<B>(base + static_cast<size_t>(r) * stride, stride, z);
+        } else {
+            pair_codes16<B>(base + static_cast<size_t>(r) * stride, stride, z);
+        }
         for (int g = 0; g < NW; ++g) {
-            uint32_t w2;
-            std::memcpy(&w2, w + static_cast<size_t>(g) * w_stride + r, sizeof w2);
-            const __m512i wv = _mm512_set1_epi32(static_cast<int>(w2));
-            acc[g][0] = _mm512_dpwssd_epi32(acc[g][0], z[0], wv);
-            acc[g][1] = _mm512_dpwssd_epi32(acc[g][1], z[1], wv);
+            uint32_t wb;  // kStep weights of row group g
+            std::memcpy(&wb, w + static_cast<size_t>(g) * w_stride + r, sizeof wb);
+            const __m512i wv = _mm512_set1_epi32(static_cast<int>(wb));
+            for (int h = 0; h < 2; ++h) {
+                if constexpr (kStep == 4) {
+                    acc[g][h] = _mm512_dpbusd_epi32(acc[g][h], z[h], wv);
+                } else {
+                    acc[g][h] = _mm512_dpwssd_epi32(acc[g][h], z[h], wv);
+                }
+            }
         }
     }
     for (int g = 0; g < NW; ++g) {
@@ -206,47 +189,33 @@ void code_dot16(const uint8_t* base, size_t stride, int64_t n_rows, const int16_
     }
 }
 
-template <int NW>
-CodeDot16Fn pick16(int bits) {
+template <class W>
+using RowsFn = void (*)(const uint8_t*, size_t, int64_t, const W*, size_t, int32_t*);
+
+template <int NW, class W>
+RowsFn<W> pick_bits(int bits) {
     switch (bits) {
-        case 2: return &code_dot16<2, NW>;
-        case 3: return &code_dot16<3, NW>;
-        case 4: return &code_dot16<4, NW>;
-        case 8: return &code_dot16<8, NW>;
+        case 2: return &dot_rows<2, NW, W>;
+        case 3: return &dot_rows<3, NW, W>;
+        case 4: return &dot_rows<4, NW, W>;
+        case 8: return &dot_rows<8, NW, W>;
         default: return nullptr;
     }
 }
 
-CodeDot16Fn pick16_fn(int bits, int n_w) {
+template <class W>
+RowsFn<W> pick_rows(int bits, int n_w) {
     switch (n_w) {
-        case 1: return pick16<1>(bits);
-        case 2: return pick16<2>(bits);
-        case 4: return pick16<4>(bits);
-        case 8: return pick16<8>(bits);
+        case 1: return pick_bits<1, W>(bits);
+        case 2: return pick_bits<2, W>(bits);
+        case 4: return pick_bits<4, W>(bits);
+        case 8: return pick_bits<8, W>(bits);
         default: return nullptr;
     }
 }
 
-template <int NW>
-CodeDotFn pick(int bits) {
-    switch (bits) {
-        case 2: return &code_dot<2, NW>;
-        case 3: return &code_dot<3, NW>;
-        case 4: return &code_dot<4, NW>;
-        case 8: return &code_dot<8, NW>;
-        default: return nullptr;
-    }
-}
-
-CodeDotFn pick_fn(int bits, int n_w) {
-    switch (n_w) {
-        case 1: return pick<1>(bits);
-        case 2: return pick<2>(bits);
-        case 4: return pick<4>(bits);
-        case 8: return pick<8>(bits);
-        default: return nullptr;
-    }
-}
+CodeDot16Fn pick16_fn(int bits, int n_w) { return pick_rows<int16_t>(bits, n_w); }
+CodeDotFn pick_fn(int bits, int n_w) { return pick_rows<int8_t>(bits, n_w); }
 
 }  // namespace
 }  // namespace kvmix::code_dot_avx512
