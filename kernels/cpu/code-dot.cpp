@@ -208,7 +208,9 @@ RowsFn<W> pick_rows(int bits, int n_w) {
     switch (n_w) {
         case 1: return pick_bits<1, W>(bits);
         case 2: return pick_bits<2, W>(bits);
+        case 3: return pick_bits<3, W>(bits);
         case 4: return pick_bits<4, W>(bits);
+        case 6: return pick_bits<6, W>(bits);
         case 8: return pick_bits<8, W>(bits);
         default: return nullptr;
     }

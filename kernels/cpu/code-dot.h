@@ -4,7 +4,7 @@
 //   out[g·32 + i] = Σ_{r < n_rows} w[g·w_stride + r] · code_i(base + r·stride)
 //       i ∈ [0, 32) (the codes of one packed 32-code chunk), g ∈ [0, n_w)
 // Row r is the packed chunk at base + r·stride (bytes); codes are unsigned b-bit,
-// b ∈ {2, 3, 4, 8}; weights are int8 in [-127, 127]; n_w ∈ {1, 2, 4, 8}; any n_rows >= 0.
+// b ∈ {2, 3, 4, 8}; weights are int8 in [-127, 127]; n_w ∈ {1, 2, 3, 4, 6, 8}; any n_rows >= 0.
 // For keys a row is one channel of a key group (i = token), for values one token (i = channel).
 // The result is exact int32 (|out| <= 127·255·n_rows, no saturation at any width), so every
 // variant returns the same integers as the scalar loop over kvq::get_code:

@@ -125,13 +125,6 @@ inline __m256 unpack8(const uint8_t* chunk, int sub) {
     }
 }
 
-// Weight rows handed to the code-dot variants (n_w in {1, 2, 4, 8}): a tile of 3 rows (a GQA
-// group of 3 in decode) pads its 6 key rows to 8 and its 3 value rows to 4 with zero rows.
-template <int NH>
-constexpr int key_dot_rows() { return 2 * NH <= 2 ? 2 : (2 * NH <= 4 ? 4 : (2 * NH <= 8 ? 8 : NH)); }
-template <int NH>
-constexpr int value_dot_rows() { return NH == 3 ? 4 : NH; }
-
 // Register blocking: token (or channel) vectors kept live per row, so NH·V <= 8 accumulators.
 template <int NH>
 constexpr int vecs_per_head() { return NH <= 2 ? 4 : (NH == 4 ? 2 : 1); }
@@ -385,16 +378,14 @@ void score_int8(const Run& r, const uint8_t* grp, const float* qm, int64_t c0, f
     const int G = r.seg->group_size;
     const size_t rec = kvq::key_record_bytes(r.seg->k_bits, G);
     const uint8_t* codes0 = grp + kvq::kMetaBytes + static_cast<size_t>(in_group(c0, G) / kBlock) * kvq::chunk_bytes(r.seg->k_bits);
-    constexpr int KW = key_dot_rows<NH>();
-    alignas(32) int32_t iv[KW > 2 * NH ? KW : 2 * NH][kBlock];
+    alignas(32) int32_t iv[2 * NH][kBlock];
     __m256 a[NH][kBlock / 8];
     for (int g = 0; g < NH; ++g)
         for (int v = 0; v < kBlock / 8; ++v) a[g][v] = _mm256_set1_ps(qm[g]);
     for (int64_t b0 = 0; b0 < D; b0 += kQueryBlock) {
         const int64_t n = avx2::min_i64(kQueryBlock, D - b0);
         const uint8_t* codes = codes0 + static_cast<size_t>(b0) * rec;
-        // Rows g and NH + g in one call (r.dot takes KW >= 2·NH weight rows, the padding rows
-        // zero), or two calls of NH.
+        // Rows g and NH + g in one call (r.dot takes 2·NH weight rows), or two calls of NH.
         if constexpr (2 * NH <= 8) {
             r.dot(codes, rec, n, r.sc.qi + b0, static_cast<size_t>(D), &iv[0][0]);
         } else {
@@ -532,11 +523,8 @@ void accum_int8(const Run& r, int64_t c0, int ja, int jb, const int* ra, const i
     const uint8_t* vh = r.seg->vq + static_cast<size_t>(r.hk) * r.seg->vq_head_stride;
     const size_t ts = r.seg->vq_token_stride;
     alignas(32) uint16_t s16[kBlock], m16[kBlock];
-    constexpr int VW = value_dot_rows<NH>();
-    alignas(32) int16_t qi[VW][kBlock];
-    alignas(32) int32_t iv[VW][kBlock];
-    for (int g = NH; g < VW; ++g)
-        for (int jj = 0; jj < kBlock; ++jj) qi[g][jj] = 0;
+    alignas(32) int16_t qi[NH][kBlock];
+    alignas(32) int32_t iv[NH][kBlock];
     float dq[NH];
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -761,8 +749,6 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
     }
     for (int64_t i = 0; i < NH * DV; ++i) sc.acc[i] = 0.0f;
     for (int64_t i = 0; i < NH * (NC + 1); ++i) sc.macc[i] = 0.0f;
-    // The int8 key rows past 2·NH that a padded code-dot call reads (key_dot_rows).
-    for (int64_t i = 2 * NH * p.head_dim; i < key_dot_rows<NH>() * p.head_dim; ++i) sc.qi[i] = 0;
     alignas(32) float s[NH][kBlock];
     for (int32_t si = 0; si < p.n_segments; ++si) {
         const KvSegment& seg = p.segments[si];
@@ -777,9 +763,9 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
         }
         if (a >= b) continue;
         const bool kq = seg.k_bits != kvq::kNotQuantized;
-        const CodeDotFn dot = kq && isa_int8 != nullptr ? code_dot_fn(*isa_int8, seg.k_bits, key_dot_rows<NH>()) : nullptr;
+        const CodeDotFn dot = kq && isa_int8 != nullptr ? code_dot_fn(*isa_int8, seg.k_bits, 2 * NH <= 8 ? 2 * NH : NH) : nullptr;
         const bool vq = seg.v_bits != kvq::kNotQuantized;
-        const CodeDot16Fn vdot = vq && isa_int8 != nullptr ? code_dot16_fn(*isa_int8, seg.v_bits, value_dot_rows<NH>()) : nullptr;
+        const CodeDot16Fn vdot = vq && isa_int8 != nullptr ? code_dot16_fn(*isa_int8, seg.v_bits, NH) : nullptr;
         const Run r{&p, &seg, rows.q, hk, sc, dot, vdot};
         const ScoreQuantFn<NH> score = kq ? (dot != nullptr ? &score_int8<NH> : pick_score<NH>(seg.k_bits)) : nullptr;
         const AccumFn<NH> accum = vdot != nullptr ? &accum_int8<NH> : pick_accum<NH>(seg.v_bits);

@@ -741,9 +741,9 @@ TEST_CASE("mixed_attention_cpu vs ref: long context, many pages (G = 128, GQA 8)
     check_cpu_vs_ref(c, describe(sp));
 }
 
-TEST_CASE("mixed_attention_cpu vs ref: GQA 3 decode (one tile of 3 rows, code-dot rows padded with zeros)") {
-    // Decode runs a kv head's 3 query heads as one tile: 6 int8 key rows padded to 8, 3 value
-    // weight rows padded to 4; the head slices in check_cpu_vs_ref run 2 + 1 instead.
+TEST_CASE("mixed_attention_cpu vs ref: GQA 3 decode (one tile of 3 rows: 6 int8 key rows, 3 value rows)") {
+    // Decode runs a kv head's 3 query heads as one tile; the head slices in check_cpu_vs_ref
+    // run 2 + 1 instead.
     Rng rng(83);
     double worst = 0;
     for (int kb : {2, 3, 4, 8, 16})
@@ -827,7 +827,7 @@ TEST_CASE("code_dot / code_dot16: every variant, width and weight count gives th
             continue;
         }
         for (int b : kBits)
-            for (int n_w : {1, 2, 4, 8})
+            for (int n_w : {1, 2, 3, 4, 6, 8})
                 for (int64_t n_rows : {0, 1, 3, 4, 5, 8, 31, 32, 37}) {
                     const CodeDotFn fn = code_dot_fn(isas[v], b, n_w);
                     REQUIRE(fn != nullptr);
@@ -864,7 +864,7 @@ TEST_CASE("code_dot / code_dot16: every variant, width and weight count gives th
     for (int v = 0; v < 3; ++v) {
         if (!have[v]) continue;
         for (int b : kBits)
-            for (int n_w : {1, 2, 4, 8})
+            for (int n_w : {1, 2, 3, 4, 6, 8})
                 for (int64_t n_rows : {0, 1, 2, 7, 32, 33}) {
                     const CodeDot16Fn fn = code_dot16_fn(isas[v], b, n_w);
                     REQUIRE(fn != nullptr);
