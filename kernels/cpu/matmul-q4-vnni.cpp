@@ -37,11 +37,11 @@ inline uint16_t load_u16(const uint8_t* p) {
 inline float half_to_float(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
 
 // Byte offsets in the h / l arrays of elements 0-15 and 16-31 of block b. Blocks of a whole
-// step of 4 sit as the weights are loaded: zmm z of step s (blocks 4s + 2z, 4s + 2z + 1) is
-// [b0 0-15 | b1 0-15 | b0 16-31 | b1 16-31]; tail blocks (nb % 4) are in element order.
+// pair sit as the weights are loaded: the zmm of blocks 2i, 2i + 1 is
+// [b0 0-15 | b1 0-15 | b0 16-31 | b1 16-31] (a step of 4 is two pairs); an odd last block is
+// in element order.
 inline void block_offsets(int64_t b, int64_t nb, int64_t& lo, int64_t& hi) {
-    const int64_t grouped = nb / kStep * kStep;
-    if (b < grouped) {
+    if (b < nb / 2 * 2) {
         const int64_t base = b / 2 * 64, slot = b % 2;
         lo = base + 16 * slot;
         hi = base + 32 + 16 * slot;
@@ -133,6 +133,28 @@ float dot_row(const uint8_t* row, const int8_t* h, const int8_t* l, const float*
         const __m512 fz = _mm512_castps256_ps512(f);
         acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[0]), _mm512_permutexvar_ps(idx0, fz), acc0);
         acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[1]), _mm512_permutexvar_ps(idx1, fz), acc1);
+    }
+    if (b + 2 <= nb) {  // one pair left (k = 576: 4 steps and a pair)
+        const uint8_t* p = row + b * kBytes;
+        const uint8_t* q = p + kQs;
+        const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q))),
+                                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + kBytes)), 1);
+        const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(y, nib)), _mm256_and_si256(_mm256_srli_epi16(y, 4), nib), 1);
+        const __m512i ph = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(h + 32 * b));
+        const __m512i pl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(l + 32 * b));
+        __m128i dm;
+        if constexpr (kMin) {
+            dm = _mm_setr_epi32(static_cast<int>(load_u32(p)), static_cast<int>(load_u32(p + kBytes)), 0, 0);
+        } else {
+            dm = _mm_setr_epi16(static_cast<short>(load_u16(p)), static_cast<short>(load_u16(p)), static_cast<short>(load_u16(p + kBytes)),
+                                static_cast<short>(load_u16(p + kBytes)), 0, 0, 0, 0);
+        }
+        // Lanes 4-7 are zero: the scale/min lanes of two blocks only.
+        const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(dm), _mm256_maskz_loadu_ps(0x0F, xs + 2 * b));
+        add = _mm256_add_ps(add, f);
+        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(ph, 8), pl)),
+                               _mm512_permutexvar_ps(idx0, _mm512_castps256_ps512(f)), acc0);
+        b += 2;
     }
     float tail = 0.0f;
     for (; b < nb; ++b) {
