@@ -7,6 +7,7 @@
 #include "common/assert.h"
 #include "common/tensor-types.h"
 #include "cpu/cpu-features.h"
+#include "cpu/simd-avx2.h"
 
 #if KVMIX_CPU_X86
 #include <immintrin.h>
@@ -22,19 +23,10 @@ namespace kvmix {
 namespace {
 
 constexpr int64_t kStep = 4;  // blocks per loop step: two zmm of two blocks each
-constexpr size_t kPrefetchBytes = 8192;  // software prefetch distance (see matmul_q4_vnni_decode)
 
-inline uint32_t load_u32(const uint8_t* p) {
-    uint32_t v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-inline uint16_t load_u16(const uint8_t* p) {
-    uint16_t v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-inline float half_to_float(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
+using avx2::half_to_float;
+using avx2::load_u16;
+using avx2::load_u32;
 
 // Byte offsets in the h / l arrays of elements 0-15 and 16-31 of block b. Blocks of a whole
 // pair sit as the weights are loaded: the zmm of blocks 2i, 2i + 1 is
@@ -90,11 +82,36 @@ void quantize_x(const float* x, int64_t nb, bool has_min, int8_t* h, int8_t* l, 
     }
 }
 
+// Blocks p and p + the block size (kMin: Q4_1, 20 bytes; else Q4_0, 18): their nibbles in
+// one zmm in the h / l layout of a pair (block_offsets), dotted with h and l; dword lanes
+// hold 256·Σ q·h + Σ q·l.
+template <bool kMin>
+inline __m512i pair_sums(const uint8_t* p, const int8_t* h, const int8_t* l) {
+    constexpr int64_t kBytes = kMin ? 20 : 18, kQs = kMin ? 4 : 2;
+    const __m256i nib = _mm256_set1_epi8(0x0F);
+    const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kQs))),
+                                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kBytes + kQs)), 1);
+    const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(y, nib)), _mm256_and_si256(_mm256_srli_epi16(y, 4), nib), 1);
+    const __m512i ph = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(h));
+    const __m512i pl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(l));
+    return _mm512_add_epi32(_mm512_slli_epi32(ph, 8), pl);
+}
+
+// N (2 or 4) blocks' (scale, additive factor) as fp16 pairs: Q4_1 (d, m), Q4_0 (d, d); the
+// lanes past N are zero.
+template <bool kMin, int N>
+inline __m128i block_scales(const uint8_t* p) {
+    constexpr int64_t kBytes = kMin ? 20 : 18;
+    const auto at = [&](int i) {
+        return i >= N ? 0 : static_cast<int>(kMin ? load_u32(p + i * kBytes) : load_u16(p + i * kBytes) * 0x10001u);
+    };
+    return _mm_setr_epi32(at(0), at(1), at(2), at(3));
+}
+
 // Σ over the row's nb blocks; kMin: Q4_1 (d, m, 16 bytes of nibbles), else Q4_0 (d, nibbles).
 template <bool kMin>
 float dot_row(const uint8_t* row, const int8_t* h, const int8_t* l, const float* xs, int64_t nb) {
     constexpr int64_t kBytes = kMin ? 20 : 18, kQs = kMin ? 4 : 2;
-    const __m256i nib = _mm256_set1_epi8(0x0F);
     // f = [d0·dx0, a0, d1·dx1, a1, ...] (a: additive term) spread to the lanes of each zmm.
     const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2);
     const __m512i idx1 = _mm512_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6, 4, 4, 4, 4, 6, 6, 6, 6);
@@ -103,74 +120,33 @@ float dot_row(const uint8_t* row, const int8_t* h, const int8_t* l, const float*
     int64_t b = 0;
     for (; b + kStep <= nb; b += kStep) {
         const uint8_t* p = row + b * kBytes;
-        __m512i w[2];
-        for (int z = 0; z < 2; ++z) {
-            const uint8_t* q = p + 2 * z * kBytes + kQs;
-            const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q))),
-                                                      _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + kBytes)), 1);
-            w[z] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(y, nib)), _mm256_and_si256(_mm256_srli_epi16(y, 4), nib), 1);
-        }
-        const int8_t* hb = h + 32 * b;
-        const int8_t* lb = l + 32 * b;
-        __m512i s[2];
-        for (int z = 0; z < 2; ++z) {
-            const __m512i ph = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[z], _mm512_loadu_si512(hb + 64 * z));
-            const __m512i pl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[z], _mm512_loadu_si512(lb + 64 * z));
-            s[z] = _mm512_add_epi32(_mm512_slli_epi32(ph, 8), pl);
-        }
-        __m128i dm;
-        if constexpr (kMin) {
-            dm = _mm_setr_epi32(static_cast<int>(load_u32(p)), static_cast<int>(load_u32(p + kBytes)),
-                                static_cast<int>(load_u32(p + 2 * kBytes)), static_cast<int>(load_u32(p + 3 * kBytes)));
-        } else {
-            dm = _mm_setr_epi16(static_cast<short>(load_u16(p)), static_cast<short>(load_u16(p)),
-                                static_cast<short>(load_u16(p + kBytes)), static_cast<short>(load_u16(p + kBytes)),
-                                static_cast<short>(load_u16(p + 2 * kBytes)), static_cast<short>(load_u16(p + 2 * kBytes)),
-                                static_cast<short>(load_u16(p + 3 * kBytes)), static_cast<short>(load_u16(p + 3 * kBytes)));
-        }
-        const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(dm), _mm256_loadu_ps(xs + 2 * b));
+        const __m512i s0 = pair_sums<kMin>(p, h + 32 * b, l + 32 * b);
+        const __m512i s1 = pair_sums<kMin>(p + 2 * kBytes, h + 32 * b + 64, l + 32 * b + 64);
+        const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(block_scales<kMin, 4>(p)), _mm256_loadu_ps(xs + 2 * b));
         add = _mm256_add_ps(add, f);
         const __m512 fz = _mm512_castps256_ps512(f);
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[0]), _mm512_permutexvar_ps(idx0, fz), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[1]), _mm512_permutexvar_ps(idx1, fz), acc1);
+        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_permutexvar_ps(idx0, fz), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_permutexvar_ps(idx1, fz), acc1);
     }
-    if (b + 2 <= nb) {  // one pair left (k = 576: 4 steps and a pair)
+    if (b + 2 <= nb) {  // one pair left (k = 576: 4 steps and a pair); lanes 4-7 of f are zero
         const uint8_t* p = row + b * kBytes;
-        const uint8_t* q = p + kQs;
-        const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q))),
-                                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + kBytes)), 1);
-        const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(y, nib)), _mm256_and_si256(_mm256_srli_epi16(y, 4), nib), 1);
-        const __m512i ph = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(h + 32 * b));
-        const __m512i pl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(l + 32 * b));
-        __m128i dm;
-        if constexpr (kMin) {
-            dm = _mm_setr_epi32(static_cast<int>(load_u32(p)), static_cast<int>(load_u32(p + kBytes)), 0, 0);
-        } else {
-            dm = _mm_setr_epi16(static_cast<short>(load_u16(p)), static_cast<short>(load_u16(p)), static_cast<short>(load_u16(p + kBytes)),
-                                static_cast<short>(load_u16(p + kBytes)), 0, 0, 0, 0);
-        }
-        // Lanes 4-7 are zero: the scale/min lanes of two blocks only.
-        const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(dm), _mm256_maskz_loadu_ps(0x0F, xs + 2 * b));
+        const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(block_scales<kMin, 2>(p)), _mm256_maskz_loadu_ps(0x0F, xs + 2 * b));
         add = _mm256_add_ps(add, f);
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(ph, 8), pl)),
+        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pair_sums<kMin>(p, h + 32 * b, l + 32 * b)),
                                _mm512_permutexvar_ps(idx0, _mm512_castps256_ps512(f)), acc0);
         b += 2;
     }
     float tail = 0.0f;
-    for (; b < nb; ++b) {
+    if (b < nb) {  // an odd last block, in element order
         const uint8_t* p = row + b * kBytes;
         const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kQs));
-        const __m256i w = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), nib);
+        const __m256i w = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), _mm256_set1_epi8(0x0F));
         const __m256i ph = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + 32 * b)));
         const __m256i pl = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(l + 32 * b)));
-        const __m256i s = _mm256_add_epi32(_mm256_slli_epi32(ph, 8), pl);
+        const int32_t st = _mm512_reduce_add_epi32(_mm512_zextsi256_si512(_mm256_add_epi32(_mm256_slli_epi32(ph, 8), pl)));
         const float d = half_to_float(load_u16(p));
         const float a = kMin ? half_to_float(load_u16(p + 2)) : d;
-        alignas(32) int32_t si[8];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(si), s);
-        int32_t st = 0;
-        for (int i = 0; i < 8; ++i) st += si[i];
-        tail += static_cast<float>(st) * (d * xs[2 * b]) + a * xs[2 * b + 1];
+        tail = static_cast<float>(st) * (d * xs[2 * b]) + a * xs[2 * b + 1];
     }
     alignas(32) float t[8];
     _mm256_store_ps(t, add);
@@ -188,15 +164,10 @@ void matmul_q4_vnni_decode(const MatmulParams& p) {
     const bool has_min = p.w_type == TensorType::q4_1;
     quantize_x(p.x, nb, has_min, h, l, xs);
     const auto* w = static_cast<const uint8_t*>(p.w);
-    // Rows are short (360 bytes at k = 576) and a matrix is a few hundred KiB per thread: the
-    // hardware streamer restarts at every 4 KiB page, so each row also fetches the row
-    // ~8 KiB ahead (measured +8-10% tokens/s on the default model, 1 and 2 threads).
-    const size_t ahead = kPrefetchBytes / p.w_row_bytes * p.w_row_bytes + p.w_row_bytes;
     const uint8_t* end = w + static_cast<size_t>(p.n_end) * p.w_row_bytes;
     for (int64_t j = p.n_begin; j < p.n_end; ++j) {
         const uint8_t* row = w + static_cast<size_t>(j) * p.w_row_bytes;
-        for (const uint8_t* f = row + ahead; f < row + ahead + p.w_row_bytes && f < end; f += 64)
-            _mm_prefetch(reinterpret_cast<const char*>(f), _MM_HINT_T0);
+        avx2::prefetch_row_ahead(row, p.w_row_bytes, end);
         p.y[j] = has_min ? dot_row<true>(row, h, l, xs, nb) : dot_row<false>(row, h, l, xs, nb);
     }
 }

@@ -527,15 +527,6 @@ void matmul_tiled(const MatmulParams& p, DequantFn dequant, int64_t block_elems,
 
 using DotFn = float (*)(const uint8_t*, const QuantX&, int64_t);
 
-// Decode streams each weight row once; rows are short and the hardware streamer restarts at
-// every 4 KiB page, so row j also prefetches the bytes ~8 KiB ahead (within [.., end)), as
-// cpu/matmul-q4-vnni.cpp does.
-inline void prefetch_ahead(const uint8_t* row, size_t row_bytes, const uint8_t* end) {
-    constexpr size_t kAhead = 8192;
-    const uint8_t* f = row + kAhead / row_bytes * row_bytes + row_bytes;
-    for (const uint8_t* e = f + row_bytes; f < e && f < end; f += 64) _mm_prefetch(reinterpret_cast<const char*>(f), _MM_HINT_T0);
-}
-
 template <class Dec>
 void matmul_quant(const MatmulParams& p, const DecodeScratch& scratch, DotFn dot) {
     if (p.m > 1) return matmul_tiled(p, &dequant_row<Dec>, Dec::kElems, Dec::kBytes);
@@ -545,7 +536,7 @@ void matmul_quant(const MatmulParams& p, const DecodeScratch& scratch, DotFn dot
     if (dot == nullptr) {  // Q8_0: fp32 x
         for (int64_t j = p.n_begin; j < p.n_end; ++j) {
             const uint8_t* row = w + static_cast<size_t>(j) * p.w_row_bytes;
-            prefetch_ahead(row, p.w_row_bytes, end);
+            avx2::prefetch_row_ahead(row, p.w_row_bytes, end);
             p.y[j] = dot_row_q8_0_f32(row, p.x, nb);
         }
         return;
@@ -554,7 +545,7 @@ void matmul_quant(const MatmulParams& p, const DecodeScratch& scratch, DotFn dot
     const QuantX x{scratch.q, scratch.d, scratch.s};
     for (int64_t j = p.n_begin; j < p.n_end; ++j) {
         const uint8_t* row = w + static_cast<size_t>(j) * p.w_row_bytes;
-        prefetch_ahead(row, p.w_row_bytes, end);
+        avx2::prefetch_row_ahead(row, p.w_row_bytes, end);
         p.y[j] = dot(row, x, nb);
     }
 }
@@ -627,18 +618,15 @@ void matmul_cpu(const MatmulParams& p) { matmul_cpu_path(p, MatmulDecodePath::be
 
 void matmul_cpu_path(const MatmulParams& p, MatmulDecodePath path) {
     KVMIX_ASSERT(matmul_decode_path_available(path));
-    if (path == MatmulDecodePath::scalar) return matmul_ref(p);
-    // Q4_0 / Q4_1 decode with AVX-512 VNNI (cpu/matmul-q4-vnni.h); every other call as avx2.
-    if (path != MatmulDecodePath::avx2 && cpu_has_avx512_vnni() && p.m == 1 &&
-        (p.w_type == TensorType::q4_0 || p.w_type == TensorType::q4_1) && p.k % 32 == 0 && p.k <= kQ4VnniMaxK &&
-        p.n_begin < p.n_end) {
-        KVMIX_ASSERT(0 <= p.n_begin && p.n_end <= p.n);
-        return matmul_q4_vnni_decode(p);
-    }
     KVMIX_ASSERT(can_dequantize(p.w_type));
     KVMIX_ASSERT(p.m >= 0 && p.k >= 0 && 0 <= p.n_begin && p.n_begin <= p.n_end && p.n_end <= p.n);
     KVMIX_ASSERT(p.k % tensor_type_traits(p.w_type).block_elems == 0);
     if (p.m == 0 || p.n_begin == p.n_end) return;
+    if (path == MatmulDecodePath::scalar) return matmul_ref(p);
+    // Q4_0 / Q4_1 decode with AVX-512 VNNI (cpu/matmul-q4-vnni.h); every other call as avx2.
+    if (path != MatmulDecodePath::avx2 && cpu_has_avx512_vnni() && p.m == 1 &&
+        (p.w_type == TensorType::q4_0 || p.w_type == TensorType::q4_1) && p.k <= kQ4VnniMaxK)
+        return matmul_q4_vnni_decode(p);
 #if KVMIX_CPU_X86
     if (cpu_has_avx2_fma_f16c()) {
         // Quantized x for the decode path: on the stack up to k = 8192, else on the heap.

@@ -74,9 +74,10 @@ std::vector<int64_t> parse_list(const char* s) {
     std::vector<int64_t> v;
     for (const char* p = s; *p != '\0';) {
         char* end = nullptr;
-        v.push_back(std::strtoll(p, &end, 10));
+        const long long x = std::strtoll(p, &end, 10);
+        if (end == p) break;  // not a number: the shape check below reports the list
+        v.push_back(x);
         p = *end == ',' ? end + 1 : end;
-        if (end == p && *p != '\0') break;
     }
     return v;
 }
