@@ -5,8 +5,13 @@
 // values through the cache's own write/commit (so a KVmix cache quantizes them exactly as
 // it would a prompt's). Decode speed depends only on what the cache holds and how it is
 // stored, so this reaches 16k-32k depths in seconds; prefill speed is then not measured.
-// Each row also gives the resident memory the session added (anonymous RSS after decode
-// minus before the session, freed heap handed back in between), next to the cache's true bytes.
+// Each row also gives the resident memory the session added (anonymous RSS after its first
+// decode round minus before the session, freed heap handed back in between), next to the
+// cache's true bytes.
+// --rounds N splits each depth's decode into N rounds, and in every round each KV spec decodes
+// its share in turn (round 0 right after the spec's fill), so a change in machine load over
+// the run slows every spec alike: the ratios between specs are what a shared machine can
+// measure. N = 1 decodes each spec's tokens in one go, one session alive at a time.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -139,8 +144,11 @@ void fill_random(KvCache& cache, int64_t depth, int64_t chunk, std::mt19937& rng
 int cmd_bench(int argc, char** argv) {
     const char* usage =
         "usage: kvmix bench -m MODEL [--ctx 512,4096,16384] [--gen 64] [--kv fp16,k4v4,k2v2] [--kv-group G] [--kv-window R]\n"
-        "         [--kv-sinks S] [--kv-rotate none|keys|values|both] [--batch N] [--threads N] [--fill prefill|random] [--json]";
-    Args args({"--model", "--ctx", "--gen", "--batch", "--threads", "--kv", "--kv-group", "--kv-window", "--kv-sinks", "--kv-rotate", "--fill"}, {"--json"},
+        "         [--kv-sinks S] [--kv-rotate none|keys|values|both] [--batch N] [--threads N] [--fill prefill|random]\n"
+        "         [--rounds N] [--json]";
+    Args args({"--model", "--ctx", "--gen", "--batch", "--threads", "--kv", "--kv-group", "--kv-window", "--kv-sinks", "--kv-rotate", "--fill",
+               "--rounds"},
+              {"--json"},
               {{"-m", "--model"}, {"-t", "--threads"}});
     args.parse(argc, argv, 2);
     if (int rc = args.usage_exit("bench", usage, args.has("--model") && args.positional().empty()); rc >= 0) return rc;
@@ -152,6 +160,11 @@ int cmd_bench(int argc, char** argv) {
     if (!batch) return fail("bench", batch.status());
     auto threads = parse_int(args, "--threads", 0, 0, 1024);
     if (!threads) return fail("bench", threads.status());
+    auto rounds = parse_int(args, "--rounds", 1, 1, 1 << 16);
+    if (!rounds) return fail("bench", rounds.status());
+    if (*rounds > *gen)
+        return fail("bench", error(ErrorCode::invalid_argument, "--rounds (" + std::to_string(*rounds) + ") must not exceed --gen (" +
+                                                                    std::to_string(*gen) + "): every round decodes at least one token"));
     const std::string fill = args.get("--fill", "prefill");
     if (fill != "prefill" && fill != "random")
         return fail("bench", error(ErrorCode::invalid_argument, "--fill must be 'prefill' or 'random', not '" + fill + "'"));
@@ -183,70 +196,93 @@ int cmd_bench(int argc, char** argv) {
     nlohmann::json rows = nlohmann::json::array();
     std::mt19937 rng(1234);
     std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(hp.n_vocab) - 1);
-    // Depth outer, KV spec inner: the specs compared at one depth run back to back, so a
-    // change in machine load between them is as small as it can be.
-    for (int64_t depth : *depths)
-    for (const std::string& spec : specs) {
+    // Depth outer, KV spec inner: the specs compared at one depth run back to back (and with
+    // --rounds, interleaved), so a change in machine load between them is as small as it can be.
+    struct Entry {
+        std::string spec;
+        SessionConfig cfg;
+        std::unique_ptr<Session> session;
+        double fill_s = 0, decode_s = 0;
+        uint64_t kv_bytes = 0, fp16_bytes = 0;
+        nlohmann::json rss_delta;
+    };
+    // Decodes round r's share of the --gen tokens (round r of *rounds) into e.decode_s.
+    auto decode_round = [&](Entry& e, int64_t r) -> Status {
+        const int64_t n = *gen * (r + 1) / *rounds - *gen * r / *rounds;
+        std::vector<float> logits;
+        const auto t0 = Clock::now();
+        for (int64_t i = 0; i < n; ++i) {
+            const int32_t next[1] = {token(rng)};
+            if (Status st = e.session->eval(next, &logits); !st.ok()) return st;
+        }
+        e.decode_s += seconds_since(t0);
+        return Status();
+    };
+    for (int64_t depth : *depths) {
         if (depth + *gen > hp.context_length) {
             std::fprintf(stderr, "skipping ctx %lld: beyond the model's context of %u\n", static_cast<long long>(depth), hp.context_length);
             continue;
         }
-        SessionConfig cfg;
-        cfg.n_ctx = depth + *gen;
-        cfg.n_batch = *batch;
-        cfg.n_threads = static_cast<int>(*threads);
-        Args one = args;
-        one.set("--kv", spec);
-        if (Status st = apply_kv_options(one, hp, cfg); !st.ok()) return fail("bench", st);
-        release_free_heap();
-        const int64_t rss_before = resident_anon_bytes();
-        auto session = Session::create(*model, cfg);
-        if (!session) return fail("bench", session.status());
-        auto t0 = Clock::now();
-        Status st;
-        if (random_fill) {
-            fill_random((*session)->cache(), depth, (*session)->config().n_batch, rng);
-        } else {
-            std::vector<int32_t> prompt(static_cast<size_t>(depth));
-            for (auto& t : prompt) t = token(rng);
-            st = (*session)->eval(prompt);
-            if (!st.ok()) return fail("bench", st);
+        std::vector<Entry> entries;
+        for (const std::string& spec : specs) {
+            Entry e;
+            e.spec = spec;
+            e.cfg.n_ctx = depth + *gen;
+            e.cfg.n_batch = *batch;
+            e.cfg.n_threads = static_cast<int>(*threads);
+            Args one = args;
+            one.set("--kv", spec);
+            if (Status st = apply_kv_options(one, hp, e.cfg); !st.ok()) return fail("bench", st);
+            release_free_heap();
+            const int64_t rss_before = resident_anon_bytes();
+            auto session = Session::create(*model, e.cfg);
+            if (!session) return fail("bench", session.status());
+            e.session = std::move(*session);
+            const auto t0 = Clock::now();
+            if (random_fill) {
+                fill_random(e.session->cache(), depth, e.session->config().n_batch, rng);
+            } else {
+                std::vector<int32_t> prompt(static_cast<size_t>(depth));
+                for (auto& t : prompt) t = token(rng);
+                if (Status st = e.session->eval(prompt); !st.ok()) return fail("bench", st);
+            }
+            e.fill_s = seconds_since(t0);
+            const KvMemoryReport mem = e.session->kv_memory();
+            e.kv_bytes = mem.bytes;
+            e.fp16_bytes = mem.fp16_bytes;
+            if (Status st = decode_round(e, 0); !st.ok()) return fail("bench", st);
+            const int64_t rss_after = resident_anon_bytes();
+            e.rss_delta = rss_before >= 0 && rss_after >= 0 ? nlohmann::json(rss_after - rss_before) : nlohmann::json(nullptr);
+            if (*rounds == 1) e.session.reset();
+            entries.push_back(std::move(e));
         }
-        const double prefill_s = seconds_since(t0);
-        const KvMemoryReport mem = (*session)->kv_memory();
-        const uint64_t kv_bytes = mem.bytes;
-        std::vector<float> logits;
-        t0 = Clock::now();
-        for (int64_t i = 0; i < *gen; ++i) {
-            const int32_t next[1] = {token(rng)};
-            st = (*session)->eval(next, &logits);
-            if (!st.ok()) return fail("bench", st);
+        for (int64_t r = 1; r < *rounds; ++r)
+            for (Entry& e : entries)
+                if (Status st = decode_round(e, r); !st.ok()) return fail("bench", st);
+        for (const Entry& e : entries) {
+            const double prefill_tps = random_fill ? 0.0 : depth / e.fill_s, decode_tps = *gen / e.decode_s;
+            // The bound reads the cache as stored: scale the fp16 KV term by the measured compression.
+            const double compression = e.kv_bytes > 0 ? static_cast<double>(e.fp16_bytes) / static_cast<double>(e.kv_bytes) : 1.0;
+            const uint64_t fp16_kv = kv_read_bytes(**model, depth + *gen / 2);
+            const double read = static_cast<double>(bytes_per_decode_token(**model, depth + *gen / 2) - fp16_kv) + fp16_kv / compression;
+            const double bound_tps = bandwidth / read;
+            rows.push_back({{"ctx", depth}, {"prefill_tps", random_fill ? nlohmann::json(nullptr) : nlohmann::json(prefill_tps)},
+                            {"decode_tps", decode_tps}, {"kv_bytes", e.kv_bytes}, {"bound_tps", bound_tps}, {"kv", e.spec},
+                            {"rotation", rotation_name(e.cfg.kv_profile)},
+                            {"kv_true_bytes", e.kv_bytes}, {"kv_fp16_bytes", e.fp16_bytes}, {"compression", compression},
+                            {"fill", fill}, {"fill_seconds", e.fill_s}, {"session_rss_bytes", e.rss_delta}});
+            char prefill_col[32] = "-";
+            if (!random_fill) std::snprintf(prefill_col, sizeof prefill_col, "%.1f", prefill_tps);
+            if (!json)
+                std::printf("%-8s %8lld %12s %12.2f %10.1f %10.1f %7.2fx %12.2f %8.0f%% %9.1f\n", e.spec.c_str(), static_cast<long long>(depth),
+                            prefill_col, decode_tps, e.kv_bytes / 1048576.0, e.fp16_bytes / 1048576.0, compression, bound_tps,
+                            100 * decode_tps / bound_tps, e.rss_delta.is_null() ? -1.0 : e.rss_delta.get<double>() / 1048576.0);
         }
-        const double decode_s = seconds_since(t0);
-        const int64_t rss_after = resident_anon_bytes();
-        const nlohmann::json rss_delta =
-            rss_before >= 0 && rss_after >= 0 ? nlohmann::json(rss_after - rss_before) : nlohmann::json(nullptr);
-        const double prefill_tps = random_fill ? 0.0 : depth / prefill_s, decode_tps = *gen / decode_s;
-        // The bound reads the cache as stored: scale the fp16 KV term by the measured compression.
-        const double compression = kv_bytes > 0 ? static_cast<double>(mem.fp16_bytes) / static_cast<double>(kv_bytes) : 1.0;
-        const uint64_t fp16_kv = kv_read_bytes(**model, depth + *gen / 2);
-        const double read = static_cast<double>(bytes_per_decode_token(**model, depth + *gen / 2) - fp16_kv) + fp16_kv / compression;
-        const double bound_tps = bandwidth / read;
-        rows.push_back({{"ctx", depth}, {"prefill_tps", random_fill ? nlohmann::json(nullptr) : nlohmann::json(prefill_tps)},
-                        {"decode_tps", decode_tps}, {"kv_bytes", kv_bytes}, {"bound_tps", bound_tps}, {"kv", spec},
-                        {"rotation", rotation_name(cfg.kv_profile)},
-                        {"kv_true_bytes", kv_bytes}, {"kv_fp16_bytes", mem.fp16_bytes}, {"compression", compression},
-                        {"fill", fill}, {"fill_seconds", prefill_s}, {"session_rss_bytes", rss_delta}});
-        char prefill_col[32] = "-";
-        if (!random_fill) std::snprintf(prefill_col, sizeof prefill_col, "%.1f", prefill_tps);
-        if (!json)
-            std::printf("%-8s %8lld %12s %12.2f %10.1f %10.1f %7.2fx %12.2f %8.0f%% %9.1f\n", spec.c_str(), static_cast<long long>(depth),
-                        prefill_col, decode_tps, kv_bytes / 1048576.0, mem.fp16_bytes / 1048576.0, compression, bound_tps,
-                        100 * decode_tps / bound_tps, rss_delta.is_null() ? -1.0 : rss_delta.get<double>() / 1048576.0);
         std::fflush(stdout);
     }
     if (json) {
-        nlohmann::json out = {{"model", hp.name}, {"bandwidth_bytes_per_s", bandwidth}, {"threads", bw_pool.size()}, {"rows", rows}};
+        nlohmann::json out = {{"model", hp.name}, {"bandwidth_bytes_per_s", bandwidth}, {"threads", bw_pool.size()}, {"rounds", *rounds},
+                              {"rows", rows}};
         std::printf("%s\n", out.dump().c_str());
     }
     return 0;

@@ -123,6 +123,7 @@ public:
         p.window = q.window;
         p.scale = q.scale;
         p.softcap = q.softcap;
+        p.query_residual = profile_.query_residual;
         p.segments = segments.data();
         p.n_segments = static_cast<int32_t>(segments.size());
         const AttentionSplit split =

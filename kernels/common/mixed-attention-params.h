@@ -66,6 +66,12 @@ struct MixedAttentionParams {
     const KvSegment* segments = nullptr;  // [n_segments]
     int32_t n_segments = 0;
     int64_t head_begin = 0, head_end = 0;
+    // Integer kernels (mixed_attention_int8q_ref's contract) with 2-4-bit keys: also take the
+    // int8 query's rounding residual as a second int8 row, which makes their scores exact to
+    // about 1/32000 of a channel block's largest |q·s| per code step instead of 1/254, at
+    // about 15% more attention time. 8-bit keys always take it (their own rounding is finer
+    // than a single int8 query's). For comparisons against an exact reference.
+    bool query_residual = false;
     // Split-K partial (same contract as AttentionParams::part_m): when set, out gets the
     // unnormalized accumulator and part_m/part_l[t * n_head + h] the row's max score and
     // exp-sum; attention_merge_* combines the parts. Split the key range by passing each

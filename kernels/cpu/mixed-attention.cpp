@@ -138,8 +138,9 @@ struct Run {
     const float* const* q;  // [NH] rows of head_dim
     int64_t hk;
     Scratch sc;
-    CodeDotFn dot;   // int8 mode, quantized keys: the code-dot variant for NH rows; else null
+    CodeDotFn dot;   // int8 mode, quantized keys: the code-dot variant (NH rows, 2·NH with residual); else null
     CodeDot16Fn vdot;  // int8 mode, quantized values: the int16-weight code-dot variant
+    bool residual;     // int8 mode: the query's rounding residual is a second int8 row
 };
 
 // ---- keys -------------------------------------------------------------------------------
@@ -283,10 +284,11 @@ inline float quantize_block_i8(__m256 (&x)[kQueryBlock / 8], int8_t* qi, bool re
 }
 
 // Per key group: for each row g and channel block b (kQueryBlock channels), with
-// qs_c = q_c·s_c: the int8 query qi (scale d) and the int8 query of its rounding residual
-// qs - d·qi (scale d2), so q·s ≈ d·qi + d2·qi2 with an error of <= d2/2 per channel (about
-// 1/32000 of the block's largest |q·s|). qd[g][b] = d (0 for an all-zero block, NaN when
-// some qs_c is not finite), qd[NH + g][b] = d2, qi rows g and NH + g; qm[g] = Σ_c q_c·m_c.
+// qs_c = q_c·s_c: the int8 query qi (scale d) and, with r.residual, the int8 query of its
+// rounding residual qs - d·qi (scale d2), so q·s ≈ d·qi + d2·qi2 with an error of <= d2/2 per
+// channel (about 1/32000 of the block's largest |q·s|; d/2, 1/254, without). qd[g][b] = d (0
+// for an all-zero block, NaN when some qs_c is not finite), qd[NH + g][b] = d2 (0 without
+// the residual), qi rows g and NH + g; qm[g] = Σ_c q_c·m_c.
 // A whole block stays in registers from the scale/min loads to the int8 rows (one pass per
 // group; this setup costs as much as the group's dots); a partial block (head_dim % 32) goes
 // through scratch.
@@ -325,8 +327,8 @@ void prepare_key_group_int8(const Run& r, const uint8_t* grp, float* qm) {
                     std::memset(qi2, 0, kQueryBlock);
                     continue;
                 }
-                r.sc.qd[g * NB + bi] = quantize_block_i8(x, qi, true);
-                r.sc.qd[(NH + g) * NB + bi] = quantize_block_i8(x, qi2, false);
+                r.sc.qd[g * NB + bi] = quantize_block_i8(x, qi, r.residual);
+                r.sc.qd[(NH + g) * NB + bi] = r.residual ? quantize_block_i8(x, qi2, false) : 0.0f;
             }
             continue;
         }
@@ -362,15 +364,15 @@ void prepare_key_group_int8(const Run& r, const uint8_t* grp, float* qm) {
                 for (int64_t k = b0; k < b1; ++k) qi[k] = qi2[k] = 0;
                 continue;
             }
-            r.sc.qd[g * NB + bi] = quantize_i8(qs + b0, b1 - b0, qi + b0, qs + b0);
-            r.sc.qd[(NH + g) * NB + bi] = quantize_i8(qs + b0, b1 - b0, qi2 + b0, nullptr);
+            r.sc.qd[g * NB + bi] = quantize_i8(qs + b0, b1 - b0, qi + b0, r.residual ? qs + b0 : nullptr);
+            r.sc.qd[(NH + g) * NB + bi] = r.residual ? quantize_i8(qs + b0, b1 - b0, qi2 + b0, nullptr) : 0.0f;
         }
     }
     for (int g = 0; g < NH; ++g) qm[g] = avx2::hsum(qmv[g]) + qm_tail[g];
 }
 
 // Raw dots of the 32 tokens of the chunk at segment token c0: per channel block the exact
-// integers Σ qi·code and Σ qi2·code (one code unpack for both), then
+// integers Σ qi·code and, with the residual, Σ qi2·code (one code unpack for both), then
 // score = qm + Σ_b (d_b·int_b + d2_b·int2_b) (FMA, blocks in order, query before residual).
 template <int NH>
 void score_int8(const Run& r, const uint8_t* grp, const float* qm, int64_t c0, float (*s)[kBlock]) {
@@ -385,6 +387,16 @@ void score_int8(const Run& r, const uint8_t* grp, const float* qm, int64_t c0, f
     for (int64_t b0 = 0; b0 < D; b0 += kQueryBlock) {
         const int64_t n = avx2::min_i64(kQueryBlock, D - b0);
         const uint8_t* codes = codes0 + static_cast<size_t>(b0) * rec;
+        const int64_t bi = b0 / kQueryBlock;
+        if (!r.residual) {
+            r.dot(codes, rec, n, r.sc.qi + b0, static_cast<size_t>(D), &iv[0][0]);
+            for (int g = 0; g < NH; ++g) {
+                const __m256 dv = _mm256_set1_ps(r.sc.qd[g * NB + bi]);
+                for (int v = 0; v < kBlock / 8; ++v)
+                    a[g][v] = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(iv[g] + 8 * v))), a[g][v]);
+            }
+            continue;
+        }
         // Rows g and NH + g in one call (r.dot takes 2·NH weight rows), or two calls of NH.
         if constexpr (2 * NH <= 8) {
             r.dot(codes, rec, n, r.sc.qi + b0, static_cast<size_t>(D), &iv[0][0]);
@@ -392,7 +404,6 @@ void score_int8(const Run& r, const uint8_t* grp, const float* qm, int64_t c0, f
             r.dot(codes, rec, n, r.sc.qi + b0, static_cast<size_t>(D), &iv[0][0]);
             r.dot(codes, rec, n, r.sc.qi + NH * D + b0, static_cast<size_t>(D), &iv[NH][0]);
         }
-        const int64_t bi = b0 / kQueryBlock;
         for (int g = 0; g < NH; ++g) {
             const __m256 dv = _mm256_set1_ps(r.sc.qd[g * NB + bi]), dv2 = _mm256_set1_ps(r.sc.qd[(NH + g) * NB + bi]);
             for (int v = 0; v < kBlock / 8; ++v) {
@@ -763,10 +774,12 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
         }
         if (a >= b) continue;
         const bool kq = seg.k_bits != kvq::kNotQuantized;
-        const CodeDotFn dot = kq && isa_int8 != nullptr ? code_dot_fn(*isa_int8, seg.k_bits, 2 * NH <= 8 ? 2 * NH : NH) : nullptr;
+        const bool residual = p.query_residual || seg.k_bits == 8;
+        const int n_w = residual && 2 * NH <= 8 ? 2 * NH : NH;
+        const CodeDotFn dot = kq && isa_int8 != nullptr ? code_dot_fn(*isa_int8, seg.k_bits, n_w) : nullptr;
         const bool vq = seg.v_bits != kvq::kNotQuantized;
         const CodeDot16Fn vdot = vq && isa_int8 != nullptr ? code_dot16_fn(*isa_int8, seg.v_bits, NH) : nullptr;
-        const Run r{&p, &seg, rows.q, hk, sc, dot, vdot};
+        const Run r{&p, &seg, rows.q, hk, sc, dot, vdot, residual};
         const ScoreQuantFn<NH> score = kq ? (dot != nullptr ? &score_int8<NH> : pick_score<NH>(seg.k_bits)) : nullptr;
         const AccumFn<NH> accum = vdot != nullptr ? &accum_int8<NH> : pick_accum<NH>(seg.v_bits);
         const uint8_t* kh = kq ? seg.kq + static_cast<size_t>(hk) * seg.kq_head_stride : nullptr;

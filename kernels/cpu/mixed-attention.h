@@ -7,15 +7,18 @@
 //       codes (cpu/code-dot.h: AVX-512 VNNI, else AVX-VNNI, else AVX2 VPMADDUBSW/VPMADDWD),
 //       the contract of mixed_attention_int8q_ref (ref/mixed-attention.h):
 //       q·k over a key group: the channel scales folded into the query (qs = q·s), qs
-//           quantized to int8 per kMixedQueryBlock channels plus its rounding residual to
-//           int8 again (two int8 weight rows sharing every code unpack), exact int32 dots,
-//           scaled and summed in fp32 with the Σ q·min term;
+//           quantized to int8 per kMixedQueryBlock channels (with query_residual or 8-bit
+//           keys, plus its rounding residual to int8 again: two int8 weight rows sharing
+//           every code unpack), exact int32 dots, scaled and summed in fp32 with the Σ q·min
+//           term;
 //       p·v over quantized values: per 32-token block and value channel group, the weights
 //           with the token scales folded in (p·s) quantized to int16, exact int32 dots
 //           (VPMADDWD / VPDPWSSD), the Σ p·min term in fp32.
 //       Against mixed_attention_ref the only approximations are those two roundings
-//       (score error <= 1/64516 of the block's largest |q·s| per channel; weights to 2^-16 of
-//       the block's largest): the attention output moves by ~1e-9 NMSE (test-kv-quant).
+//       (score error <= 1/254 of the block's largest |q·s| per channel and code step, 1/64516
+//       with the residual row; weights to 2^-16 of the block's largest): the attention output
+//       moves by ~1e-5 NMSE on random caches (~1e-9 with the residual; test-kv-quant), far
+//       inside the 2-4-bit keys' own rounding (1/3 to 1/15 of a channel's range).
 //       fp16 keys/values and the online softmax are as on the fp32 path.
 //   avx2_fp32: fp32 dots, the contract of mixed_attention_ref.
 //   scalar: mixed_attention_ref (also the fallback without AVX2 + FMA + F16C).

@@ -153,6 +153,7 @@ void quantize_query(const MixedAttentionParams& p, const KvSegment& s, const uin
         qs[static_cast<size_t>(d)] = q[d] * fp16_to_fp32(load_u16(rc));
         out.qm += static_cast<double>(q[d]) * fp16_to_fp32(load_u16(rc + 2));
     }
+    const bool residual = p.query_residual || s.k_bits == 8;
     std::vector<float> res(static_cast<size_t>(kMixedQueryBlock)), unused(res.size());
     for (int64_t c0 = 0; c0 < p.head_dim; c0 += kMixedQueryBlock) {
         const int64_t c1 = std::min<int64_t>(p.head_dim, c0 + kMixedQueryBlock);
@@ -164,7 +165,7 @@ void quantize_query(const MixedAttentionParams& p, const KvSegment& s, const uin
             continue;
         }
         out.d.push_back(quantize_i8(qs.data() + c0, c1 - c0, out.qi.data() + c0, res.data()));
-        out.d2.push_back(quantize_i8(res.data(), c1 - c0, out.qi2.data() + c0, unused.data()));
+        out.d2.push_back(residual ? quantize_i8(res.data(), c1 - c0, out.qi2.data() + c0, unused.data()) : 0.0f);
     }
 }
 

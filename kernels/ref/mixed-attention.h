@@ -27,14 +27,15 @@ inline constexpr int kMixedValueQMax = 32767;
 // arithmetic exactly as written, Q(x) for a block x:
 //   a = max |x|,  qi = round-half-even(x · (127 / a)) ∈ [-127, 127],  d = a / 127,
 //   res = fma(-d, qi, x)                 (a == 0: d = 0, qi = 0, res = 0)
-// applied to qs_c = q_c·s_c (giving qi, d, res) and again to res (giving qi2, d2): the int8
-// query and the int8 query of its rounding residual. Some qs_c not finite: d = NaN, d2 = 0,
-// qi = qi2 = 0. The dot of token t is
+// applied to qs_c = q_c·s_c (giving qi, d, res) and, with p.query_residual or 8-bit keys,
+// again to res (giving qi2, d2): the int8 query and the int8 query of its rounding residual
+// (otherwise qi2 = 0, d2 = 0). Some qs_c not finite: d = NaN, d2 = 0, qi = qi2 = 0. The dot
+// of token t is
 //   Σ_blocks (d·Σ_c qi_c·code_ct + d2·Σ_c qi2_c·code_ct)  (exact integers) + Σ_c q_c·m_c.
 // Here the sums and the rest are in double; the SIMD kernels use fp32 (FMA over blocks in
 // order), so they agree to fp32 rounding. Against mixed_attention_ref each score moves by at
-// most scale · Σ_blocks (d2/2)·Σ_c code_ct (the residual's rounding; d2 <= d/254), plus fp32
-// rounding.
+// most scale · Σ_blocks (e/2)·Σ_c code_ct, plus fp32 rounding, where e is the last int8 step
+// taken: d2 <= d/254 with the residual, d without.
 // Values: per query row, 32-token block of a segment (segment tokens 32k .. 32k+31, only the
 // row's visible ones) and value channel group, the softmax weights with the token scales
 // folded in, ws_t = fp32(e_t)·s_t, are quantized the same way but to int16 (a = max |ws|,

@@ -10,7 +10,9 @@
 // one-query calls (each re-reading the cache, as an untiled kernel would).
 // Prints tables, then one JSON line (also written to the file after --json).
 // Single-threaded unless --threads N (heads split across std::threads, as the backend does).
-// Usage: bench-kv-attention [--quick] [--threads N] [--json path] [shape options]
+// --evict MB reads that many MB between timed calls, so the cache comes from memory as in a
+// model's decode (the default times it hot in L2).
+// Usage: bench-kv-attention [--quick] [--threads N] [--evict MB] [--json path] [shape options]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -35,9 +37,21 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Bytes read between timed calls (--evict MB): as in a model's decode, where every other
+// layer's weights and cache stream through the caches before this layer's turn comes again.
+std::vector<uint8_t> g_evict;
+
+void evict_caches() {
+    uint64_t sum = 0;
+    for (size_t i = 0; i < g_evict.size(); i += 64) sum += g_evict[i];
+    volatile uint64_t sink = sum;
+    (void)sink;
+}
+
 double time_best(const std::function<void()>& fn, double budget_s, int min_reps = 3) {
     double best = 1e30, total = 0;
     for (int rep = 0; rep < min_reps || total < budget_s; ++rep) {
+        evict_caches();
         const auto t0 = Clock::now();
         fn();
         const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -153,6 +167,7 @@ int main(int argc, char** argv) {
         if (!std::strcmp(argv[i], "--quick")) quick = true;
         else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::max(1, std::atoi(argv[++i]));
         else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+        else if (!std::strcmp(argv[i], "--evict") && i + 1 < argc) g_evict.assign(static_cast<size_t>(std::max(0, std::atoi(argv[++i]))) << 20, 1);
         else if (!std::strcmp(argv[i], "--paths") && i + 1 < argc) sh.paths = std::string(",") + argv[++i] + ",";
         else if (!std::strcmp(argv[i], "--heads") && i + 1 < argc) sh.heads = std::atoll(argv[++i]), sh.custom = true;
         else if (!std::strcmp(argv[i], "--kv-heads") && i + 1 < argc) sh.kv_heads = parse_list(argv[++i]), sh.custom = true;

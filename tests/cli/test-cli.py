@@ -261,6 +261,19 @@ def check_run_commands(kvmix, models_dir, tmp):
             check(all(r[k] > 0 for k in ("prefill_tps", "decode_tps", "kv_bytes", "bound_tps")), f"bench row values: {r}")
         # fp16 KV bytes: 2 layers x 2 KV heads x (16 + 16) dims x 2 bytes per token.
         check(rows[0]["kv_bytes"] == 32 * 2 * 2 * 32 * 2, f"bench kv_bytes at depth 32: {rows[0]['kv_bytes']}")
+    # --rounds interleaves the specs' decode: the same rows (spec order, depths, bytes) as one
+    # round, every spec timed; more rounds than tokens is refused by name.
+    rc, out, err = run(kvmix, "bench", "-m", model, "--ctx", "32", "--gen", "6", "--kv", "fp16,k2v2", "--fill", "random",
+                       "--rounds", "3", "--json")
+    check(rc == 0, f"bench --rounds 3 exits 0 ({err.strip()})")
+    if rc == 0:
+        j = json.loads(out)
+        rows = j["rows"]
+        check(j["rounds"] == 3 and [r["kv"] for r in rows] == ["fp16", "k2v2"], f"bench --rounds rows: {rows}")
+        check(all(r["decode_tps"] > 0 for r in rows), f"bench --rounds decode speeds: {rows}")
+        check(rows[0]["kv_bytes"] == 32 * 2 * 2 * 32 * 2, f"bench --rounds fp16 kv_bytes: {rows[0]['kv_bytes']}")
+    rc, _, err = run(kvmix, "bench", "-m", model, "--ctx", "32", "--gen", "2", "--rounds", "3")
+    check(rc != 0 and "--rounds" in err, f"bench --rounds beyond --gen is refused by name ({err.strip()})")
 
 
 def check_perplexity_kld(kvmix, models_dir, tmp):

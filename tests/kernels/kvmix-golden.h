@@ -132,9 +132,11 @@ inline double ref_twin_bound(double amax, double mag, double out, int64_t head_d
 //  * sums over the visible tokens: Σ ws·code (FMA), Σ p·min, the normalizer l: γ_{n+1} each,
 //    and the final (acc + macc)·(1/l): 3u;
 //  * split-K (n_parts > 1): each part's (m, l, acc) is rescaled by one exp and summed.
+//  * score_err: any further bound on a score's error (the int8 query's rounding, for the
+//    integer paths), added to the fp32 one.
 inline double cpu_bound(double amax, double mag, double out, int64_t head_dim, int64_t n_vis, int64_t n_blocks,
-                        int64_t n_parts = 1) {
-    const double delta = (gamma_n(static_cast<double>(head_dim + 3)) + 2.0 * kU) * amax;
+                        int64_t n_parts = 1, double score_err = 0.0) {
+    const double delta = (gamma_n(static_cast<double>(head_dim + 3)) + 2.0 * kU) * amax + score_err;
     const double w = std::expm1(2.0 * delta) + 2.0 * static_cast<double>(n_blocks + 1) * (kExpErr + kU);
     const double acc = 3.0 * gamma_n(static_cast<double>(n_vis + 1)) + 3.0 * kU;
     const double merge = n_parts > 1 ? 2.0 * static_cast<double>(n_parts) * (kExpErr + 2.0 * kU) + gamma_n(static_cast<double>(n_parts)) : 0.0;

@@ -13,13 +13,13 @@
 //    independently, G ∈ {32,64,128}, head sizes 64/128/256, random segment splits, GQA 1/2/4/8, n_q 1..5,
 //    sliding windows and softcap — for EVERY path this CPU runs, each forced explicitly: the
 //    fp32 path against mixed_attention_ref, the int8 paths (AVX2, AVX-VNNI, AVX-512 VNNI)
-//    against their twin mixed_attention_int8q_ref (NMSE <= 1e-8, see kTolCpuInt8) and
-//    bit-identical to each other;
+//    against their twin mixed_attention_int8q_ref (NMSE <= 1e-8, see kTolCpuInt8), with and
+//    without the query's residual row, and bit-identical to each other;
 //  - code_dot (cpu/code-dot.h), every variant, width, row count and weight count: exactly the
 //    integers of the scalar loop over kvq::get_code;
 //  - mixed_attention_int8q_ref vs mixed_attention_ref: within the bound derived from the
-//    int8 query + int8 residual rounding (score error <= scale·Σ_b (d_b/508)·n_b·qmax) and the
-//    int16 weight rounding on the p·v side (see the test).
+//    int8 query rounding (score error <= scale·Σ_b (d_b/2)·n_b·qmax; d_b/508 with the residual
+//    row) and the int16 weight rounding on the p·v side (see the test).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -203,7 +203,7 @@ MixedCache build_cache(const CacheSpec& sp, Rng& rng) {
     return c;
 }
 
-MixedAttentionParams mixed_params(const MixedCache& c, float* out, int64_t hb, int64_t he) {
+MixedAttentionParams mixed_params(const MixedCache& c, float* out, int64_t hb, int64_t he, bool query_residual = false) {
     const CacheSpec& sp = c.spec;
     MixedAttentionParams p;
     p.q = c.q.data();
@@ -223,6 +223,7 @@ MixedAttentionParams mixed_params(const MixedCache& c, float* out, int64_t hb, i
     p.n_segments = static_cast<int32_t>(c.segs.size());
     p.head_begin = hb;
     p.head_end = he;
+    p.query_residual = query_residual;
     return p;
 }
 
@@ -299,12 +300,12 @@ constexpr MixedAttentionPath kInt8Paths[] = {MixedAttentionPath::avx2_int8, Mixe
 // One SIMD path vs its twin (ref: mixed_attention_ref or mixed_attention_int8q_ref) over the
 // full head range and a slice, with guards. Returns the worst NMSE; `full` gets the output.
 double check_path_vs_twin(const MixedCache& c, const std::string& what, MixedAttentionPath path, const Guarded& ref,
-                          std::vector<float>& full) {
+                          std::vector<float>& full, bool residual = false) {
     const CacheSpec& sp = c.spec;
     const double tol = path == MixedAttentionPath::avx2_fp32 ? kTolCpu : kTolCpuInt8;
     const size_t n = static_cast<size_t>(sp.n_q * sp.n_head * sp.head_dim_v);
     Guarded cpu(n);
-    mixed_attention_cpu_path(mixed_params(c, cpu.data(), 0, sp.n_head), path);
+    mixed_attention_cpu_path(mixed_params(c, cpu.data(), 0, sp.n_head, residual), path);
     full.assign(cpu.data(), cpu.data() + n);
     const Compare r = compare(cpu.data(), ref.data(), n);
     CHECK(cpu.guards_intact());
@@ -318,7 +319,7 @@ double check_path_vs_twin(const MixedCache& c, const std::string& what, MixedAtt
     if (sp.n_head > 1) {
         const int64_t hb = 1, he = sp.n_head - (sp.n_head > 2 ? 1 : 0);
         cpu.fill_canary();
-        mixed_attention_cpu_path(mixed_params(c, cpu.data(), hb, he), path);
+        mixed_attention_cpu_path(mixed_params(c, cpu.data(), hb, he, residual), path);
         CHECK(cpu.guards_intact());
         bool slice_ok = true;
         for (int64_t t = 0; t < sp.n_q; ++t)
@@ -338,28 +339,34 @@ double check_path_vs_twin(const MixedCache& c, const std::string& what, MixedAtt
 }
 
 // Every path this CPU runs: fp32 vs mixed_attention_ref, each int8 path vs
-// mixed_attention_int8q_ref, the int8 paths bit-identical to each other, and the dispatched
-// mixed_attention_cpu equal to the path it resolves to. Returns the worst NMSE.
+// mixed_attention_int8q_ref with and without the query's residual row, the int8 paths
+// bit-identical to each other, and the dispatched mixed_attention_cpu equal to the path it
+// resolves to. Returns the worst NMSE.
 double check_cpu_vs_ref(const MixedCache& c, const std::string& what) {
     const CacheSpec& sp = c.spec;
     const size_t n = static_cast<size_t>(sp.n_q * sp.n_head * sp.head_dim_v);
-    Guarded ref(n), ref_int8(n);
+    Guarded ref(n);
     mixed_attention_ref(mixed_params(c, ref.data(), 0, sp.n_head));
-    mixed_attention_int8q_ref(mixed_params(c, ref_int8.data(), 0, sp.n_head));
-    CHECK(ref.guards_intact() && ref_int8.guards_intact());
+    CHECK(ref.guards_intact());
     double worst = 0.0;
     std::vector<float> out, first_int8;
     if (mixed_attention_path_available(MixedAttentionPath::avx2_fp32))
         worst = std::max(worst, check_path_vs_twin(c, what, MixedAttentionPath::avx2_fp32, ref, out));
-    for (MixedAttentionPath path : kInt8Paths) {
-        if (!mixed_attention_path_available(path)) continue;
-        worst = std::max(worst, check_path_vs_twin(c, what, path, ref_int8, out));
-        if (first_int8.empty()) {
-            first_int8 = out;
-        } else {
-            const bool same = std::memcmp(out.data(), first_int8.data(), n * sizeof(float)) == 0;
-            if (!same) std::fprintf(stderr, "%s differs from avx2_int8: %s\n", path_name(path), what.c_str());
-            CHECK(same);
+    for (const bool residual : {false, true}) {
+        Guarded ref_int8(n);
+        mixed_attention_int8q_ref(mixed_params(c, ref_int8.data(), 0, sp.n_head, residual));
+        CHECK(ref_int8.guards_intact());
+        first_int8.clear();
+        for (MixedAttentionPath path : kInt8Paths) {
+            if (!mixed_attention_path_available(path)) continue;
+            worst = std::max(worst, check_path_vs_twin(c, what + (residual ? ", residual" : ""), path, ref_int8, out, residual));
+            if (first_int8.empty()) {
+                first_int8 = out;
+            } else {
+                const bool same = std::memcmp(out.data(), first_int8.data(), n * sizeof(float)) == 0;
+                if (!same) std::fprintf(stderr, "%s differs from avx2_int8: %s\n", path_name(path), what.c_str());
+                CHECK(same);
+            }
         }
     }
     std::vector<float> best(n);
@@ -888,8 +895,9 @@ TEST_CASE("code_dot / code_dot16: every variant, width and weight count gives th
 
 TEST_CASE("mixed_attention_int8q_ref vs mixed_attention_ref: within the bound of the int8 rounding") {
     // Keys: per query row and key group, a block of channels with scale d = max|q·s| / 127
-    // leaves a residual |q·s - d·qi| <= d/2, quantized again with d2 <= d/254; what remains,
-    // <= d2/2 per channel, moves a token's dot by <= (d/508)·n_block·qmax. fp32 rounding of
+    // leaves a residual |q·s - d·qi| <= d/2, which moves a token's dot by <= (d/2)·n_block·qmax
+    // (single int8 query); with the residual row it is quantized again with d2 <= d/254 and
+    // what remains, <= d2/2 per channel, moves the dot by <= (d/508)·n_block·qmax. fp32 rounding of
     // q·s (twin) and of x̂ (reference) adds <= 2^-23·Σ_c |q_c|·max|x̂|. Every score then moves
     // by <= ε (the worst over the groups, times |scale|; softcap is 1-Lipschitz), and softmax
     // weights by a factor within e^{±2ε}: |Δout| <= (e^{2ε} - 1)·max_j |v̂_j|.
@@ -919,9 +927,12 @@ TEST_CASE("mixed_attention_int8q_ref vs mixed_attention_ref: within the bound of
                 sp.softcap = rng.below(4) == 0 ? 4.0f : 0.0f;
                 MixedCache c = build_cache(sp, rng);
                 const size_t n = static_cast<size_t>(sp.n_q * sp.n_head * sp.head_dim_v);
-                std::vector<float> ref(n), twin(n);
+                std::vector<float> ref(n);
                 mixed_attention_ref(mixed_params(c, ref.data(), 0, sp.n_head));
-                mixed_attention_int8q_ref(mixed_params(c, twin.data(), 0, sp.n_head));
+                for (const bool residual : {false, true}) {
+                std::vector<float> twin(n);
+                mixed_attention_int8q_ref(mixed_params(c, twin.data(), 0, sp.n_head, residual));
+                const double last_step = residual || kb == 8 ? 508.0 : 2.0;  // d / (the last rounding's half step)
                 const double scale = 1.0 / std::sqrt(static_cast<double>(D)), qmax = kvq::max_code(kb);
                 const size_t rec = kvq::key_record_bytes(kb, g);
                 int bad = 0;
@@ -941,7 +952,7 @@ TEST_CASE("mixed_attention_int8q_ref vs mixed_attention_ref: within the bound of
                                 double a = 0.0;
                                 for (int64_t ch = b0; ch < b0 + kMixedQueryBlock; ++ch)
                                     a = std::max(a, std::fabs(static_cast<double>(q[ch] * fp16_to_fp32(u16_at(grp + static_cast<size_t>(ch) * rec)))));
-                                e += a / 127.0 / 508.0 * kMixedQueryBlock * qmax;
+                                e += a / 127.0 / last_step * kMixedQueryBlock * qmax;
                             }
                             eps = std::max(eps, scale * (e * 1.001 + 0x1p-23 * qabs * kmax));
                         }
@@ -969,8 +980,9 @@ TEST_CASE("mixed_attention_int8q_ref vs mixed_attention_ref: within the bound of
                 CHECK(r.parity_breaks == 0);
                 worst_ratio = std::max(worst_ratio, case_ratio);
                 if (g == 32 && D == 128)
-                    std::printf("  k%d G%d D%lld: int8q twin vs fp32 ref nmse %s, worst error / bound %.2g\n", kb, g,
-                                static_cast<long long>(D), sci(r.nmse).c_str(), case_ratio);
+                    std::printf("  k%d G%d D%lld%s: int8q twin vs fp32 ref nmse %s, worst error / bound %.2g\n", kb, g,
+                                static_cast<long long>(D), residual ? " residual" : "", sci(r.nmse).c_str(), case_ratio);
+                }
             }
     std::printf("  int8q twin vs ref: worst error / derived bound %.2g\n", worst_ratio);
 }

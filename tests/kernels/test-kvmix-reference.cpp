@@ -301,32 +301,64 @@ TEST_CASE("kvmix reference: mixed attention (scalar twin and dispatched SIMD) wi
     std::printf("  worst error / bound over all cases: ref twin %.1e, simd %.1e\n", worst_ref, worst_cpu);
 }
 
+// Bound on the score error of query row (t, h) from the int8 query's rounding: per key group
+// and block of kMixedQueryBlock channels, step d = max |fp32(q·s)| / 127 and a remainder of
+// <= d/2 per channel (d/508 with the residual row, which 8-bit keys always take), times the
+// largest code, summed over the blocks; the worst group, times |scale|.
+double int8_query_err(const Case& c, int64_t t, int64_t h, bool residual) {
+    if (c.kb == kvq::kNotQuantized || c.ng == 0) return 0.0;
+    const double half_step = residual || c.kb == 8 ? 508.0 : 2.0;
+    const size_t rec = kvq::key_record_bytes(c.kb, c.G);
+    const int64_t hk = h / (c.H / c.HK);
+    const float* q = c.q.data() + static_cast<size_t>((t * c.H + h) * c.D);
+    double worst = 0.0;
+    for (int64_t gi = 0; gi < c.ng; ++gi) {
+        const uint8_t* grp = c.kq.data() + static_cast<size_t>(hk * c.ng + gi) * c.kgrp();
+        double e = 0.0;
+        for (int64_t b0 = 0; b0 < c.D; b0 += kMixedQueryBlock) {
+            const int64_t b1 = std::min<int64_t>(c.D, b0 + kMixedQueryBlock);
+            double a = 0.0;
+            for (int64_t ch = b0; ch < b1; ++ch)
+                a = std::max(a, std::fabs(static_cast<double>(q[ch] * fp16_to_fp32(u16_at(grp + static_cast<size_t>(ch) * rec)))));
+            e += a / 127.0 * 1.001 / half_step * static_cast<double>(b1 - b0) * kvq::max_code(c.kb);
+        }
+        worst = std::max(worst, e);
+    }
+    return std::fabs(static_cast<double>(c.scale)) * worst;
+}
+
 // The integer paths (int8 query, int16 value weights) against the same independent reference
-// and the same bound as the fp32 path: their extra rounding (a second int8 row for the
-// query's remainder) stays far inside it. The dispatched call is the best path, bit for bit.
+// and the fp32 path's bound plus the int8 query's rounding (int8_query_err), with and without
+// the residual row; the residual row's is far inside the fp32 bound. The dispatched call is the
+// best path, bit for bit.
 TEST_CASE("kvmix reference: the dispatched kernel and every integer path this CPU has, within the derived bounds") {
     REQUIRE(golden().ok());
     for (const MixedAttentionPath path :
-         {MixedAttentionPath::avx2_int8, MixedAttentionPath::avx_vnni_int8, MixedAttentionPath::avx512_vnni_int8}) {
+         {MixedAttentionPath::avx2_int8, MixedAttentionPath::avx_vnni_int8, MixedAttentionPath::avx512_vnni_int8})
+    for (const bool residual : {false, true}) {
         if (!mixed_attention_path_available(path)) continue;
         double worst = 0;
         int64_t bad = 0;
         for (const Case& c : cases()) {
             const size_t n = static_cast<size_t>(c.n_q() * c.H * c.DV);
             std::vector<float> got(n, NAN), dispatched(n, NAN);
-            mixed_attention_cpu_path(params(c, got.data()), path);
-            if (path == mixed_attention_best_path()) {
+            MixedAttentionParams p = params(c, got.data());
+            p.query_residual = residual;
+            mixed_attention_cpu_path(p, path);
+            if (path == mixed_attention_best_path() && !residual) {
                 mixed_attention_cpu(params(c, dispatched.data()));
                 CHECK(std::memcmp(got.data(), dispatched.data(), n * sizeof(float)) == 0);
             }
             for_each_output(c, [&](size_t i, double a, double m, double o, int64_t n_vis, int64_t n_blocks) {
-                const double b = kvmix_test::cpu_bound(a, m, o, c.D, n_vis, n_blocks);
+                const int64_t row = static_cast<int64_t>(i) / c.DV;
+                const double b = kvmix_test::cpu_bound(a, m, o, c.D, n_vis, n_blocks, 1, int8_query_err(c, row / c.H, row % c.H, residual));
                 const double e = std::fabs(static_cast<double>(got[i]) - o);
                 bad += !(e <= b);
                 worst = std::max(worst, e / b);
             });
         }
-        std::printf("  path %d: worst error / bound %.2e, %lld outside\n", static_cast<int>(path), worst, static_cast<long long>(bad));
+        std::printf("  path %d%s: worst error / bound %.2e, %lld outside\n", static_cast<int>(path), residual ? " residual" : "", worst,
+                    static_cast<long long>(bad));
         CHECK_EQ(bad, int64_t(0));
     }
 }
