@@ -130,6 +130,9 @@ Expected<DeviceCheckReport> check_gpu_against_cpu(const std::shared_ptr<const Mo
     constexpr int decode_steps = 4;
     config.n_ctx = static_cast<int64_t>(prompt.size()) + decode_steps;
     config.device = DeviceKind::cpu;
+    // The reference side at the CPU's exact query arithmetic: the GPU's kernels dequantize to
+    // fp32, so the single int8 query's rounding would count against the GPU.
+    config.kv_profile.query_residual = true;
     std::unique_ptr<Session> cpu, gpu;
     KVMIX_ASSIGN(cpu, Session::create(model, config));
     config.device = DeviceKind::cuda;

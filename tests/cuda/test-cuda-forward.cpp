@@ -53,6 +53,7 @@ std::unique_ptr<Session> session(std::shared_ptr<const Model> m, DeviceKind dev,
     cfg.n_threads = 2;
     cfg.device = dev;
     cfg.kv_profile = profile;
+    cfg.kv_profile.query_residual = true;  // the CPU side at its exact query arithmetic (the GPU dequantizes to fp32)
     cfg.gpu_weights = std::move(weights);
     auto s = Session::create(std::move(m), cfg);
     if (!s) {
