@@ -37,21 +37,22 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Bytes read between timed calls (--evict MB): as in a model's decode, where every other
-// layer's weights and cache stream through the caches before this layer's turn comes again.
-std::vector<uint8_t> g_evict;
+// Best time of repeated calls. `evict` (--evict MB) is read before each call: as in a model's
+// decode, where every other layer's weights and cache stream through the caches before this
+// layer's turn comes again.
+struct Timer {
+    std::vector<uint8_t> evict;
 
-void evict_caches() {
-    uint64_t sum = 0;
-    for (size_t i = 0; i < g_evict.size(); i += 64) sum += g_evict[i];
-    volatile uint64_t sink = sum;
-    (void)sink;
-}
+    double best(const std::function<void()>& fn, double budget_s, int min_reps = 3) const;
+};
 
-double time_best(const std::function<void()>& fn, double budget_s, int min_reps = 3) {
+double Timer::best(const std::function<void()>& fn, double budget_s, int min_reps) const {
     double best = 1e30, total = 0;
     for (int rep = 0; rep < min_reps || total < budget_s; ++rep) {
-        evict_caches();
+        uint64_t sum = 0;
+        for (size_t i = 0; i < evict.size(); i += 64) sum += evict[i];
+        volatile uint64_t sink = sum;
+        (void)sink;
         const auto t0 = Clock::now();
         fn();
         const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -112,7 +113,7 @@ constexpr int64_t kChunk = 64;  // prefill queries per call
 // Times `call` once with n_q = kChunk (tiled) and as kChunk calls with n_q = 1.
 template <class Params, class Fn>
 PrefillRow time_prefill(const std::string& name, Params base, const std::vector<float>& q, std::vector<float>& out,
-                        const std::vector<int32_t>& pos, int64_t heads, int threads, double budget, Fn call) {
+                        const std::vector<int32_t>& pos, int64_t heads, int threads, const Timer& timer, double budget, Fn call) {
     base.q = q.data();
     base.out = out.data();
     base.q_pos = pos.data();
@@ -126,8 +127,8 @@ PrefillRow time_prefill(const std::string& name, Params base, const std::vector<
     };
     Params tiled = base;
     tiled.n_q = kChunk;
-    const double t_tiled = time_best([&] { run(tiled); }, budget);
-    const double t_single = time_best([&] {
+    const double t_tiled = timer.best([&] { run(tiled); }, budget);
+    const double t_single = timer.best([&] {
         for (int64_t t = 0; t < kChunk; ++t) {
             Params one = base;
             one.n_q = 1;
@@ -163,11 +164,12 @@ int main(int argc, char** argv) {
     int threads = 1;
     Shape sh;
     std::string json_path;
+    Timer timer;
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--quick")) quick = true;
         else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::max(1, std::atoi(argv[++i]));
         else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
-        else if (!std::strcmp(argv[i], "--evict") && i + 1 < argc) g_evict.assign(static_cast<size_t>(std::max(0, std::atoi(argv[++i]))) << 20, 1);
+        else if (!std::strcmp(argv[i], "--evict") && i + 1 < argc) timer.evict.assign(static_cast<size_t>(std::max(0, std::atoi(argv[++i]))) << 20, 1);
         else if (!std::strcmp(argv[i], "--paths") && i + 1 < argc) sh.paths = std::string(",") + argv[++i] + ",";
         else if (!std::strcmp(argv[i], "--heads") && i + 1 < argc) sh.heads = std::atoll(argv[++i]), sh.custom = true;
         else if (!std::strcmp(argv[i], "--kv-heads") && i + 1 < argc) sh.kv_heads = parse_list(argv[++i]), sh.custom = true;
@@ -228,7 +230,7 @@ int main(int argc, char** argv) {
             a.v = v16.data();
             a.k_head_stride = a.v_head_stride = static_cast<size_t>(ctx * kDim);
             const double fp16_bytes = static_cast<double>(k16.size() + v16.size()) * 2.0;
-            const double t16 = time_best([&] {
+            const double t16 = timer.best([&] {
                 parallel(threads, kHeads, [&](int64_t b, int64_t e) {
                     AttentionParams s = a;
                     s.head_begin = b;
@@ -240,7 +242,7 @@ int main(int argc, char** argv) {
             const bool prefill = !sh.custom && ctx == 4096 && hkv == kHeads;
             std::vector<int32_t> pos_c(static_cast<size_t>(kChunk));
             for (int64_t t = 0; t < kChunk; ++t) pos_c[static_cast<size_t>(t)] = static_cast<int32_t>(ctx - kChunk + t);
-            if (prefill) prows.push_back(time_prefill("fp16", a, qc, outc, pos_c, kHeads, threads, budget, [](const AttentionParams& x) { attention_cpu(x); }));
+            if (prefill) prows.push_back(time_prefill("fp16", a, qc, outc, pos_c, kHeads, threads, timer, budget, [](const AttentionParams& x) { attention_cpu(x); }));
 
             // Mixed: fp16 sinks + tail reuse the dense fp16 arrays (same head stride).
             const int64_t n_groups = (ctx - kSinks - kWindow) / kGroup;
@@ -298,7 +300,7 @@ int main(int argc, char** argv) {
                 for (const auto& [path, tag] : paths) {
                     if (!mixed_attention_path_available(path)) continue;
                     if (!sh.paths.empty() && sh.paths.find(std::string(",") + tag + ",") == std::string::npos) continue;
-                    const double t = time_best([&, path = path] {
+                    const double t = timer.best([&, path = path] {
                         parallel(threads, kHeads, [&](int64_t b, int64_t e) {
                             MixedAttentionParams s = m;
                             s.head_begin = b;
@@ -309,7 +311,7 @@ int main(int argc, char** argv) {
                     rows.push_back({name + "/" + tag, ctx, hkv, bytes / 1e6, t * 1e3, bytes / t / 1e9, t16 / t});
                 }
                 if (prefill && kbits == vbits && (kbits == 4 || kbits == 2))
-                    prows.push_back(time_prefill(name, m, qc, outc, pos_c, kHeads, threads, budget, [](const MixedAttentionParams& x) { mixed_attention_cpu(x); }));
+                    prows.push_back(time_prefill(name, m, qc, outc, pos_c, kHeads, threads, timer, budget, [](const MixedAttentionParams& x) { mixed_attention_cpu(x); }));
             }
         }
     }

@@ -929,59 +929,59 @@ TEST_CASE("mixed_attention_int8q_ref vs mixed_attention_ref: within the bound of
                 const size_t n = static_cast<size_t>(sp.n_q * sp.n_head * sp.head_dim_v);
                 std::vector<float> ref(n);
                 mixed_attention_ref(mixed_params(c, ref.data(), 0, sp.n_head));
-                for (const bool residual : {false, true}) {
-                std::vector<float> twin(n);
-                mixed_attention_int8q_ref(mixed_params(c, twin.data(), 0, sp.n_head, residual));
-                const double last_step = residual || kb == 8 ? 508.0 : 2.0;  // d / (the last rounding's half step)
                 const double scale = 1.0 / std::sqrt(static_cast<double>(D)), qmax = kvq::max_code(kb);
                 const size_t rec = kvq::key_record_bytes(kb, g);
-                int bad = 0;
-                double case_ratio = 0.0;
-                for (int64_t t = 0; t < sp.n_q; ++t)
-                    for (int64_t h = 0; h < sp.n_head; ++h) {
-                        const int64_t hk = h / (sp.n_head / sp.n_head_kv);
-                        const float* q = c.q.data() + static_cast<size_t>((t * sp.n_head + h) * D);
-                        double eps = 0.0, qabs = 0.0, kmax = 0.0;
-                        for (int64_t ch = 0; ch < D; ++ch) qabs += std::fabs(static_cast<double>(q[ch]));
-                        for (int64_t j = 0; j < c.n_ctx; ++j)
-                            for (int64_t ch = 0; ch < D; ++ch) kmax = std::max(kmax, std::fabs(static_cast<double>(c.kd[c.at(hk, j, ch, D)])));
-                        for (int64_t gi = 0; gi < sp.n_groups; ++gi) {
-                            const uint8_t* grp = c.kq.data() + static_cast<size_t>(hk) * c.kq_head + static_cast<size_t>(gi) * c.kq_grp;
-                            double e = 0.0;
-                            for (int64_t b0 = 0; b0 < D; b0 += kMixedQueryBlock) {
-                                double a = 0.0;
-                                for (int64_t ch = b0; ch < b0 + kMixedQueryBlock; ++ch)
-                                    a = std::max(a, std::fabs(static_cast<double>(q[ch] * fp16_to_fp32(u16_at(grp + static_cast<size_t>(ch) * rec)))));
-                                e += a / 127.0 / last_step * kMixedQueryBlock * qmax;
+                for (const bool residual : {false, true}) {
+                    std::vector<float> twin(n);
+                    mixed_attention_int8q_ref(mixed_params(c, twin.data(), 0, sp.n_head, residual));
+                    const double last_step = residual || kb == 8 ? 508.0 : 2.0;  // d / (the last rounding's half step)
+                    int bad = 0;
+                    double case_ratio = 0.0;
+                    for (int64_t t = 0; t < sp.n_q; ++t)
+                        for (int64_t h = 0; h < sp.n_head; ++h) {
+                            const int64_t hk = h / (sp.n_head / sp.n_head_kv);
+                            const float* q = c.q.data() + static_cast<size_t>((t * sp.n_head + h) * D);
+                            double eps = 0.0, qabs = 0.0, kmax = 0.0;
+                            for (int64_t ch = 0; ch < D; ++ch) qabs += std::fabs(static_cast<double>(q[ch]));
+                            for (int64_t j = 0; j < c.n_ctx; ++j)
+                                for (int64_t ch = 0; ch < D; ++ch) kmax = std::max(kmax, std::fabs(static_cast<double>(c.kd[c.at(hk, j, ch, D)])));
+                            for (int64_t gi = 0; gi < sp.n_groups; ++gi) {
+                                const uint8_t* grp = c.kq.data() + static_cast<size_t>(hk) * c.kq_head + static_cast<size_t>(gi) * c.kq_grp;
+                                double e = 0.0;
+                                for (int64_t b0 = 0; b0 < D; b0 += kMixedQueryBlock) {
+                                    double a = 0.0;
+                                    for (int64_t ch = b0; ch < b0 + kMixedQueryBlock; ++ch)
+                                        a = std::max(a, std::fabs(static_cast<double>(q[ch] * fp16_to_fp32(u16_at(grp + static_cast<size_t>(ch) * rec)))));
+                                    e += a / 127.0 / last_step * kMixedQueryBlock * qmax;
+                                }
+                                eps = std::max(eps, scale * (e * 1.001 + 0x1p-23 * qabs * kmax));
                             }
-                            eps = std::max(eps, scale * (e * 1.001 + 0x1p-23 * qabs * kmax));
+                            double vmax = 0.0, s_max = 0.0;
+                            for (int64_t j = 0; j < c.n_ctx; ++j)
+                                for (int64_t d = 0; d < D; ++d) vmax = std::max(vmax, std::fabs(static_cast<double>(c.vd[c.at(hk, j, d, D)])));
+                            if (sp.v_bits != 16)
+                                for (int64_t j = 0; j < sp.n_groups * g; ++j)
+                                    for (int64_t cg = 0; cg < D / g; ++cg)
+                                        s_max = std::max(s_max, static_cast<double>(fp16_to_fp32(u16_at(
+                                                                    c.vq.data() + static_cast<size_t>(hk) * c.vq_head + static_cast<size_t>(j) * c.vq_tok +
+                                                                    static_cast<size_t>(cg) * kvq::value_record_bytes(sp.v_bits, g)))));
+                            const double v_term = 32.0 * static_cast<double>(kvq::max_code(sp.v_bits == 16 ? 2 : sp.v_bits)) * s_max / (2.0 * kMixedValueQMax);
+                            for (int64_t d = 0; d < D; ++d) {
+                                const size_t i = static_cast<size_t>((t * sp.n_head + h) * D + d);
+                                const double bound = std::expm1(2.0 * eps) * vmax + std::exp(2.0 * eps) * v_term + 1e-6 * (std::fabs(ref[i]) + vmax);
+                                const double err = std::fabs(static_cast<double>(twin[i]) - ref[i]);
+                                bad += !(err <= bound);
+                                case_ratio = std::max(case_ratio, err / bound);
+                            }
                         }
-                        double vmax = 0.0, s_max = 0.0;
-                        for (int64_t j = 0; j < c.n_ctx; ++j)
-                            for (int64_t d = 0; d < D; ++d) vmax = std::max(vmax, std::fabs(static_cast<double>(c.vd[c.at(hk, j, d, D)])));
-                        if (sp.v_bits != 16)
-                            for (int64_t j = 0; j < sp.n_groups * g; ++j)
-                                for (int64_t cg = 0; cg < D / g; ++cg)
-                                    s_max = std::max(s_max, static_cast<double>(fp16_to_fp32(u16_at(
-                                                                c.vq.data() + static_cast<size_t>(hk) * c.vq_head + static_cast<size_t>(j) * c.vq_tok +
-                                                                static_cast<size_t>(cg) * kvq::value_record_bytes(sp.v_bits, g)))));
-                        const double v_term = 32.0 * static_cast<double>(kvq::max_code(sp.v_bits == 16 ? 2 : sp.v_bits)) * s_max / (2.0 * kMixedValueQMax);
-                        for (int64_t d = 0; d < D; ++d) {
-                            const size_t i = static_cast<size_t>((t * sp.n_head + h) * D + d);
-                            const double bound = std::expm1(2.0 * eps) * vmax + std::exp(2.0 * eps) * v_term + 1e-6 * (std::fabs(ref[i]) + vmax);
-                            const double err = std::fabs(static_cast<double>(twin[i]) - ref[i]);
-                            bad += !(err <= bound);
-                            case_ratio = std::max(case_ratio, err / bound);
-                        }
-                    }
-                const Compare r = compare(twin.data(), ref.data(), n);
-                if (bad) std::fprintf(stderr, "int8q twin vs ref: %s: %d outside the bound\n", describe(sp).c_str(), bad);
-                CHECK(bad == 0);
-                CHECK(r.parity_breaks == 0);
-                worst_ratio = std::max(worst_ratio, case_ratio);
-                if (g == 32 && D == 128)
-                    std::printf("  k%d G%d D%lld%s: int8q twin vs fp32 ref nmse %s, worst error / bound %.2g\n", kb, g,
-                                static_cast<long long>(D), residual ? " residual" : "", sci(r.nmse).c_str(), case_ratio);
+                    const Compare r = compare(twin.data(), ref.data(), n);
+                    if (bad) std::fprintf(stderr, "int8q twin vs ref: %s: %d outside the bound\n", describe(sp).c_str(), bad);
+                    CHECK(bad == 0);
+                    CHECK(r.parity_breaks == 0);
+                    worst_ratio = std::max(worst_ratio, case_ratio);
+                    if (g == 32 && D == 128)
+                        std::printf("  k%d G%d D%lld%s: int8q twin vs fp32 ref nmse %s, worst error / bound %.2g\n", kb, g,
+                                    static_cast<long long>(D), residual ? " residual" : "", sci(r.nmse).c_str(), case_ratio);
                 }
             }
     std::printf("  int8q twin vs ref: worst error / derived bound %.2g\n", worst_ratio);
