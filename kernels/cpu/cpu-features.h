@@ -22,7 +22,8 @@
 #endif
 // The int8 code-dot variants (cpu/code-dot.cpp): AVX-VNNI (VEX VPDPBUSD on ymm) and AVX-512
 // VNNI (F + BW + VL + VNNI). Same region rules as AVX2; call them only after
-// cpu_has_avx_vnni() / cpu_has_avx512_vnni().
+// cpu_has_avx_vnni() / cpu_has_avx512_vnni(). The AVX-512 VBMI region (byte permutes,
+// cpu/mixed-attention-vbmi.cpp) adds DQ and VBMI: call it after cpu_has_avx512_vbmi().
 #if defined(__clang__)
 #define KVMIX_AVXVNNI_BEGIN \
     _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c,avxvnni\"))), apply_to = function)")
@@ -31,12 +32,18 @@
 #define KVMIX_AVX512VNNI_BEGIN \
     _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni\"))), apply_to = function)")
 #define KVMIX_AVX512VNNI_END _Pragma("clang attribute pop")
+#define KVMIX_AVX512VBMI_BEGIN \
+    _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi\"))), apply_to = function)")
+#define KVMIX_AVX512VBMI_END _Pragma("clang attribute pop")
 #else
 #define KVMIX_AVXVNNI_BEGIN _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,f16c,avxvnni\")")
 #define KVMIX_AVXVNNI_END _Pragma("GCC pop_options")
 #define KVMIX_AVX512VNNI_BEGIN \
     _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni\")")
 #define KVMIX_AVX512VNNI_END _Pragma("GCC pop_options")
+#define KVMIX_AVX512VBMI_BEGIN \
+    _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi\")")
+#define KVMIX_AVX512VBMI_END _Pragma("GCC pop_options")
 #endif
 #else
 #define KVMIX_CPU_X86 0
@@ -113,6 +120,20 @@ inline bool cpu_has_avx512_vnni() {
         return f_bw_vl && vnni && (cpu_detail::xcr0() & cpu_detail::kXcr0Avx512) == cpu_detail::kXcr0Avx512;
     }();
     return has && cpu_has_avx2_fma_f16c();
+#else
+    return false;
+#endif
+}
+
+// AVX-512 VBMI (VPERMB / VPERMT2B) and DQ on top of cpu_has_avx512_vnni() (Ice Lake and
+// later, Zen 4; not Skylake-X or Cascade Lake).
+inline bool cpu_has_avx512_vbmi() {
+#if KVMIX_CPU_X86
+    static const bool has = [] {
+        const cpu_detail::Leaf7 l = cpu_detail::leaf7(0);
+        return (l.b & (1u << 17)) != 0 && (l.c & (1u << 1)) != 0;
+    }();
+    return has && cpu_has_avx512_vnni();
 #else
     return false;
 #endif

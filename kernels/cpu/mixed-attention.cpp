@@ -12,6 +12,7 @@
 #include "common/kv-quant-format.h"
 #include "cpu/code-dot.h"
 #include "cpu/cpu-features.h"
+#include "cpu/mixed-attention-vbmi.h"
 #include "cpu/simd-avx2.h"
 #include "ref/mixed-attention.h"
 
@@ -782,6 +783,12 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
         const Run r{&p, &seg, rows.q, hk, sc, dot, vdot, residual};
         const ScoreQuantFn<NH> score = kq ? (dot != nullptr ? &score_int8<NH> : pick_score<NH>(seg.k_bits)) : nullptr;
         const AccumFn<NH> accum = vdot != nullptr ? &accum_int8<NH> : pick_accum<NH>(seg.v_bits);
+        // One row with AVX-512: the VBMI blocks where the shape has them (bit-identical).
+        const bool one_row_512 = NH == 1 && isa_int8 != nullptr && *isa_int8 == CodeDotIsa::avx512;
+        const VbmiKeyGroupFn vbmi_key = one_row_512 && kq && !residual ? vbmi_key_group_fn(seg.k_bits, seg.group_size, p.head_dim) : nullptr;
+        const VbmiValueBlockFn vbmi_value =
+            one_row_512 && vq ? vbmi_value_block_fn(seg.v_bits, seg.group_size, DV, seg.vq_token_stride) : nullptr;
+        const uint8_t* vh = vq ? seg.vq + static_cast<size_t>(hk) * seg.vq_head_stride : nullptr;
         const uint8_t* kh = kq ? seg.kq + static_cast<size_t>(hk) * seg.kq_head_stride : nullptr;
         int64_t prepared = -1;
         for (int64_t c0 = (a / kBlock) * kBlock; c0 < b; c0 += kBlock) {
@@ -803,7 +810,9 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
             if (kq) {
                 const int64_t gi = group_of(c0, seg.group_size);
                 const uint8_t* grp = kh + static_cast<size_t>(gi) * seg.kq_group_stride;
-                if (gi != prepared) {
+                if (vbmi_key != nullptr) {
+                    vbmi_key(rows.q[0], grp, p.head_dim, sc.qi, sc.qd, s[0]);  // G = 32: the group is this block
+                } else if (gi != prepared) {
                     if (dot != nullptr) {
                         prepare_key_group_int8<NH>(r, grp, qm);
                     } else {
@@ -811,7 +820,7 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
                     }
                     prepared = gi;
                 }
-                score(r, grp, qm, c0, s);
+                if (vbmi_key == nullptr) score(r, grp, qm, c0, s);
             } else {
                 score_f16<NH>(r, c0, ja, jb, s);
             }
@@ -820,7 +829,11 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
                 seen[g] = true;
                 softmax_step(p, s[g], ra[g], rb[g], m[g], l[g], sc.acc + g * DV, sc.macc + g * (NC + 1), NC + 1);
             }
-            accum(r, c0, ja, jb, ra, rb, s);
+            if (vbmi_value != nullptr && ja == 0 && jb == kBlock && ra[0] == 0 && rb[0] == kBlock) {
+                vbmi_value(s[0], vh + static_cast<size_t>(c0) * seg.vq_token_stride, sc.acc, sc.macc);
+            } else {
+                accum(r, c0, ja, jb, ra, rb, s);
+            }
         }
     }
     for (int g = 0; g < NH; ++g) {

@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "check.h"
@@ -35,6 +36,7 @@
 #include "cpu/code-dot.h"
 #include "cpu/cpu-features.h"
 #include "cpu/mixed-attention.h"
+#include "cpu/mixed-attention-vbmi.h"
 #include "op-harness.h"
 #include "ref/attention.h"
 #include "ref/kv-quantize.h"
@@ -78,6 +80,7 @@ struct CacheSpec {
     int64_t sinks = 4, n_groups = 3, tail = 20;
     int group = 32, k_bits = 4, v_bits = 4;  // 16 = fp16 side
     int n_pages = 1;                         // quantized groups split into this many segments
+    bool packed = false;                     // quantized strides exactly the format's sizes (else random padding)
     int32_t window = 0;
     float softcap = 0.0f;
     int64_t n_q = 1;
@@ -127,8 +130,8 @@ MixedCache build_cache(const CacheSpec& sp, Rng& rng) {
 
     const bool kq = sp.k_bits != 16, vq = sp.v_bits != 16;
     if (kq) {
-        c.kq_grp = kvq::key_group_bytes(sp.k_bits, sp.group, D) + 4 * static_cast<size_t>(rng.below(3));
-        c.kq_head = c.kq_grp * static_cast<size_t>(sp.n_groups) + 2 * static_cast<size_t>(rng.below(5));
+        c.kq_grp = kvq::key_group_bytes(sp.k_bits, sp.group, D) + (sp.packed ? 0 : 4 * static_cast<size_t>(rng.below(3)));
+        c.kq_head = c.kq_grp * static_cast<size_t>(sp.n_groups) + (sp.packed ? 0 : 2 * static_cast<size_t>(rng.below(5)));
         c.kq.assign(c.kq_head * static_cast<size_t>(HK), 0xEE);
         std::vector<float> tmp(static_cast<size_t>(G * D));
         for (int64_t h = 0; h < HK; ++h)
@@ -141,8 +144,8 @@ MixedCache build_cache(const CacheSpec& sp, Rng& rng) {
             }
     }
     if (vq) {
-        c.vq_tok = kvq::value_row_bytes(sp.v_bits, sp.group, DV) + 2 * static_cast<size_t>(rng.below(3));
-        c.vq_head = c.vq_tok * static_cast<size_t>(nq_tok) + static_cast<size_t>(rng.below(7));
+        c.vq_tok = kvq::value_row_bytes(sp.v_bits, sp.group, DV) + (sp.packed ? 0 : 2 * static_cast<size_t>(rng.below(3)));
+        c.vq_head = c.vq_tok * static_cast<size_t>(nq_tok) + (sp.packed ? 0 : static_cast<size_t>(rng.below(7)));
         c.vq.assign(c.vq_head * static_cast<size_t>(HK), 0xEE);
         for (int64_t h = 0; h < HK; ++h)
             for (int64_t i = 0; i < nq_tok; ++i) {
@@ -999,6 +1002,63 @@ TEST_CASE("mixed_attention_cpu int8 paths: NaN parity and an all-zero query bloc
     check_cpu_vs_ref(c, "zero query block");
     c.q[static_cast<size_t>(sp.head_dim) + 70] = INFINITY;  // query 0 head 1: a non-finite q·s
     check_cpu_vs_ref(c, "inf query element");
+}
+
+TEST_CASE("mixed_attention_cpu: one-row decode over packed 2-bit G32 records (the AVX-512 VBMI blocks), NaN parity") {
+    // MHA decode with the cache's own strides is the shape the VBMI key-group and value-block
+    // functions serve (keys: head_dim % 32 == 0; values: head_dim_v 128): check_cpu_vs_ref
+    // holds the avx512 path byte-identical to avx2_int8 and within tolerance of the twin.
+    // Windows and segment edges make partial blocks, which take the generic value path.
+    const bool vbmi = cpu_has_avx512_vbmi();
+    CHECK((vbmi_key_group_fn(2, 32, 128) != nullptr) == vbmi);
+    CHECK((vbmi_value_block_fn(2, 32, 128, kvq::value_row_bytes(2, 32, 128)) != nullptr) == vbmi);
+    CHECK(vbmi_key_group_fn(3, 32, 128) == nullptr && vbmi_key_group_fn(2, 64, 128) == nullptr && vbmi_key_group_fn(2, 32, 48) == nullptr);
+    CHECK(vbmi_value_block_fn(2, 32, 64, kvq::value_row_bytes(2, 32, 64)) == nullptr &&
+          vbmi_value_block_fn(2, 32, 128, kvq::value_row_bytes(2, 32, 128) + 2) == nullptr);
+    std::printf("  VBMI blocks on this CPU: %s\n", vbmi ? "yes" : "no");
+    Rng rng(97);
+    int cases = 0;
+    for (const int64_t d : {64, 128, 256})
+        for (const auto& [kb, vb] : {std::pair{2, 2}, std::pair{2, 4}, std::pair{4, 2}, std::pair{2, 16}, std::pair{16, 2}}) {
+            CacheSpec sp;
+            sp.packed = true;
+            sp.k_bits = kb;
+            sp.v_bits = vb;
+            sp.n_head = sp.n_head_kv = 3;
+            sp.head_dim = sp.head_dim_v = d;
+            sp.n_groups = 2 + rng.below(4);
+            sp.n_pages = 1 + static_cast<int>(rng.below(3));
+            sp.sinks = rng.below(6);
+            sp.tail = rng.below(70);
+            sp.window = rng.below(3) ? 0 : static_cast<int32_t>(1 + rng.below(150));
+            sp.softcap = rng.below(4) == 0 ? 3.0f : 0.0f;
+            MixedCache c = build_cache(sp, rng);
+            check_cpu_vs_ref(c, describe(sp) + " packed");
+            ++cases;
+        }
+    CacheSpec sp;
+    sp.packed = true;
+    sp.k_bits = sp.v_bits = 2;
+    sp.n_head = sp.n_head_kv = 2;
+    sp.head_dim = sp.head_dim_v = 128;
+    sp.n_groups = 4;
+    MixedCache c = build_cache(sp, rng);
+    for (int64_t i = 64; i < 96; ++i) c.q[static_cast<size_t>(i)] = 0.0f;  // head 0: channel block 2 all zero (d = 0)
+    check_cpu_vs_ref(c, "packed k2v2: zero query block");
+    c.q[static_cast<size_t>(sp.head_dim) + 70] = INFINITY;  // head 1: a non-finite q·s
+    check_cpu_vs_ref(c, "packed k2v2: inf query element");
+    const uint16_t nan16 = 0x7E00;
+    MixedCache ck = build_cache(sp, rng);
+    std::memcpy(ck.kq.data() + 37 * kvq::key_record_bytes(2, 32), &nan16, 2);  // kv head 0, group 0, channel 37: NaN scale
+    check_cpu_vs_ref(ck, "packed k2v2: NaN key scale");
+    MixedCache cv = build_cache(sp, rng);
+    std::memcpy(cv.vq.data() + 40 * cv.vq_tok + 2 * kvq::value_record_bytes(2, 32) + 2, &nan16, 2);  // token 40, group 2: NaN min
+    check_cpu_vs_ref(cv, "packed k2v2: NaN value min");
+    MixedCache ci = build_cache(sp, rng);
+    const uint16_t inf16 = 0x7C00;
+    std::memcpy(ci.vq.data() + ci.vq_head + 70 * ci.vq_tok + kvq::value_record_bytes(2, 32), &inf16, 2);  // head 1, token 70: inf scale
+    check_cpu_vs_ref(ci, "packed k2v2: inf value scale");
+    std::printf("  packed one-row decode: %d shapes + 5 special caches\n", cases);
 }
 
 // ---- mixed attention: split-K ----------------------------------------------------------------

@@ -1,0 +1,342 @@
+#include "cpu/mixed-attention-vbmi.h"
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "common/kv-quant-format.h"
+#include "cpu/cpu-features.h"
+#include "cpu/simd-avx2.h"
+#include "ref/mixed-attention.h"
+
+namespace kvmix {
+namespace {
+
+// 2-bit, G = 32: a record is [fp16 s][fp16 min][8 code bytes]; code byte k holds codes
+// k, k + 8, k + 16, k + 24 at shifts 0, 2, 4, 6.
+constexpr int kRec = static_cast<int>(kvq::record_bytes(2, 32));
+constexpr int kValueRow = 4 * kRec;  // head_dim_v 128: four channel groups per token
+static_assert(kRec == 12 && kvq::chunk_bytes(2) == 8 && kMixedQueryBlock == 32);
+
+struct Index64 {
+    uint8_t b[64];
+};
+
+// Scale/min pairs of 16 key channels (records at 12c, 192 bytes): word c = s_c, word 16 + c
+// = min_c. The first permute reads the window [0, 128), the second [64, 192) for c >= 11.
+constexpr int kKeyMetaSecond = 11;
+constexpr Index64 key_meta_index(int window) {
+    Index64 x{};
+    for (int i = 0; i < 64; ++i) {
+        const int w = i / 2, c = w % 16, src = kRec * c + (w >= 16 ? 2 : 0) + i % 2 - window;
+        x.b[i] = static_cast<uint8_t>(src >= 0 && src < 128 ? src : 0);
+    }
+    return x;
+}
+constexpr uint64_t key_meta_second_mask() {
+    uint64_t m = 0;
+    for (int i = 0; i < 64; ++i)
+        if ((i / 2) % 16 >= kKeyMetaSecond) m |= 1ull << i;
+    return m;
+}
+static_assert(kRec * (kKeyMetaSecond - 1) + 3 < 128 && kRec * kKeyMetaSecond >= 64);
+
+// The code bytes of four key channels (chunks at 12j from the first): dword lane L, byte j =
+// code byte L % 8 of channel j, so lanes 0-7 and 8-15 hold the same bytes.
+constexpr Index64 key_quad_index() {
+    Index64 x{};
+    for (int i = 0; i < 64; ++i) x.b[i] = static_cast<uint8_t>(kRec * (i % 4) + (i / 4) % 8);
+    return x;
+}
+constexpr int kKeyQuadSpan = kRec * 3 + 8;  // bytes a quad's window needs
+
+// Scale/min pairs of four value rows (48 bytes each, 192 bytes): word 4cg + j = s of token j,
+// channel group cg; word 16 + 4cg + j = its min. Window [0, 128), then [64, 192).
+constexpr bool value_meta_first(int i) {
+    const int w = (i / 2) % 16;
+    return kValueRow * (w % 4) + kRec * (w / 4) + 3 < 128;
+}
+constexpr Index64 value_meta_index(int window) {
+    Index64 x{};
+    for (int i = 0; i < 64; ++i) {
+        const int w = i / 2, cg = (w % 16) / 4, j = w % 4;
+        const int src = kValueRow * j + kRec * cg + (w >= 16 ? 2 : 0) + i % 2 - window;
+        x.b[i] = static_cast<uint8_t>(src >= 0 && src < 128 ? src : 0);
+    }
+    return x;
+}
+constexpr uint64_t value_meta_second_mask() {
+    uint64_t m = 0;
+    for (int i = 0; i < 64; ++i)
+        if (!value_meta_first(i)) m |= 1ull << i;
+    return m;
+}
+
+// Codes of a token pair for channel group cg: dword lane L = [code byte L % 8 of the first
+// token, 0, the same byte of the second, 0] (bytes 1 and 3 zeroed by the permute's mask), so
+// each 16-bit half holds one token's byte. Pair 0 of four rows reads window [0, 128) (rows 0
+// and 1), pair 1 the window [64, 192) (rows 2 and 3).
+constexpr Index64 value_pair_index(int cg, int pair) {
+    Index64 x{};
+    for (int i = 0; i < 64; ++i) {
+        const int lane = i / 4, byte = i % 4, row = 2 * pair + byte / 2;
+        const int src = kValueRow * row + kRec * cg + static_cast<int>(kvq::kMetaBytes) + lane % 8 - 64 * pair;
+        x.b[i] = static_cast<uint8_t>(byte % 2 == 0 ? src : 0);
+    }
+    return x;
+}
+constexpr uint64_t kEvenBytes = 0x5555555555555555ull;
+
+struct Tables {
+    Index64 key_meta[2], key_quad, value_meta[2], value_pair[4][2];
+};
+constexpr Tables make_tables() {
+    Tables t{};
+    t.key_meta[0] = key_meta_index(0);
+    t.key_meta[1] = key_meta_index(64);
+    t.key_quad = key_quad_index();
+    t.value_meta[0] = value_meta_index(0);
+    t.value_meta[1] = value_meta_index(64);
+    for (int cg = 0; cg < 4; ++cg)
+        for (int pair = 0; pair < 2; ++pair) t.value_pair[cg][pair] = value_pair_index(cg, pair);
+    return t;
+}
+alignas(64) constexpr Tables kTables = make_tables();
+constexpr uint64_t kKeyMetaSecondMask = key_meta_second_mask();
+constexpr uint64_t kValueMetaSecondMask = value_meta_second_mask();
+
+}  // namespace
+}  // namespace kvmix
+
+#if KVMIX_CPU_X86
+// GCC 12's AVX-512 headers self-initialize their "undefined" vectors, which trips
+// -Wmaybe-uninitialized and -Wuninitialized (a header false positive, GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+KVMIX_AVX512VBMI_BEGIN
+namespace kvmix {
+namespace {
+
+inline __m512i load_index(const Index64& x) { return _mm512_load_si512(x.b); }
+
+// Lanes 0-7 keep the bit pair of shift 2·s0, lanes 8-15 that of 2·(s0 + 1); the int32 sums
+// of their products are then 4^s times the codes' sums, undone by shift_positions.
+inline __m512i position_mask(int s0) {
+    const __m256i lo = _mm256_set1_epi32(static_cast<int>(0x03030303u << (2 * s0)));
+    const __m256i hi = _mm256_set1_epi32(static_cast<int>(0x03030303u << (2 * s0 + 2)));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+inline __m512i position_shift(int s0) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * s0)), _mm256_set1_epi32(2 * s0 + 2), 1);
+}
+
+inline float hsum_lo8(__m512 v) { return avx2::hsum(_mm512_castps512_ps256(v)); }
+inline float hsum_hi8(__m512 v) { return avx2::hsum(_mm512_extractf32x8_ps(v, 1)); }
+
+// ---- keys: one query row, G = 32, 2-bit ------------------------------------------------
+
+// 16 channels' (s, min) from their records at p (192 bytes): s and min as fp32.
+inline void key_meta16(const uint8_t* p, __m512& s, __m512& m) {
+    const __m512i r0 = _mm512_loadu_si512(p), r1 = _mm512_loadu_si512(p + 64), r2 = _mm512_loadu_si512(p + 128);
+    const __m512i a = _mm512_permutex2var_epi8(r0, load_index(kTables.key_meta[0]), r1);
+    const __m512i b = _mm512_permutex2var_epi8(r1, load_index(kTables.key_meta[1]), r2);
+    const __m512i sm = _mm512_mask_blend_epi8(kKeyMetaSecondMask, a, b);
+    s = _mm512_cvtph_ps(_mm512_castsi512_si256(sm));
+    m = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(sm, 1));
+}
+
+void key_group_k2g32(const float* q, const uint8_t* grp, int64_t D, int8_t* qi, float* qd, float* s) {
+    // Per 32-channel block, as prepare_key_group_int8: qs = q·s, the NaN/inf check, the int8
+    // query with d = max|qs| / 127; qm = Σ q·min in 8-lane chains over the channels in order.
+    __m256 qmv = _mm256_setzero_ps();
+    for (int64_t b0 = 0; b0 < D; b0 += kMixedQueryBlock) {
+        __m512 x[2];
+        __m512 bad = _mm512_setzero_ps();
+        for (int h = 0; h < 2; ++h) {
+            __m512 sv, mv;
+            key_meta16(grp + static_cast<size_t>(b0 + 16 * h) * kRec, sv, mv);
+            const __m512 qv = _mm512_loadu_ps(q + b0 + 16 * h);
+            x[h] = _mm512_mul_ps(qv, sv);
+            qmv = _mm256_fmadd_ps(_mm512_castps512_ps256(qv), _mm512_castps512_ps256(mv), qmv);
+            qmv = _mm256_fmadd_ps(_mm512_extractf32x8_ps(qv, 1), _mm512_extractf32x8_ps(mv, 1), qmv);
+            bad = _mm512_or_ps(bad, _mm512_sub_ps(x[h], x[h]));  // NaN bits iff NaN or ±inf
+        }
+        int8_t* qb = qi + b0;
+        float& d = qd[b0 / kMixedQueryBlock];
+        const __m512 sign = _mm512_set1_ps(-0.0f);
+        const float am = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, x[0]), _mm512_andnot_ps(sign, x[1])));
+        if (_mm512_cmp_ps_mask(bad, bad, _CMP_UNORD_Q) != 0 || am == 0.0f) {
+            d = am == 0.0f && _mm512_cmp_ps_mask(bad, bad, _CMP_UNORD_Q) == 0 ? 0.0f : NAN;
+            std::memset(qb, 0, kMixedQueryBlock);
+            continue;
+        }
+        d = am / 127.0f;
+        const __m512 inv = _mm512_set1_ps(127.0f / am);
+        for (int h = 0; h < 2; ++h)
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16 * h), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(x[h], inv))));
+    }
+    // Dots, as score_int8: per block the exact Σ qi·code for tokens 0-15 (a01) and 16-31 (a23),
+    // then score = qm + Σ_b d_b·int_b by FMA in block order.
+    const float qm = avx2::hsum(qmv);
+    __m512 a01 = _mm512_set1_ps(qm), a23 = a01;
+    const __m512i quad = load_index(kTables.key_quad);
+    const __m512i mask01 = position_mask(0), mask23 = position_mask(2);
+    const __m512i sh01 = position_shift(0), sh23 = position_shift(2);
+    const uint8_t* end = grp + static_cast<size_t>(D) * kRec;
+    for (int64_t b0 = 0; b0 < D; b0 += kMixedQueryBlock) {
+        __m512i i01 = _mm512_setzero_si512(), i23 = _mm512_setzero_si512();
+        for (int j = 0; j < kMixedQueryBlock / 4; ++j) {
+            const uint8_t* p = grp + static_cast<size_t>(b0 + 4 * j) * kRec + kvq::kMetaBytes;
+            // The group's last quad: a full 64-byte load would read past the group.
+            const __m512i win = end - p >= 64 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8((1ull << kKeyQuadSpan) - 1, p);
+            const __m512i codes = _mm512_permutexvar_epi8(quad, win);
+            int32_t wq;
+            std::memcpy(&wq, qi + b0 + 4 * j, sizeof wq);
+            const __m512i wv = _mm512_set1_epi32(wq);
+            i01 = _mm512_dpbusd_epi32(i01, _mm512_and_si512(codes, mask01), wv);
+            i23 = _mm512_dpbusd_epi32(i23, _mm512_and_si512(codes, mask23), wv);
+        }
+        const __m512 dv = _mm512_set1_ps(qd[b0 / kMixedQueryBlock]);
+        a01 = _mm512_fmadd_ps(dv, _mm512_cvtepi32_ps(_mm512_srav_epi32(i01, sh01)), a01);
+        a23 = _mm512_fmadd_ps(dv, _mm512_cvtepi32_ps(_mm512_srav_epi32(i23, sh23)), a23);
+    }
+    _mm512_storeu_ps(s, a01);
+    _mm512_storeu_ps(s + 16, a23);
+}
+
+// ---- values: one row, whole block, G = 32, 2-bit, head_dim_v 128 ---------------------------
+
+void value_block_v2g32(const float* w, const uint8_t* rows, float* acc, float* macc) {
+    constexpr int kGroups = 4;
+    // Scale/min per channel group in token order: s01[v] lanes 0-7 = group 0, tokens 8v..8v+7,
+    // lanes 8-15 = group 1; s23[v] groups 2 and 3 (likewise m).
+    const __m512i meta0 = load_index(kTables.value_meta[0]), meta1 = load_index(kTables.value_meta[1]);
+    const __m512i lo8 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i hi8 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    __m512 ws[2][4];  // [group pair][v]
+    __m512 msum[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m512 amax[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m512 bad[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int v = 0; v < 4; ++v) {
+        __m512 s4[2], m4[2];
+        for (int h = 0; h < 2; ++h) {
+            const uint8_t* p = rows + static_cast<size_t>(8 * v + 4 * h) * kValueRow;
+            const __m512i r0 = _mm512_loadu_si512(p), r1 = _mm512_loadu_si512(p + 64), r2 = _mm512_loadu_si512(p + 128);
+            const __m512i sm = _mm512_mask_blend_epi8(kValueMetaSecondMask, _mm512_permutex2var_epi8(r0, meta0, r1),
+                                                      _mm512_permutex2var_epi8(r1, meta1, r2));
+            s4[h] = _mm512_cvtph_ps(_mm512_castsi512_si256(sm));
+            m4[h] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(sm, 1));
+        }
+        const __m512 wv = _mm512_broadcast_f32x8(_mm256_loadu_ps(w + 8 * v));
+        const __m512 s_pair[2] = {_mm512_permutex2var_ps(s4[0], lo8, s4[1]), _mm512_permutex2var_ps(s4[0], hi8, s4[1])};
+        const __m512 m_pair[2] = {_mm512_permutex2var_ps(m4[0], lo8, m4[1]), _mm512_permutex2var_ps(m4[0], hi8, m4[1])};
+        for (int gp = 0; gp < 2; ++gp) {
+            ws[gp][v] = _mm512_mul_ps(wv, s_pair[gp]);
+            msum[gp] = _mm512_fmadd_ps(wv, m_pair[gp], msum[gp]);
+            amax[gp] = _mm512_max_ps(amax[gp], _mm512_andnot_ps(sign, ws[gp][v]));
+            bad[gp] = _mm512_or_ps(bad[gp], _mm512_sub_ps(ws[gp][v], ws[gp][v]));  // NaN bits iff NaN or ±inf
+        }
+    }
+    // Per group, as accum_int8: Σ w·min to macc, int16 weights with d = max|w·s| / 32767
+    // (0 and NaN as there), stored per group in token order.
+    alignas(64) int16_t wq[kGroups][32];
+    float dq[kGroups];
+    for (int gp = 0; gp < 2; ++gp) {
+        const __mmask16 nan_lanes = _mm512_cmp_ps_mask(bad[gp], bad[gp], _CMP_UNORD_Q);
+        float inv[2];
+        for (int h = 0; h < 2; ++h) {
+            const int cg = 2 * gp + h;
+            macc[cg] += h == 0 ? hsum_lo8(msum[gp]) : hsum_hi8(msum[gp]);
+            const float am = _mm512_reduce_max_ps(_mm512_mask_mov_ps(_mm512_setzero_ps(), h == 0 ? 0x00FF : 0xFF00, amax[gp]));
+            const bool nonfinite = (nan_lanes & (h == 0 ? 0x00FF : 0xFF00)) != 0;
+            if (nonfinite || am == 0.0f) {
+                dq[cg] = am == 0.0f && !nonfinite ? 0.0f : NAN;
+                inv[h] = 0.0f;
+                continue;
+            }
+            dq[cg] = am / static_cast<float>(kMixedValueQMax);
+            inv[h] = static_cast<float>(kMixedValueQMax) / am;
+        }
+        const __m512 iv = _mm512_insertf32x8(_mm512_set1_ps(inv[0]), _mm256_set1_ps(inv[1]), 1);
+        // A skipped group (inv 0) gets weights 0, as on the generic path.
+        const __mmask16 keep = static_cast<__mmask16>((inv[0] != 0.0f ? 0x00FF : 0) | (inv[1] != 0.0f ? 0xFF00 : 0));
+        for (int v = 0; v < 4; ++v) {
+            const __m256i q16 = _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(_mm512_maskz_mul_ps(keep, ws[gp][v], iv)));
+            _mm_store_si128(reinterpret_cast<__m128i*>(wq[2 * gp] + 8 * v), _mm256_castsi256_si128(q16));
+            _mm_store_si128(reinterpret_cast<__m128i*>(wq[2 * gp + 1] + 8 * v), _mm256_extracti128_si256(q16, 1));
+        }
+    }
+    // Dots: per token pair and group, 16-bit lanes [first token's code byte, second's] against
+    // the pair's two int16 weights; lanes 0-15 of acc[cg][0] are channels 32cg .. +15 and of
+    // acc[cg][1] channels 32cg + 16 .. +31.
+    const __m512i mask01 = position_mask(0), mask23 = position_mask(2);
+    const __m512i word01 = _mm512_and_si512(mask01, _mm512_set1_epi32(0x00FF00FF));
+    const __m512i word23 = _mm512_and_si512(mask23, _mm512_set1_epi32(0x00FF00FF));
+    __m512i iacc[kGroups][2];
+    for (int cg = 0; cg < kGroups; ++cg) iacc[cg][0] = iacc[cg][1] = _mm512_setzero_si512();
+    for (int quad = 0; quad < 8; ++quad) {
+        const uint8_t* p = rows + static_cast<size_t>(4 * quad) * kValueRow;
+        const __m512i r0 = _mm512_loadu_si512(p), r1 = _mm512_loadu_si512(p + 64), r2 = _mm512_loadu_si512(p + 128);
+        for (int pair = 0; pair < 2; ++pair) {
+            const int t = 4 * quad + 2 * pair;
+            for (int cg = 0; cg < kGroups; ++cg) {
+                const __m512i idx = load_index(kTables.value_pair[cg][pair]);
+                const __m512i codes = pair == 0 ? _mm512_maskz_permutex2var_epi8(kEvenBytes, r0, idx, r1)
+                                                : _mm512_maskz_permutex2var_epi8(kEvenBytes, r1, idx, r2);
+                int32_t wp;
+                std::memcpy(&wp, &wq[cg][t], sizeof wp);
+                const __m512i wv = _mm512_set1_epi32(wp);
+                iacc[cg][0] = _mm512_dpwssd_epi32(iacc[cg][0], _mm512_and_si512(codes, word01), wv);
+                iacc[cg][1] = _mm512_dpwssd_epi32(iacc[cg][1], _mm512_and_si512(codes, word23), wv);
+            }
+        }
+    }
+    const __m512i sh01 = position_shift(0), sh23 = position_shift(2);
+    for (int cg = 0; cg < kGroups; ++cg) {
+        const __m512 dv = _mm512_set1_ps(dq[cg]);
+        float* a = acc + 32 * cg;
+        _mm512_storeu_ps(a, _mm512_fmadd_ps(dv, _mm512_cvtepi32_ps(_mm512_srav_epi32(iacc[cg][0], sh01)), _mm512_loadu_ps(a)));
+        _mm512_storeu_ps(a + 16, _mm512_fmadd_ps(dv, _mm512_cvtepi32_ps(_mm512_srav_epi32(iacc[cg][1], sh23)), _mm512_loadu_ps(a + 16)));
+    }
+}
+
+}  // namespace
+}  // namespace kvmix
+KVMIX_AVX512VBMI_END
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+namespace kvmix {
+
+VbmiKeyGroupFn vbmi_key_group_fn(int bits, int group, int64_t head_dim) {
+#if KVMIX_CPU_X86
+    if (bits == 2 && group == 32 && head_dim > 0 && head_dim % kMixedQueryBlock == 0 && cpu_has_avx512_vbmi()) return &key_group_k2g32;
+#else
+    (void)bits;
+    (void)group;
+    (void)head_dim;
+#endif
+    return nullptr;
+}
+
+VbmiValueBlockFn vbmi_value_block_fn(int bits, int group, int64_t head_dim_v, size_t token_stride) {
+#if KVMIX_CPU_X86
+    if (bits == 2 && group == 32 && head_dim_v == 128 && token_stride == static_cast<size_t>(kValueRow) && cpu_has_avx512_vbmi())
+        return &value_block_v2g32;
+#else
+    (void)bits;
+    (void)group;
+    (void)head_dim_v;
+    (void)token_stride;
+#endif
+    return nullptr;
+}
+
+}  // namespace kvmix

@@ -1,0 +1,35 @@
+// One-row blocks of the int8 mixed attention (cpu/mixed-attention.cpp) with AVX-512 VBMI
+// byte permutes, for the shape that dominates MHA decode at long context: G = 32, 2-bit
+// codes. The generic int8 path byte-transposes every four rows of codes with unpacks and
+// gathers each scale/min pair with a scalar load; here one VPERMB / VPERMT2B builds each
+// VPDPBUSD / VPDPWSSD operand (and 16 scale/min pairs) straight from contiguous records.
+// Every code byte is used at its place: the bit pair at shift 2s is masked, not shifted, so
+// its products carry a factor 4^s that an exact arithmetic shift of the int32 sums removes.
+//
+// Both functions do the same fp32 operations in the same order as the generic path with one
+// query row (prepare_key_group_int8 + score_int8, accum_int8; no residual row) and the same
+// exact integers, so the attention output is bit-identical to every other int8 path
+// (test-kv-quant compares them byte for byte).
+//
+// Key group (vbmi_key_group_fn(2, 32, head_dim), head_dim % 32 == 0): q [head_dim] fp32, grp
+//   one key group (kv-quant-format.h), scratch qi [head_dim] int8 and qd [head_dim / 32];
+//   writes s [32] = the raw dots qm + Σ_b qd_b · Σ_{c in b} qi_c·code_ct of the group's tokens.
+// Value block (vbmi_value_block_fn(2, 32, 128, 48)): w [32] the weights of a row that sees
+//   all 32 tokens of a whole block, rows = the block's first value row (rows 48 bytes apart);
+//   acc [128] += the block's p·v with int16 weights, macc [4] += Σ_t w_t·min_t per channel group.
+// The fn getters return nullptr for other shapes and on CPUs without cpu_has_avx512_vbmi().
+// Pure, thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace kvmix {
+
+using VbmiKeyGroupFn = void (*)(const float* q, const uint8_t* grp, int64_t head_dim, int8_t* qi, float* qd, float* s);
+using VbmiValueBlockFn = void (*)(const float* w, const uint8_t* rows, float* acc, float* macc);
+
+VbmiKeyGroupFn vbmi_key_group_fn(int bits, int group, int64_t head_dim);
+VbmiValueBlockFn vbmi_value_block_fn(int bits, int group, int64_t head_dim_v, size_t token_stride);
+
+}  // namespace kvmix
