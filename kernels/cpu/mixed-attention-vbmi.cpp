@@ -149,35 +149,63 @@ inline void key_meta16(const uint8_t* p, __m512& s, __m512& m) {
     m = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(sm, 1));
 }
 
+// The largest element of each of a, b, c, d (any order of comparisons gives the same max),
+// as the four lanes of an xmm: two 128-bit shuffles per pair, then within the lanes.
+inline __m128 max4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    const __m512 ab = _mm512_max_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+    const __m512 cd = _mm512_max_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xEE));
+    __m512 m = _mm512_max_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
+    m = _mm512_max_ps(m, _mm512_permute_ps(m, 0x4E));
+    m = _mm512_max_ps(m, _mm512_permute_ps(m, 0xB1));
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), m));
+}
+
 void key_group_k2g32(const float* q, const uint8_t* grp, int64_t D, int8_t* qi, float* qd, float* s) {
     // Per 32-channel block, as prepare_key_group_int8: qs = q·s, the NaN/inf check, the int8
     // query with d = max|qs| / 127; qm = Σ q·min in 8-lane chains over the channels in order.
+    // Up to four blocks at a time share one max reduction and one division for d and 1/d.
     __m256 qmv = _mm256_setzero_ps();
-    for (int64_t b0 = 0; b0 < D; b0 += kMixedQueryBlock) {
-        __m512 x[2];
-        __m512 bad = _mm512_setzero_ps();
-        for (int h = 0; h < 2; ++h) {
-            __m512 sv, mv;
-            key_meta16(grp + static_cast<size_t>(b0 + 16 * h) * kRec, sv, mv);
-            const __m512 qv = _mm512_loadu_ps(q + b0 + 16 * h);
-            x[h] = _mm512_mul_ps(qv, sv);
-            qmv = _mm256_fmadd_ps(_mm512_castps512_ps256(qv), _mm512_castps512_ps256(mv), qmv);
-            qmv = _mm256_fmadd_ps(_mm512_extractf32x8_ps(qv, 1), _mm512_extractf32x8_ps(mv, 1), qmv);
-            bad = _mm512_or_ps(bad, _mm512_sub_ps(x[h], x[h]));  // NaN bits iff NaN or ±inf
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t c0 = 0; c0 < D; c0 += 4 * kMixedQueryBlock) {
+        const int nb = static_cast<int>(avx2::min_i64(4, (D - c0) / kMixedQueryBlock));
+        __m512 x[8], ax[4];
+        __mmask16 bad_block = 0;  // bit b: block b has a NaN or ±inf q·s
+        for (int b = 0; b < 4; ++b) {
+            if (b >= nb) {
+                ax[b] = _mm512_setzero_ps();
+                continue;
+            }
+            __m512 bad = _mm512_setzero_ps();
+            for (int h = 0; h < 2; ++h) {
+                const int64_t c = c0 + b * kMixedQueryBlock + 16 * h;
+                __m512 sv, mv;
+                key_meta16(grp + static_cast<size_t>(c) * kRec, sv, mv);
+                const __m512 qv = _mm512_loadu_ps(q + c);
+                x[2 * b + h] = _mm512_mul_ps(qv, sv);
+                qmv = _mm256_fmadd_ps(_mm512_castps512_ps256(qv), _mm512_castps512_ps256(mv), qmv);
+                qmv = _mm256_fmadd_ps(_mm512_extractf32x8_ps(qv, 1), _mm512_extractf32x8_ps(mv, 1), qmv);
+                bad = _mm512_or_ps(bad, _mm512_sub_ps(x[2 * b + h], x[2 * b + h]));  // NaN bits iff NaN or ±inf
+            }
+            ax[b] = _mm512_max_ps(_mm512_andnot_ps(sign, x[2 * b]), _mm512_andnot_ps(sign, x[2 * b + 1]));
+            if (_mm512_cmp_ps_mask(bad, bad, _CMP_UNORD_Q) != 0) bad_block = static_cast<__mmask16>(bad_block | (1u << b));
         }
-        int8_t* qb = qi + b0;
-        float& d = qd[b0 / kMixedQueryBlock];
-        const __m512 sign = _mm512_set1_ps(-0.0f);
-        const float am = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, x[0]), _mm512_andnot_ps(sign, x[1])));
-        if (_mm512_cmp_ps_mask(bad, bad, _CMP_UNORD_Q) != 0 || am == 0.0f) {
-            d = am == 0.0f && _mm512_cmp_ps_mask(bad, bad, _CMP_UNORD_Q) == 0 ? 0.0f : NAN;
-            std::memset(qb, 0, kMixedQueryBlock);
-            continue;
+        const __m128 am = max4(ax[0], ax[1], ax[2], ax[3]);
+        // d = 0 for an all-zero block, NaN for a non-finite one; its int8 query is 0.
+        const __m128 d = _mm_mask_mov_ps(_mm_div_ps(am, _mm_set1_ps(127.0f)), bad_block, _mm_set1_ps(NAN));
+        alignas(16) float inv[4];
+        _mm_store_ps(inv, _mm_div_ps(_mm_set1_ps(127.0f), am));
+        const __mmask16 zero_block = _mm_cmp_ps_mask(am, _mm_setzero_ps(), _CMP_EQ_OQ);
+        alignas(16) float dd[4];
+        _mm_store_ps(dd, d);
+        for (int b = 0; b < nb; ++b) {
+            const int64_t c = c0 + b * kMixedQueryBlock;
+            qd[c / kMixedQueryBlock] = dd[b];
+            const __mmask16 keep = ((bad_block | zero_block) >> b) & 1 ? 0 : 0xFFFF;
+            const __m512 iv = _mm512_set1_ps(inv[b]);
+            for (int h = 0; h < 2; ++h)
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(qi + c + 16 * h),
+                                 _mm512_cvtsepi32_epi8(_mm512_maskz_cvtps_epi32(keep, _mm512_mul_ps(x[2 * b + h], iv))));
         }
-        d = am / 127.0f;
-        const __m512 inv = _mm512_set1_ps(127.0f / am);
-        for (int h = 0; h < 2; ++h)
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16 * h), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(x[h], inv))));
     }
     // Dots, as score_int8: per block the exact Σ qi·code for tokens 0-15 (a01) and 16-31 (a23),
     // then score = qm + Σ_b d_b·int_b by FMA in block order.
