@@ -1,8 +1,9 @@
 // The KVmix KV cache (../shared/KVMIX.md): per layer, the first `sinks` tokens and a recent
 // window stay fp16; older tokens are quantized in whole groups of G — keys per channel over
 // G tokens, values per token over G channels — at the layer's own K and V bit widths, into
-// pages allocated as the context grows. Attention reads the packed codes directly through
-// the mixed-attention kernel (sinks, quantized pages and the fp16 window as segments,
+// slabs allocated as the context grows (16 groups, each kv head's run contiguous; the memory
+// report charges pages of 4 groups). Attention reads the packed codes directly through
+// the mixed-attention kernel (sinks, quantized slabs and the fp16 window as segments,
 // merged by an online softmax). A side with 16 bits is never quantized.
 // erase() (context shift) dequantizes from the group containing `begin`, drops the range,
 // re-rotates and re-quantizes what moved; save()/load() write a versioned snapshot tagged

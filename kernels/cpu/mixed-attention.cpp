@@ -94,7 +94,7 @@ inline void load_scale_min8(const uint8_t* p, size_t stride, __m256& s, __m256& 
 }
 
 // Brings [p, p + n) toward L1 ahead of use: the quantized K/V of one block are a few short
-// runs per head (pages of 4 groups), too short for the hardware prefetcher to ramp up.
+// runs per head (slabs of 16 groups), short for the hardware prefetcher to ramp up.
 // Ranges over 8 KiB (wide groups: G = 128, 8 bits, head_dim 256) would evict the block in
 // use from L1, so they only go to L2.
 inline void prefetch_range(const uint8_t* p, size_t n) {

@@ -11,8 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 
+#include "backend/cpu-backend.h"
 #include "check.h"
+#include "common/kv-quant-format.h"
 #include "model/model.h"
 #include "runtime/kv-profile.h"
 #include "runtime/kvmix-kv-cache.h"
@@ -35,9 +38,9 @@ std::shared_ptr<const Model> one_layer() {
 // zero_window: no fp16 window at all (ratio 0, W_min 0): only the sinks and the 1..G tokens not
 // yet forming a whole group stay fp16.
 std::unique_ptr<Session> make(std::shared_ptr<const Model> m, const std::string& spec, int64_t chunk = 16, int group = 32,
-                              bool zero_window = false, const char* rotation = "none") {
+                              bool zero_window = false, const char* rotation = "none", int64_t n_ctx = 256) {
     SessionConfig cfg;
-    cfg.n_ctx = 256;
+    cfg.n_ctx = n_ctx;
     cfg.n_batch = chunk;
     cfg.n_threads = 2;
     if (spec == "f32") {
@@ -167,6 +170,116 @@ TEST_CASE("kvmix cache: truncation keeps whole groups") {
     REQUIRE_OK(s->eval(std::span<const int32_t>(toks).subspan(68), &a));
     CHECK_EQ(s->n_past(), int64_t(200));
     CHECK(std::all_of(a.begin(), a.end(), [](float x) { return std::isfinite(x); }));
+}
+
+TEST_CASE("kvmix cache: storage slabs (16 groups) cross over correctly: attention, snapshot, truncation, memory") {
+    // 1200 tokens (the fixture models stop at 256, so the cache is driven directly) with a
+    // 32..64-token fp16 window: 36 groups of 32 per side in 9 pages, stored in 3 slabs (the
+    // last partly filled), read through segments cut at every slab end. Checked against exact
+    // attention over the original K/V in double (k8v8: a wrong slab offset or head stride is
+    // far outside 8-bit error, ~1% here), a snapshot loading into a fresh cache attending identically,
+    // truncation back into the first slab, and the report charging pages while slabs are allocated.
+    const std::vector<KvLayerShape> shapes{{2, 64, 64}};
+    const int64_t n_ctx = 1200, chunk = 64, H = 4, D = 64;
+    std::mt19937 gen(91);
+    std::normal_distribution<float> normal;
+    std::vector<float> k(static_cast<size_t>(n_ctx * 2 * D)), v(k.size()), q(static_cast<size_t>(H * D));
+    for (auto& x : k) x = 2.0f * normal(gen);
+    for (auto& x : v) x = normal(gen);
+    for (auto& x : q) x = normal(gen);
+    auto parsed = parse_kv_spec("k8v8", 1);
+    REQUIRE_OK(parsed);
+    KvProfile prof = *parsed;
+    prof.window_min = 32;
+    prof.window_max = 64;
+    auto made = make_kvmix_kv_cache(shapes, prof, n_ctx + chunk, chunk);
+    REQUIRE_OK(made);
+    std::unique_ptr<KvCache> cache = std::move(made).value();
+    for (int64_t t = 0; t < n_ctx; t += chunk) {
+        const int64_t n = std::min(chunk, n_ctx - t);
+        cache->write(0, 0, n, k.data() + t * 2 * D, v.data() + t * 2 * D);
+        cache->commit(n);
+    }
+    CpuBackend backend(2);
+    // Query heads 2h, 2h + 1 read kv head h; exact softmax attention over [0, n_kv) in double.
+    const auto attend = [&](KvCache& c, int64_t n_kv) {
+        std::vector<float> out(static_cast<size_t>(H * D));
+        const int32_t pos = static_cast<int32_t>(n_kv - 1);
+        AttentionQuery aq;
+        aq.q = q.data();
+        aq.out = out.data();
+        aq.n_q = 1;
+        aq.n_head = H;
+        aq.q_pos = &pos;
+        aq.n_kv = n_kv;
+        aq.scale = 0.125f;
+        c.attend(0, aq, backend);
+        return out;
+    };
+    const auto exact = [&](int64_t n_kv) {
+        std::vector<double> out(static_cast<size_t>(H * D));
+        for (int64_t h = 0; h < H; ++h) {
+            const int64_t hk = h / 2;
+            std::vector<double> w(static_cast<size_t>(n_kv));
+            double mx = -1e300, sum = 0;
+            for (int64_t j = 0; j < n_kv; ++j) {
+                double dot = 0;
+                for (int64_t d = 0; d < D; ++d) dot += static_cast<double>(q[static_cast<size_t>(h * D + d)]) * k[static_cast<size_t>((j * 2 + hk) * D + d)];
+                w[static_cast<size_t>(j)] = 0.125 * dot;
+                mx = std::max(mx, w[static_cast<size_t>(j)]);
+            }
+            for (auto& x : w) sum += (x = std::exp(x - mx));
+            for (int64_t j = 0; j < n_kv; ++j)
+                for (int64_t d = 0; d < D; ++d)
+                    out[static_cast<size_t>(h * D + d)] += w[static_cast<size_t>(j)] / sum * v[static_cast<size_t>((j * 2 + hk) * D + d)];
+        }
+        return out;
+    };
+    const auto rel = [](const std::vector<float>& got, const std::vector<double>& want) {
+        double num = 0, den = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+            num += (got[i] - want[i]) * (got[i] - want[i]);
+            den += want[i] * want[i];
+        }
+        return std::sqrt(num / den);
+    };
+    const std::vector<float> got = attend(*cache, n_ctx);
+    const double e = rel(got, exact(n_ctx));
+    std::printf("  k8v8 over 3 slabs: relative attention error vs exact %.2e (bound 0.015)\n", e);
+    CHECK(e <= 0.015);
+
+    // Report: 4 sinks, then groups of 32 while the fp16 tail exceeds window 64 + G: 35 groups
+    // (1120 tokens) per side, 80 tokens fp16; 9 pages charged, 3 slabs (12 pages) allocated.
+    const KvMemoryReport r = cache->memory();
+    const int64_t groups = 35, pages = 9, slabs = 3;
+    const uint64_t page = 4 * 2 * kvq::key_group_bytes(8, 32, D);  // 4 groups x 2 kv heads; a value page is the same size
+    CHECK_EQ(page, uint64_t(4 * 32 * 2 * kvq::value_row_bytes(8, 32, D)));
+    CHECK_EQ(r.bytes, 2 * ((n_ctx - groups * 32) * 2 * D * 2 + pages * page));
+    CHECK(r.allocated_bytes >= r.bytes + 2 * (slabs * 4 - pages) * page);
+    const std::string path = temp_path("kvslab");
+    {
+        std::ofstream out(path, std::ios::binary);
+        REQUIRE_OK(cache->save(out));
+    }
+    auto made2 = make_kvmix_kv_cache(shapes, prof, n_ctx + chunk, chunk);
+    REQUIRE_OK(made2);
+    std::unique_ptr<KvCache> loaded = std::move(made2).value();
+    {
+        std::ifstream in(path, std::ios::binary);
+        REQUIRE_OK(loaded->load(in));
+    }
+    std::filesystem::remove(path);
+    const std::vector<float> got2 = attend(*loaded, n_ctx);
+    CHECK(std::memcmp(got.data(), got2.data(), got.size() * sizeof(float)) == 0);
+    CHECK_EQ(loaded->memory().bytes, r.bytes);
+
+    cache->truncate(300);
+    CHECK(cache->size() <= 300);
+    const std::vector<float> got3 = attend(*cache, cache->size());
+    const double e3 = rel(got3, exact(cache->size()));
+    std::printf("  truncated to %lld tokens: relative attention error vs exact %.2e\n", static_cast<long long>(cache->size()), e3);
+    CHECK(e3 <= 0.015);
+    CHECK(cache->memory().allocated_bytes < r.allocated_bytes);
 }
 
 TEST_CASE("kvmix cache: save mid-conversation, load into a new session, continue exactly like an uninterrupted run") {
