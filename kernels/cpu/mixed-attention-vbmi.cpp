@@ -134,8 +134,6 @@ inline __m512i position_shift(int s0) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * s0)), _mm256_set1_epi32(2 * s0 + 2), 1);
 }
 
-inline float hsum_lo8(__m512 v) { return avx2::hsum(_mm512_castps512_ps256(v)); }
-inline float hsum_hi8(__m512 v) { return avx2::hsum(_mm512_extractf32x8_ps(v, 1)); }
 
 // ---- keys: one query row, G = 32, 2-bit ------------------------------------------------
 
@@ -271,28 +269,31 @@ void value_block_v2g32(const float* w, const uint8_t* rows, float* acc, float* m
         }
     }
     // Per group, as accum_int8: Σ w·min to macc, int16 weights with d = max|w·s| / 32767
-    // (0 and NaN as there), stored per group in token order.
-    alignas(64) int16_t wq[kGroups][32];
-    float dq[kGroups];
+    // (0 and NaN as there), stored per group in token order. The four groups' sums, maxima
+    // and divisions run side by side; each sum adds its lanes in avx2::hsum's order.
+    const __m512 x = _mm512_add_ps(_mm512_shuffle_f32x4(msum[0], msum[1], 0x88), _mm512_shuffle_f32x4(msum[0], msum[1], 0xDD));
+    const __m512 y = _mm512_add_ps(x, _mm512_permute_ps(x, 0xEE));
+    const __m512 z = _mm512_add_ps(y, _mm512_permute_ps(y, 0xF5));
+    const __m512i lane0 = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    _mm_storeu_ps(macc, _mm_add_ps(_mm_loadu_ps(macc), _mm512_castps512_ps128(_mm512_permutexvar_ps(lane0, z))));
+    __m512 mx = _mm512_max_ps(_mm512_shuffle_f32x4(amax[0], amax[1], 0x88), _mm512_shuffle_f32x4(amax[0], amax[1], 0xDD));
+    mx = _mm512_max_ps(mx, _mm512_permute_ps(mx, 0x4E));
+    mx = _mm512_max_ps(mx, _mm512_permute_ps(mx, 0xB1));
+    const __m128 am = _mm512_castps512_ps128(_mm512_permutexvar_ps(lane0, mx));
+    __mmask8 nonfinite = 0;  // bit cg
     for (int gp = 0; gp < 2; ++gp) {
         const __mmask16 nan_lanes = _mm512_cmp_ps_mask(bad[gp], bad[gp], _CMP_UNORD_Q);
-        float inv[2];
-        for (int h = 0; h < 2; ++h) {
-            const int cg = 2 * gp + h;
-            macc[cg] += h == 0 ? hsum_lo8(msum[gp]) : hsum_hi8(msum[gp]);
-            const float am = _mm512_reduce_max_ps(_mm512_mask_mov_ps(_mm512_setzero_ps(), h == 0 ? 0x00FF : 0xFF00, amax[gp]));
-            const bool nonfinite = (nan_lanes & (h == 0 ? 0x00FF : 0xFF00)) != 0;
-            if (nonfinite || am == 0.0f) {
-                dq[cg] = am == 0.0f && !nonfinite ? 0.0f : NAN;
-                inv[h] = 0.0f;
-                continue;
-            }
-            dq[cg] = am / static_cast<float>(kMixedValueQMax);
-            inv[h] = static_cast<float>(kMixedValueQMax) / am;
-        }
-        const __m512 iv = _mm512_insertf32x8(_mm512_set1_ps(inv[0]), _mm256_set1_ps(inv[1]), 1);
-        // A skipped group (inv 0) gets weights 0, as on the generic path.
-        const __mmask16 keep = static_cast<__mmask16>((inv[0] != 0.0f ? 0x00FF : 0) | (inv[1] != 0.0f ? 0xFF00 : 0));
+        nonfinite = static_cast<__mmask8>(nonfinite | ((nan_lanes & 0x00FF) != 0 ? 1 << (2 * gp) : 0) | ((nan_lanes & 0xFF00) != 0 ? 2 << (2 * gp) : 0));
+    }
+    const __mmask8 skip = static_cast<__mmask8>(nonfinite | _mm_cmp_ps_mask(am, _mm_setzero_ps(), _CMP_EQ_OQ));
+    alignas(16) float dq[kGroups];
+    _mm_store_ps(dq, _mm_mask_mov_ps(_mm_div_ps(am, _mm_set1_ps(static_cast<float>(kMixedValueQMax))), nonfinite, _mm_set1_ps(NAN)));
+    const __m512 inv4 = _mm512_castps128_ps512(_mm_div_ps(_mm_set1_ps(static_cast<float>(kMixedValueQMax)), am));
+    alignas(64) int16_t wq[kGroups][32];
+    for (int gp = 0; gp < 2; ++gp) {
+        const __m512 iv = _mm512_permutexvar_ps(_mm512_inserti64x4(_mm512_set1_epi32(2 * gp), _mm256_set1_epi32(2 * gp + 1), 1), inv4);
+        // A skipped group (all-zero or non-finite w·s) gets weights 0, as on the generic path.
+        const __mmask16 keep = static_cast<__mmask16>(((skip >> (2 * gp)) & 1 ? 0 : 0x00FF) | ((skip >> (2 * gp + 1)) & 1 ? 0 : 0xFF00));
         for (int v = 0; v < 4; ++v) {
             const __m256i q16 = _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(_mm512_maskz_mul_ps(keep, ws[gp][v], iv)));
             _mm_store_si128(reinterpret_cast<__m128i*>(wq[2 * gp] + 8 * v), _mm256_castsi256_si128(q16));
@@ -333,6 +334,57 @@ void value_block_v2g32(const float* w, const uint8_t* rows, float* acc, float* m
     }
 }
 
+// ---- the online-softmax step of one row over a whole block ---------------------------------
+
+// avx2::exp on 16 lanes: the same operations, so the same bits per lane.
+inline __m512 exp16(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-86.6f);
+    const __m512 xc = _mm512_min_ps(_mm512_set1_ps(88.8f), _mm512_max_ps(lo, x));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 y = _mm512_set1_ps(1.0f / 5040.0f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 720.0f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 120.0f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 24.0f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f / 6.0f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(0.5f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
+    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(126)), 23);
+    y = _mm512_mul_ps(_mm512_mul_ps(y, _mm512_castsi512_ps(e)), _mm512_set1_ps(2.0f));
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ), y);
+}
+
+void softmax_row(float* s, float scale, float& m, float& l, float* acc, int64_t dv, float* macc, int64_t n_macc) {
+    const __m512 sc = _mm512_set1_ps(scale);
+    const __m512 z0 = _mm512_mul_ps(_mm512_loadu_ps(s), sc), z1 = _mm512_mul_ps(_mm512_loadu_ps(s + 16), sc);
+    // The max in softmax_step's operand order (a NaN score decides which lanes carry it).
+    __m256 mv = _mm256_max_ps(_mm512_castps512_ps256(z0), _mm512_extractf32x8_ps(z0, 1));
+    mv = _mm256_max_ps(mv, _mm512_castps512_ps256(z1));
+    mv = _mm256_max_ps(mv, _mm512_extractf32x8_ps(z1, 1));
+    const float bm = avx2::hmax(mv);
+    const float m_new = bm > m ? bm : m;
+    const float corr = m == -INFINITY ? 0.0f : (m_new == m && m != INFINITY ? 1.0f : std::exp(m - m_new));
+    const __m512 mn = _mm512_set1_ps(m_new);
+    const __m512 e0 = exp16(_mm512_sub_ps(z0, mn)), e1 = exp16(_mm512_sub_ps(z1, mn));
+    _mm512_storeu_ps(s, e0);
+    _mm512_storeu_ps(s + 16, e1);
+    __m256 sum = _mm256_add_ps(_mm256_setzero_ps(), _mm512_castps512_ps256(e0));
+    sum = _mm256_add_ps(sum, _mm512_extractf32x8_ps(e0, 1));
+    sum = _mm256_add_ps(sum, _mm512_castps512_ps256(e1));
+    sum = _mm256_add_ps(sum, _mm512_extractf32x8_ps(e1, 1));
+    l = l * corr + avx2::hsum(sum);
+    m = m_new;
+    if (corr != 1.0f) {
+        const __m512 cv = _mm512_set1_ps(corr);
+        int64_t d = 0;
+        for (; d + 16 <= dv; d += 16) _mm512_storeu_ps(acc + d, _mm512_mul_ps(_mm512_loadu_ps(acc + d), cv));
+        for (; d < dv; ++d) acc[d] *= corr;
+        for (int64_t i = 0; i < n_macc; ++i) macc[i] *= corr;
+    }
+}
+
 }  // namespace
 }  // namespace kvmix
 KVMIX_AVX512VBMI_END
@@ -350,6 +402,13 @@ VbmiKeyGroupFn vbmi_key_group_fn(int bits, int group, int64_t head_dim) {
     (void)bits;
     (void)group;
     (void)head_dim;
+#endif
+    return nullptr;
+}
+
+VbmiSoftmaxFn vbmi_softmax_fn() {
+#if KVMIX_CPU_X86
+    if (cpu_has_avx512_vbmi()) return &softmax_row;
 #endif
     return nullptr;
 }

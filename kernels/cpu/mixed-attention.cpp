@@ -789,6 +789,7 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
         const VbmiValueBlockFn vbmi_value =
             one_row_512 && vq ? vbmi_value_block_fn(seg.v_bits, seg.group_size, DV, seg.vq_token_stride) : nullptr;
         const uint8_t* vh = vq ? seg.vq + static_cast<size_t>(hk) * seg.vq_head_stride : nullptr;
+        const VbmiSoftmaxFn vbmi_softmax = one_row_512 && p.softcap <= 0.0f ? vbmi_softmax_fn() : nullptr;
         const uint8_t* kh = kq ? seg.kq + static_cast<size_t>(hk) * seg.kq_head_stride : nullptr;
         int64_t prepared = -1;
         for (int64_t c0 = (a / kBlock) * kBlock; c0 < b; c0 += kBlock) {
@@ -827,7 +828,11 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
             for (int g = 0; g < NH; ++g) {
                 if (ra[g] >= rb[g]) continue;  // the row sees nothing in this block
                 seen[g] = true;
-                softmax_step(p, s[g], ra[g], rb[g], m[g], l[g], sc.acc + g * DV, sc.macc + g * (NC + 1), NC + 1);
+                if (vbmi_softmax != nullptr && ra[g] == 0 && rb[g] == kBlock) {
+                    vbmi_softmax(s[g], p.scale, m[g], l[g], sc.acc + g * DV, DV, sc.macc + g * (NC + 1), NC + 1);
+                } else {
+                    softmax_step(p, s[g], ra[g], rb[g], m[g], l[g], sc.acc + g * DV, sc.macc + g * (NC + 1), NC + 1);
+                }
             }
             if (vbmi_value != nullptr && ja == 0 && jb == kBlock && ra[0] == 0 && rb[0] == kBlock) {
                 vbmi_value(s[0], vh + static_cast<size_t>(c0) * seg.vq_token_stride, sc.acc, sc.macc);
