@@ -242,7 +242,7 @@ public:
             for (Side* s : {&L.k, &L.v}) {
                 s->q_tokens = std::min(s->q_tokens, std::max<int64_t>(0, kept - sinks_));
                 s->q_tokens -= s->q_tokens % profile_.group_size;
-                trim_pages(*s);
+                trim_slabs(*s);
             }
         size_ = kept;
     }
@@ -455,7 +455,7 @@ private:
     int64_t quantized_units(const Side& s) const { return s.keys ? s.q_tokens / profile_.group_size : s.q_tokens; }
 
     // Slabs beyond what the quantized tokens use are freed (truncate, erase).
-    void trim_pages(Side& s) const {
+    void trim_slabs(Side& s) const {
         if (s.bits == 16) return;
         const auto slabs = static_cast<size_t>((quantized_units(s) + s.units_per_slab() - 1) / s.units_per_slab());
         if (s.slabs.size() > slabs) s.slabs.resize(slabs);
@@ -536,7 +536,7 @@ private:
             }
         }
         s.q_tokens = nq;
-        trim_pages(s);
+        trim_slabs(s);
     }
 
     void init_side(Side& s, int bits, int64_t dim, int64_t n_head_kv, int64_t tail, bool keys) {

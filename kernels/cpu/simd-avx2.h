@@ -65,6 +65,8 @@ static inline void prefetch_row_ahead(const uint8_t* row, size_t row_bytes, cons
 
 // e^x, relative error ~1e-7 over the fp32 range. NaN stays NaN, x > 88.8 gives +inf and
 // x < -86.6 (including -inf) gives exactly 0 — so masked scores vanish as in the refs.
+// exp16 in cpu/mixed-attention-vbmi.cpp repeats these operations on 16 lanes so the two
+// softmax steps agree bit for bit (test-kv-quant): change both or neither.
 static inline __m256 exp(__m256 x) {
     const __m256 lo = _mm256_set1_ps(-86.6f);
     // max/min return their second operand when one is NaN: keep x there so NaN survives.
