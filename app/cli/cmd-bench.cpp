@@ -12,6 +12,11 @@
 // its share in turn (round 0 right after the spec's fill), so a change in machine load over
 // the run slows every spec alike: the ratios between specs are what a shared machine can
 // measure. N = 1 decodes each spec's tokens in one go, one session alive at a time.
+// The bound's bandwidth: with N = 1 the probe at the start of the run; with N > 1 the median
+// of N probes taken at that depth, one before each of rounds 1..N-1 and one after the last,
+// because on a shared machine the bandwidth swings by a quarter within seconds, and a probe
+// taken once, before the fills, makes the share of the bound a matter of when it ran. Both
+// bounds are in the JSON.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +24,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <vector>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -55,35 +61,50 @@ void release_free_heap() {
 #endif
 }
 
-// Read bandwidth with all threads streaming a buffer much larger than the caches: the best
-// of several passes over 512 MiB, in bytes per second.
-double measure_read_bandwidth(ThreadPool& pool) {
-    const size_t n = (512ull << 20) / sizeof(uint64_t);
-    std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
-    pool.parallel_for(static_cast<int64_t>(n), 4096, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) buf[i] = static_cast<uint64_t>(i);
-    });
-    double best = 0;
-    std::vector<uint64_t> sums(static_cast<size_t>(pool.size()) * 8);
-    for (int pass = 0; pass < 5; ++pass) {
-        const auto t0 = Clock::now();
-        pool.parallel_for(static_cast<int64_t>(n), 4096, [&](int64_t b, int64_t e) {
-            uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            int64_t i = b;
-            for (; i + 4 <= e; i += 4) {
-                s0 += buf[i];
-                s1 += buf[i + 1];
-                s2 += buf[i + 2];
-                s3 += buf[i + 3];
-            }
-            for (; i < e; ++i) s0 += buf[i];
-            sums[static_cast<size_t>(b / 4096) % sums.size()] += s0 + s1 + s2 + s3;
+// Read bandwidth with all threads streaming a 512 MiB buffer (much larger than the caches),
+// in bytes per second: the best of `passes` passes. The buffer lives as long as the probe.
+class ReadBandwidthProbe {
+public:
+    explicit ReadBandwidthProbe(ThreadPool& pool) : pool_(pool), buf_(new uint64_t[kWords]), sums_(static_cast<size_t>(pool.size()) * 8) {
+        pool_.parallel_for(static_cast<int64_t>(kWords), 4096, [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) buf_[i] = static_cast<uint64_t>(i);
         });
-        best = std::max(best, n * sizeof(uint64_t) / seconds_since(t0));
     }
-    volatile uint64_t sink = sums[0];
-    (void)sink;
-    return best;
+
+    double best_of(int passes) {
+        double best = 0;
+        for (int pass = 0; pass < passes; ++pass) {
+            const auto t0 = Clock::now();
+            pool_.parallel_for(static_cast<int64_t>(kWords), 4096, [&](int64_t b, int64_t e) {
+                uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                int64_t i = b;
+                for (; i + 4 <= e; i += 4) {
+                    s0 += buf_[i];
+                    s1 += buf_[i + 1];
+                    s2 += buf_[i + 2];
+                    s3 += buf_[i + 3];
+                }
+                for (; i < e; ++i) s0 += buf_[i];
+                sums_[static_cast<size_t>(b / 4096) % sums_.size()] += s0 + s1 + s2 + s3;
+            });
+            best = std::max(best, kWords * sizeof(uint64_t) / seconds_since(t0));
+        }
+        volatile uint64_t sink = sums_[0];
+        (void)sink;
+        return best;
+    }
+
+private:
+    static constexpr size_t kWords = (512ull << 20) / sizeof(uint64_t);
+    ThreadPool& pool_;
+    std::unique_ptr<uint64_t[]> buf_;
+    std::vector<uint64_t> sums_;
+};
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // fp16 K/V bytes a decode step reads at this depth (sliding layers only their window).
@@ -174,10 +195,13 @@ int cmd_bench(int argc, char** argv) {
     const ModelHParams& hp = (*model)->hparams();
 
     ThreadPool bw_pool(static_cast<int>(*threads));
-    const double bandwidth = measure_read_bandwidth(bw_pool);
+    // Kept (with its 512 MiB) only when the rounds probe again.
+    auto probe = std::make_unique<ReadBandwidthProbe>(bw_pool);
+    const double start_bandwidth = probe->best_of(5);
+    if (*rounds == 1) probe.reset();
     const bool json = args.has("--json");
-    std::fprintf(json ? stderr : stdout, "model %s: %u layers, weights %.1f MiB; read bandwidth %.2f GB/s (%d threads)\n",
-                 hp.name.c_str(), hp.n_layer, (*model)->file().weight_bytes() / 1048576.0, bandwidth / 1e9, bw_pool.size());
+    std::fprintf(json ? stderr : stdout, "model %s: %u layers, weights %.1f MiB; read bandwidth %.2f GB/s (%d threads, best of 5 at the start)\n",
+                 hp.name.c_str(), hp.n_layer, (*model)->file().weight_bytes() / 1048576.0, start_bandwidth / 1e9, bw_pool.size());
     if (!json)
         std::printf("%-8s %8s %12s %12s %10s %10s %8s %12s %9s %9s\n", "kv", "ctx", "prefill t/s", "decode t/s", "kv MiB", "fp16 MiB",
                     "ratio", "bound t/s", "of bound", "RSS MiB");
@@ -256,9 +280,15 @@ int cmd_bench(int argc, char** argv) {
             if (*rounds == 1) e.session.reset();
             entries.push_back(std::move(e));
         }
-        for (int64_t r = 1; r < *rounds; ++r)
+        // Best of 2 passes per probe: one pass is at the mercy of a single burst of other load.
+        std::vector<double> probes;
+        for (int64_t r = 1; r < *rounds; ++r) {
+            probes.push_back(probe->best_of(2));
             for (Entry& e : entries)
                 if (Status st = decode_round(e, r); !st.ok()) return fail("bench", st);
+        }
+        if (*rounds > 1) probes.push_back(probe->best_of(2));
+        const double bandwidth = probes.empty() ? start_bandwidth : median(probes);
         for (const Entry& e : entries) {
             const double prefill_tps = random_fill ? 0.0 : depth / e.fill_s, decode_tps = *gen / e.decode_s;
             // The bound reads the cache as stored: scale the fp16 KV term by the measured compression.
@@ -267,7 +297,9 @@ int cmd_bench(int argc, char** argv) {
             const double read = static_cast<double>(bytes_per_decode_token(**model, depth + *gen / 2) - fp16_kv) + fp16_kv / compression;
             const double bound_tps = bandwidth / read;
             rows.push_back({{"ctx", depth}, {"prefill_tps", random_fill ? nlohmann::json(nullptr) : nlohmann::json(prefill_tps)},
-                            {"decode_tps", decode_tps}, {"kv_bytes", e.kv_bytes}, {"bound_tps", bound_tps}, {"kv", e.spec},
+                            {"decode_tps", decode_tps}, {"kv_bytes", e.kv_bytes}, {"bound_tps", bound_tps},
+                            {"bound_tps_start", start_bandwidth / read}, {"bandwidth_bytes_per_s", bandwidth},
+                            {"bandwidth_probes", probes}, {"read_bytes_per_token", read}, {"kv", e.spec},
                             {"rotation", rotation_name(e.cfg.kv_profile)},
                             {"kv_true_bytes", e.kv_bytes}, {"kv_fp16_bytes", e.fp16_bytes}, {"compression", compression},
                             {"fill", fill}, {"fill_seconds", e.fill_s}, {"session_rss_bytes", e.rss_delta}});
@@ -278,10 +310,14 @@ int cmd_bench(int argc, char** argv) {
                             prefill_col, decode_tps, e.kv_bytes / 1048576.0, e.fp16_bytes / 1048576.0, compression, bound_tps,
                             100 * decode_tps / bound_tps, e.rss_delta.is_null() ? -1.0 : e.rss_delta.get<double>() / 1048576.0);
         }
+        if (!probes.empty())
+            std::fprintf(json ? stderr : stdout, "  ctx %lld bounds: read bandwidth %.2f GB/s during the rounds (median of %zu probes, %.2f-%.2f)\n",
+                         static_cast<long long>(depth), bandwidth / 1e9, probes.size(), *std::min_element(probes.begin(), probes.end()) / 1e9,
+                         *std::max_element(probes.begin(), probes.end()) / 1e9);
         std::fflush(stdout);
     }
     if (json) {
-        nlohmann::json out = {{"model", hp.name}, {"bandwidth_bytes_per_s", bandwidth}, {"threads", bw_pool.size()}, {"rounds", *rounds},
+        nlohmann::json out = {{"model", hp.name}, {"bandwidth_bytes_per_s", start_bandwidth}, {"threads", bw_pool.size()}, {"rounds", *rounds},
                               {"rows", rows}};
         std::printf("%s\n", out.dump().c_str());
     }

@@ -272,6 +272,14 @@ def check_run_commands(kvmix, models_dir, tmp):
         check(j["rounds"] == 3 and [r["kv"] for r in rows] == ["fp16", "k2v2"], f"bench --rounds rows: {rows}")
         check(all(r["decode_tps"] > 0 for r in rows), f"bench --rounds decode speeds: {rows}")
         check(rows[0]["kv_bytes"] == 32 * 2 * 2 * 32 * 2, f"bench --rounds fp16 kv_bytes: {rows[0]['kv_bytes']}")
+        # With rounds the bound comes from the probes taken between them (one before each of
+        # rounds 1-2 and one after the last): their median over the bytes a token reads.
+        for r in rows:
+            probes = sorted(r["bandwidth_probes"])
+            check(len(probes) == 3 and probes[0] > 0 and r["bandwidth_bytes_per_s"] == probes[1],
+                  f"bench --rounds bandwidth is the median of 3 probes: {r}")
+            check(abs(r["bound_tps"] * r["read_bytes_per_token"] - probes[1]) < 1e-6 * probes[1] and r["bound_tps_start"] > 0,
+                  f"bench --rounds bounds: {r}")
     rc, _, err = run(kvmix, "bench", "-m", model, "--ctx", "32", "--gen", "2", "--rounds", "3")
     check(rc != 0 and "--rounds" in err, f"bench --rounds beyond --gen is refused by name ({err.strip()})")
 
