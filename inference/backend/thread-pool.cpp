@@ -101,7 +101,10 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     // spinning thread holds a core the thread it waits for may need, and it loses the
     // scheduler's preference for threads that slept. So after kMissesToStop caller waits
     // that outlasted the spin (the workers were not running), the pool blocks straight
-    // away for the next kSleepJobs jobs, then tries spinning again.
+    // away for the next kSleepJobs jobs, then tries spinning again. The caller's spin grows
+    // with its own chunk (caller_spin): in a job of milliseconds (a decode step's matmuls and
+    // attention) a worker that is a tenth slower is running, not missing, and counting that
+    // as a miss would put every job of the step through two futex wake-ups.
     bool spin = true;
     if (sleep_jobs_left_ > 0) {
         --sleep_jobs_left_;
@@ -118,8 +121,11 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
         std::lock_guard<std::mutex> lock(mutex_);
         wake_.notify_all();
     }
+    const auto t0 = std::chrono::steady_clock::now();
     run_chunk(0);
-    const bool quick = spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; }, spin ? kSpin : std::chrono::microseconds(0));
+    const auto own = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+    const bool quick =
+        spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; }, spin ? caller_spin(own) : std::chrono::microseconds(0));
     if (spin) {
         if (!quick && ++misses_ >= kMissesToStop) {
             sleep_jobs_left_ = kSleepJobs;

@@ -7,10 +7,12 @@
 // wake-up through a condition variable alone (a futex call and a context switch on both
 // sides) would cost about as much as the work. Workers and the caller therefore spin on
 // atomics for a short while (kSpin) before they block; an idle pool sleeps and uses no CPU.
-// When the caller's waits keep outlasting the spin (more runnable threads than cores), the
-// pool stops spinning for a while (see parallel_for).
+// When the caller's waits keep outlasting its spin (more runnable threads than cores), the
+// pool stops spinning for a while (see parallel_for); the caller spins longer after long
+// chunks of its own, so that uneven halves of a long job do not count as missing workers.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -39,6 +41,12 @@ public:
     void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
     static constexpr std::chrono::microseconds kSpin{100};
+    static constexpr std::chrono::microseconds kMaxCallerSpin{2000};
+    // How long the caller spins for the workers after its own chunk took `own`: kSpin, or
+    // half its chunk for long jobs (at most kMaxCallerSpin).
+    static std::chrono::microseconds caller_spin(std::chrono::microseconds own) {
+        return std::min(kMaxCallerSpin, std::max(kSpin, own / 2));
+    }
     static constexpr int kMissesToStop = 8;     // net spin time-outs before the pool stops spinning
     static constexpr int kHitsToForgive = 16;   // quick jobs that cancel one time-out
     static constexpr int kSleepJobs = 4096;     // jobs without spinning (about 10 decode steps)

@@ -81,6 +81,23 @@ TEST_CASE("waits that outlast the spin make the pool block at once for a while, 
     CHECK(jobs > ThreadPool::kSleepJobs / 2);
 }
 
+TEST_CASE("uneven halves of long jobs keep the pool spinning") {
+    // The caller's chunk takes 20 spins and the worker's a quarter longer: the worker is
+    // running, so the wait (5 spins) is within the caller's spin (half its chunk) and never
+    // counts as a miss, however many such jobs run.
+    ThreadPool pool(2);
+    const auto uneven = [&](int64_t b, int64_t) { std::this_thread::sleep_for(ThreadPool::kSpin * (b == 0 ? 20 : 25)); };
+    int stopped = 0;
+    for (int job = 0; job < 4 * ThreadPool::kMissesToStop; ++job) {
+        pool.parallel_for(2, 1, uneven);
+        stopped += !pool.spinning();
+    }
+    CHECK_EQ(stopped, 0);
+    CHECK(ThreadPool::caller_spin(std::chrono::microseconds(0)) == ThreadPool::kSpin);
+    CHECK(ThreadPool::caller_spin(ThreadPool::kSpin * 20) == ThreadPool::kSpin * 10);
+    CHECK(ThreadPool::caller_spin(std::chrono::seconds(1)) == ThreadPool::kMaxCallerSpin);
+}
+
 TEST_CASE("fewer blocks than threads, one thread, empty ranges") {
     ThreadPool pool(4);
     run_and_check(pool, 2, 1);   // two chunks, two workers idle
