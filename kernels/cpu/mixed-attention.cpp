@@ -418,19 +418,28 @@ void score_int8(const Run& r, const uint8_t* grp, const float* qm, int64_t c0, f
 }
 
 // Tokens jj .. jj+T-1 (rows kr, kr + D, ...): NH·T independent FMA chains, each token's
-// dot computed exactly as alone.
+// dot computed exactly as alone. With T = 4 (4·D·2 bytes, one line per step of 8 channels)
+// each step also prefetches one line at pk and one at pv (either may be null): the same
+// tokens' keys and values a block ahead, spread over the loop (the window's rows are a
+// stream the hardware prefetcher loses at every 4 KiB page).
 template <int NH, int T>
-inline void score_f16_tokens(const Run& r, const uint16_t* kr, int jj, float (*s)[kBlock]) {
+inline void score_f16_tokens(const Run& r, const uint16_t* kr, int jj, float (*s)[kBlock], const char* pk = nullptr,
+                             const char* pv = nullptr) {
     const int64_t D = r.p->head_dim;
     __m256 a[NH][T];
     for (int g = 0; g < NH; ++g)
         for (int t = 0; t < T; ++t) a[g][t] = _mm256_setzero_ps();
     int64_t d = 0;
-    for (; d + 8 <= D; d += 8)
+    for (; d + 8 <= D; d += 8) {
+        if constexpr (T == 4) {
+            if (pk != nullptr) _mm_prefetch(pk + 8 * d, _MM_HINT_T0);
+            if (pv != nullptr) _mm_prefetch(pv + 8 * d, _MM_HINT_T0);
+        }
         for (int t = 0; t < T; ++t) {
             const __m256 kf = avx2::load_half8(kr + static_cast<size_t>(t * D + d));
             for (int g = 0; g < NH; ++g) a[g][t] = _mm256_fmadd_ps(kf, _mm256_loadu_ps(r.q[g] + d), a[g][t]);
         }
+    }
     for (int t = 0; t < T; ++t)
         for (int g = 0; g < NH; ++g) {
             float dot = avx2::hsum(a[g][t]);
@@ -449,8 +458,15 @@ void score_f16(const Run& r, int64_t c0, int ja, int jb, float (*s)[kBlock]) {
     const uint16_t* kh = r.seg->k16 + static_cast<size_t>(r.hk) * r.seg->k16_head_stride;
     for (int g = 0; g < NH; ++g)
         for (int j = 0; j < kBlock; ++j) s[g][j] = 0.0f;
+    // Prefetch a block ahead where the rows are D·2 = DV·2 bytes (one line per step).
+    const bool pf = TT == 4 && D == r.p->head_dim_v;
+    const uint16_t* vh = r.seg->v_bits == kvq::kNotQuantized ? r.seg->v16 + static_cast<size_t>(r.hk) * r.seg->v16_head_stride : nullptr;
     int jj = ja;
-    for (; jj + TT <= jb; jj += TT) score_f16_tokens<NH, TT>(r, kh + static_cast<size_t>((c0 + jj) * D), jj, s);
+    for (; jj + TT <= jb; jj += TT) {
+        const size_t ahead = static_cast<size_t>((c0 + jj + kBlock) * D);
+        score_f16_tokens<NH, TT>(r, kh + static_cast<size_t>((c0 + jj) * D), jj, s, pf ? reinterpret_cast<const char*>(kh + ahead) : nullptr,
+                                 pf && vh != nullptr ? reinterpret_cast<const char*>(vh + ahead) : nullptr);
+    }
     for (; jj < jb; ++jj) score_f16_tokens<NH, 1>(r, kh + static_cast<size_t>((c0 + jj) * D), jj, s);
 }
 
@@ -721,8 +737,8 @@ inline void softmax_step(const MixedAttentionParams& p, float* s, int ja, int jb
 }
 
 // Prefetch of the block at segment token c0 one block ahead of its use: the quantized key
-// group when c0 starts one, and the quantized value rows. (fp16 rows are long contiguous
-// runs the hardware prefetcher already follows.)
+// group when c0 starts one, and the quantized value rows. (fp16 rows are prefetched a block
+// ahead inside score_f16, one line per step.)
 inline void prefetch_block(const MixedAttentionParams& p, const KvSegment& seg, int64_t hk, int64_t c0) {
     if (c0 >= seg.n_tokens) return;
     const int G = seg.group_size;
