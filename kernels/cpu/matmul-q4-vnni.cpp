@@ -23,11 +23,6 @@ namespace kvmix {
 namespace {
 
 constexpr int64_t kStep = 4;  // blocks per loop step: two zmm of two blocks each
-// Each step prefetches the line this far ahead (rows are contiguous, so it runs on into the
-// next rows). One prefetch per step keeps the fill buffers busy while the step computes; a
-// whole row's lines prefetched at once (avx2::prefetch_row_ahead) stall the core on full
-// fill buffers at every row start: 5.5 vs 11 GB/s from DRAM on one core at k = 4096.
-constexpr int64_t kPrefetchAhead = 4096;
 
 using avx2::half_to_float;
 using avx2::load_u16;
@@ -125,7 +120,9 @@ float dot_row(const uint8_t* row, const int8_t* h, const int8_t* l, const float*
     int64_t b = 0;
     for (; b + kStep <= nb; b += kStep) {
         const uint8_t* p = row + b * kBytes;
-        _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchAhead), _MM_HINT_T0);
+        // One line per step (72 or 80 bytes) as far ahead as avx2::prefetch_stream, without
+        // its loop: 4% faster here, and the few lines it skips the hardware streamer brings.
+        _mm_prefetch(reinterpret_cast<const char*>(p) + avx2::kStreamAhead, _MM_HINT_T0);
         const __m512i s0 = pair_sums<kMin>(p, h + 32 * b, l + 32 * b);
         const __m512i s1 = pair_sums<kMin>(p + 2 * kBytes, h + 32 * b + 64, l + 32 * b + 64);
         const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(block_scales<kMin, 4>(p)), _mm256_loadu_ps(xs + 2 * b));

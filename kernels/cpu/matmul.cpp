@@ -36,6 +36,7 @@ using avx2::half_to_float;
 using avx2::hsum;
 using avx2::load_u16;
 using avx2::load_u32;
+using avx2::prefetch_stream;
 
 // --- Block decoders -----------------------------------------------------------------------
 // Decoder::block(bytes, f) calls f(g, q, a_lo, a_hi, b) once per group g of 32 consecutive
@@ -277,6 +278,7 @@ float dot_row_q32(const uint8_t* row, const QuantX& x, int64_t nb) {
     float bacc = 0.0f;
     auto one = [&](int64_t i, __m256& acc) {
         const uint8_t* b = row + i * B::kBytes;
+        prefetch_stream(b, B::kBytes);
         accumulate(acc, B::dot(b, x.q + 32 * i), half_to_float(load_u16(b)) * x.d[i]);
         if constexpr (B::kMin) bacc += half_to_float(load_u16(b + 2)) * x.s[i];
     };
@@ -307,6 +309,7 @@ float dot_row_k45(const uint8_t* row, const QuantX& x, int64_t nb) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, macc = acc0;
     for (int64_t i = 0; i < nb; ++i) {
         const uint8_t* b = row + i * kBytes;
+        prefetch_stream(b, kBytes);
         const float d = half_to_float(load_u16(b)), dmin = half_to_float(load_u16(b + 2));
         alignas(8) uint8_t sc[8], mn[8];
         unpack_k_scales(b + 4, sc, mn);
@@ -347,6 +350,7 @@ float dot_row_q6k(const uint8_t* row, const QuantX& x, int64_t nb) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     for (int64_t i = 0; i < nb; ++i) {
         const uint8_t* b = row + i * 210;
+        prefetch_stream(b, 210);
         const float d = half_to_float(load_u16(b + 208));
         const auto* scales = reinterpret_cast<const int8_t*>(b + 192);
         for (int half = 0; half < 2; ++half) {
@@ -379,6 +383,7 @@ float dot_row_q8_0_f32(const uint8_t* row, const float* x, int64_t nb) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
     for (int64_t i = 0; i < nb; ++i) {
         const float* xb = x + 32 * i;
+        prefetch_stream(row + i * DecQ8_0::kBytes, DecQ8_0::kBytes);
         DecQ8_0::block(row + i * DecQ8_0::kBytes, [&](int, const __m256i(&q)[4], float a, float, float) {
             __m256 s0 = _mm256_mul_ps(_mm256_cvtepi32_ps(q[0]), _mm256_loadu_ps(xb));
             __m256 s1 = _mm256_mul_ps(_mm256_cvtepi32_ps(q[2]), _mm256_loadu_ps(xb + 16));
@@ -438,6 +443,7 @@ float dot_plain(const uint8_t* row, const float* x, int64_t k) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
     for (; i + 32 <= k; i += 32) {
+        prefetch_stream(row + i * T::kSize, 32 * T::kSize);
         a0 = _mm256_fmadd_ps(T::load(row, i), _mm256_loadu_ps(x + i), a0);
         a1 = _mm256_fmadd_ps(T::load(row, i + 8), _mm256_loadu_ps(x + i + 8), a1);
         a2 = _mm256_fmadd_ps(T::load(row, i + 16), _mm256_loadu_ps(x + i + 16), a2);
@@ -532,22 +538,13 @@ void matmul_quant(const MatmulParams& p, const DecodeScratch& scratch, DotFn dot
     if (p.m > 1) return matmul_tiled(p, &dequant_row<Dec>, Dec::kElems, Dec::kBytes);
     const auto* w = static_cast<const uint8_t*>(p.w);
     const int64_t nb = p.k / Dec::kElems;
-    const uint8_t* end = w + static_cast<size_t>(p.n_end) * p.w_row_bytes;
     if (dot == nullptr) {  // Q8_0: fp32 x
-        for (int64_t j = p.n_begin; j < p.n_end; ++j) {
-            const uint8_t* row = w + static_cast<size_t>(j) * p.w_row_bytes;
-            avx2::prefetch_row_ahead(row, p.w_row_bytes, end);
-            p.y[j] = dot_row_q8_0_f32(row, p.x, nb);
-        }
+        for (int64_t j = p.n_begin; j < p.n_end; ++j) p.y[j] = dot_row_q8_0_f32(w + static_cast<size_t>(j) * p.w_row_bytes, p.x, nb);
         return;
     }
     quantize_x(p.x, p.k, scratch.q, scratch.d, scratch.s);
     const QuantX x{scratch.q, scratch.d, scratch.s};
-    for (int64_t j = p.n_begin; j < p.n_end; ++j) {
-        const uint8_t* row = w + static_cast<size_t>(j) * p.w_row_bytes;
-        avx2::prefetch_row_ahead(row, p.w_row_bytes, end);
-        p.y[j] = dot(row, x, nb);
-    }
+    for (int64_t j = p.n_begin; j < p.n_end; ++j) p.y[j] = dot(w + static_cast<size_t>(j) * p.w_row_bytes, x, nb);
 }
 
 template <class T>
