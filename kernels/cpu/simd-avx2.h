@@ -58,9 +58,10 @@ static inline __m256 load_half8(const uint16_t* p) {
 // restarts at every 4 KiB page, so their block loops prefetch ahead: a call per block of
 // [p, p + n) prefetches the cache lines that start in [p + kStreamAhead, p + n +
 // kStreamAhead), so a row read front to back prefetches each line once, spread over the loop.
-// (A whole row's lines prefetched at its start stall the core on full fill buffers: 5.5 vs
-// 11 GB/s from DRAM on one core for Q4_0 at k = 4096.) Rows are contiguous, so the lines
-// ahead are the next rows'; a prefetch never faults, even past the end of the weights.
+// (A whole row's lines prefetched at its start stall the core on full fill buffers until
+// they arrive; spreading them made decode 11-37% faster, tests/bench/RESULTS.md.) Rows are
+// contiguous, so the lines ahead are the next rows'; a prefetch never faults, even past the
+// end of the weights.
 inline constexpr size_t kStreamAhead = 4096;
 static inline void prefetch_stream(const void* p, size_t n) {
     const uintptr_t a = reinterpret_cast<uintptr_t>(p) + kStreamAhead;
