@@ -67,9 +67,17 @@ void attend(const AttentionParams& p, const Rows<T>& rows, float* acc) {
     const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
     for (int64_t jb = lo_all < hi_all ? lo_all / kBlock * kBlock : 0; jb < hi_all; jb += kBlock) {
         const int64_t js = avx2::max_i64(lo_all - jb, 0), je = avx2::min_i64(kBlock, hi_all - jb);
-        // Scores of the block's slots for all rows; each K row is converted once.
+        // Scores of the block's slots for all rows; each K row is converted once. Each slot
+        // also prefetches the K and V rows of the slot a block ahead: a few lines per slot,
+        // spread over the block, where the hardware prefetcher restarts at every 4 KiB page.
         for (int64_t jj = js; jj < je; ++jj) {
             const T* kr = rows.k + static_cast<size_t>((jb + jj) * D);
+            if (jb + jj + kBlock < hi_all) {
+                const char* kf = reinterpret_cast<const char*>(kr + kBlock * D);
+                const char* vf = reinterpret_cast<const char*>(rows.v + static_cast<size_t>((jb + jj + kBlock) * DV));
+                for (int64_t o = 0; o < D * static_cast<int64_t>(sizeof(T)); o += 64) _mm_prefetch(kf + o, _MM_HINT_T0);
+                for (int64_t o = 0; o < DV * static_cast<int64_t>(sizeof(T)); o += 64) _mm_prefetch(vf + o, _MM_HINT_T0);
+            }
             __m256 a[R];
             for (int g = 0; g < R; ++g) a[g] = _mm256_setzero_ps();
             int64_t d = 0;
