@@ -31,12 +31,7 @@ namespace {
 }  // namespace kvmix::code_dot_avx_vnni
 KVMIX_AVXVNNI_END
 
-// GCC 12's AVX-512 headers self-initialize their "undefined" vectors, which trips
-// -Wmaybe-uninitialized (a header false positive, GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+KVMIX_AVX512_HEADER_WARNINGS_OFF
 KVMIX_AVX512VNNI_BEGIN
 namespace kvmix::code_dot_avx512 {
 namespace {
@@ -222,9 +217,7 @@ CodeDotFn pick_fn(int bits, int n_w) { return pick_rows<int8_t>(bits, n_w); }
 }  // namespace
 }  // namespace kvmix::code_dot_avx512
 KVMIX_AVX512VNNI_END
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+KVMIX_AVX512_HEADER_WARNINGS_ON
 #endif
 
 namespace kvmix {

@@ -49,6 +49,19 @@
 #define KVMIX_CPU_X86 0
 #endif
 
+// Around AVX-512 code: GCC 12's AVX-512 headers self-initialize their "undefined" vectors,
+// which trips -Wmaybe-uninitialized and -Wuninitialized (a header false positive, GCC bug
+// 105593). Nothing on other compilers.
+#if defined(__GNUC__) && !defined(__clang__)
+#define KVMIX_AVX512_HEADER_WARNINGS_OFF                                                   \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"") \
+    _Pragma("GCC diagnostic ignored \"-Wuninitialized\"")
+#define KVMIX_AVX512_HEADER_WARNINGS_ON _Pragma("GCC diagnostic pop")
+#else
+#define KVMIX_AVX512_HEADER_WARNINGS_OFF
+#define KVMIX_AVX512_HEADER_WARNINGS_ON
+#endif
+
 #if KVMIX_CPU_X86
 #include <cpuid.h>
 #endif

@@ -12,12 +12,7 @@
 #if KVMIX_CPU_X86
 #include <immintrin.h>
 
-// GCC 12's AVX-512 headers self-initialize their "undefined" vectors, which trips
-// -Wmaybe-uninitialized (a header false positive, GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
+KVMIX_AVX512_HEADER_WARNINGS_OFF
 KVMIX_AVX512VNNI_BEGIN
 namespace kvmix {
 namespace {
@@ -176,9 +171,7 @@ void matmul_q4_vnni_decode(const MatmulParams& p) {
 
 }  // namespace kvmix
 KVMIX_AVX512VNNI_END
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+KVMIX_AVX512_HEADER_WARNINGS_ON
 
 #else  // !KVMIX_CPU_X86
 

@@ -110,13 +110,7 @@ constexpr uint64_t kValueMetaSecondMask = value_meta_second_mask();
 }  // namespace kvmix
 
 #if KVMIX_CPU_X86
-// GCC 12's AVX-512 headers self-initialize their "undefined" vectors, which trips
-// -Wmaybe-uninitialized and -Wuninitialized (a header false positive, GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+KVMIX_AVX512_HEADER_WARNINGS_OFF
 KVMIX_AVX512VBMI_BEGIN
 namespace kvmix {
 namespace {
@@ -388,9 +382,7 @@ void softmax_row(float* s, float scale, float& m, float& l, float* acc, int64_t 
 }  // namespace
 }  // namespace kvmix
 KVMIX_AVX512VBMI_END
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+KVMIX_AVX512_HEADER_WARNINGS_ON
 #endif
 
 namespace kvmix {

@@ -30,13 +30,7 @@ uint64_t sum_scalar(const uint64_t* p, size_t n) {
 }  // namespace
 
 #if KVMIX_CPU_X86
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-// GCC 12's AVX-512 headers self-initialize their "undefined" vectors (a header false
-// positive, GCC bug 105593).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+KVMIX_AVX512_HEADER_WARNINGS_OFF
 KVMIX_AVX2_BEGIN
 namespace {
 uint64_t sum_avx2(const uint64_t* p, size_t n) {
@@ -69,9 +63,7 @@ uint64_t sum_avx512(const uint64_t* p, size_t n) {
 }
 }  // namespace
 KVMIX_AVX512VNNI_END
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+KVMIX_AVX512_HEADER_WARNINGS_ON
 #endif
 
 bool stream_read_path_available(StreamReadPath path) {
