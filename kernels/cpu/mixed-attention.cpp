@@ -799,13 +799,15 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
         const Run r{&p, &seg, rows.q, hk, sc, dot, vdot, residual};
         const ScoreQuantFn<NH> score = kq ? (dot != nullptr ? &score_int8<NH> : pick_score<NH>(seg.k_bits)) : nullptr;
         const AccumFn<NH> accum = vdot != nullptr ? &accum_int8<NH> : pick_accum<NH>(seg.v_bits);
-        // One row with AVX-512: the VBMI blocks where the shape has them (bit-identical).
-        const bool one_row_512 = NH == 1 && isa_int8 != nullptr && *isa_int8 == CodeDotIsa::avx512;
+        // AVX-512: the VBMI blocks where the shape has them (bit-identical); the key and value
+        // blocks take one row, the 16-lane softmax any row.
+        const bool avx512 = isa_int8 != nullptr && *isa_int8 == CodeDotIsa::avx512;
+        const bool one_row_512 = NH == 1 && avx512;
         const VbmiKeyGroupFn vbmi_key = one_row_512 && kq && !residual ? vbmi_key_group_fn(seg.k_bits, seg.group_size, p.head_dim) : nullptr;
         const VbmiValueBlockFn vbmi_value =
             one_row_512 && vq ? vbmi_value_block_fn(seg.v_bits, seg.group_size, DV, seg.vq_token_stride) : nullptr;
         const uint8_t* vh = vq ? seg.vq + static_cast<size_t>(hk) * seg.vq_head_stride : nullptr;
-        const VbmiSoftmaxFn vbmi_softmax = one_row_512 && p.softcap <= 0.0f ? vbmi_softmax_fn() : nullptr;
+        const VbmiSoftmaxFn vbmi_softmax = avx512 && p.softcap <= 0.0f ? vbmi_softmax_fn() : nullptr;
         const uint8_t* kh = kq ? seg.kq + static_cast<size_t>(hk) * seg.kq_head_stride : nullptr;
         int64_t prepared = -1;
         for (int64_t c0 = (a / kBlock) * kBlock; c0 < b; c0 += kBlock) {
