@@ -10,11 +10,9 @@
 #include "core/document-reader.h"
 #include "core/inference-worker.h"
 #include "core/profiler-hook.h"
+#include "runtime/kvmix-kv-cache.h"
 
 namespace {
-
-// The KVmix cache's storage granule (kvmix-kv-cache.cpp): quantized groups per page.
-constexpr int64_t kGroupsPerPage = 4;
 
 double bitsPerElement(int bits, int groupSize) { return bits >= 16 ? 16.0 : bits + 32.0 / groupSize; }
 
@@ -167,7 +165,7 @@ double KvController::estimateBytes(const QString& preset, qint64 nTokens) const 
         const double kElems = static_cast<double>(s.nHeadKv * s.headDim);
         const double vElems = static_cast<double>(s.nHeadKv * s.headDimV);
         // As the cache does it: sinks stay fp16; whole groups are quantized while the fp16
-        // tail is longer than window + G; quantized storage grows in pages of kGroupsPerPage groups.
+        // tail is longer than window + G; quantized storage grows in pages of kKvGroupsPerPage groups.
         // Values are quantized in channel groups of G: a head size that is not a multiple
         // of G keeps the layer's values in fp16 (as the cache does).
         const bool vQuantizable = s.headDimV % p.group_size == 0;
@@ -177,7 +175,7 @@ double KvController::estimateBytes(const QString& preset, qint64 nTokens) const 
             const int64_t sinks = std::min<int64_t>(nTokens, p.sinks);
             const int64_t excess = nTokens - sinks - window - g;
             const int64_t quantized = excess > 0 ? (excess + g - 1) / g * g : 0;
-            const int64_t page = kGroupsPerPage * g;
+            const int64_t page = kvmix::kKvGroupsPerPage * g;
             const int64_t stored = (quantized + page - 1) / page * page;
             const double full = static_cast<double>(nTokens - quantized);
             return full * elems * 2.0 + static_cast<double>(stored) * elems * bitsPerElement(bits, p.group_size) / 8.0;

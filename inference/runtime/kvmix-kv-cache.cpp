@@ -25,12 +25,12 @@ namespace kvmix {
 
 namespace {
 
-// Quantized storage is counted in pages of 4 groups (128 tokens at G = 32: what the memory
-// report and the app's estimates charge) and allocated in slabs of 4 pages, each slab
-// holding its kv heads one after another: a head's codes then run 16 groups contiguously,
-// and the decode's reads of a head stay in one stretch of memory 4x longer than a page
-// (+10% tokens/s on the synthetic MHA model at 16k, 2-bit).
-constexpr int64_t kGroupsPerPage = 4;
+// Quantized storage is counted in pages of kKvGroupsPerPage groups (128 tokens at G = 32:
+// what the memory report and the app's estimates charge) and allocated in slabs of 4 pages,
+// each slab holding its kv heads one after another: a head's codes then run 16 groups
+// contiguously, and the decode's reads of a head stay in one stretch of memory 4x longer
+// than a page (+10% tokens/s on the synthetic MHA model at 16k, 2-bit).
+constexpr int64_t kGroupsPerPage = kKvGroupsPerPage;
 constexpr int64_t kPagesPerSlab = 4;
 
 // One side (keys or values) of one layer.

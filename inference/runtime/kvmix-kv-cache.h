@@ -13,6 +13,7 @@
 // Owned by one Session; not thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -21,6 +22,10 @@
 #include "runtime/kv-profile.h"
 
 namespace kvmix {
+
+// Quantized groups per page: the granule in which the cache's memory report charges
+// quantized storage, and so the one memory estimates must round to.
+inline constexpr int64_t kKvGroupsPerPage = 4;
 
 // `max_chunk` is the most tokens one forward pass writes (the session's batch): the fp16
 // window buffers are sized for window_max + G + max_chunk tokens.
