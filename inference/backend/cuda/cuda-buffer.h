@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "backend/cuda/cublas-library.h"
 #include "kvmix/status.h"
 
 namespace kvmix::cuda {
@@ -87,22 +88,27 @@ private:
     cudaStream_t s_ = nullptr;
 };
 
+// A cuBLAS handle on the backend's stream, with the library it came from (loaded by
+// create(), cublas-library.h).
 class Cublas {
 public:
     Cublas() = default;
     Cublas(const Cublas&) = delete;
     Cublas& operator=(const Cublas&) = delete;
     ~Cublas() {
-        if (h_) cublasDestroy(h_);
+        if (h_) lib_.api().destroy(h_);
     }
     Status create(cudaStream_t stream) {
-        if (cublasCreate(&h_) != CUBLAS_STATUS_SUCCESS) return error(ErrorCode::internal, "cuBLAS initialization failed");
-        cublasSetStream(h_, stream);
+        if (!lib_.loaded()) KVMIX_TRY(lib_.load());
+        if (lib_.api().create(&h_) != CUBLAS_STATUS_SUCCESS) return error(ErrorCode::internal, "cuBLAS initialization failed");
+        lib_.api().set_stream(h_, stream);
         return {};
     }
     cublasHandle_t get() const { return h_; }
+    const CublasApi& api() const { return lib_.api(); }
 
 private:
+    CublasLibrary lib_;  // declared first: destroyed after the handle
     cublasHandle_t h_ = nullptr;
 };
 

@@ -471,7 +471,7 @@ Status CudaModel::matmul(const DevMatrix& w, const float* x, int64_t m, float* y
         const float one = 1.0f, zero = 0.0f;
         // cuBLAS is column-major: row-major y[m][n] is C (n x m), W[n][k] is A (k x n) used
         // transposed, x[m][k] is B (k x m).
-        const cublasStatus_t st = cublasSgemm(cublas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.n), static_cast<int>(m),
+        const cublasStatus_t st = cublas_.api().sgemm(cublas_.get(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(w.n), static_cast<int>(m),
                                               static_cast<int>(w.k), &one, wf, static_cast<int>(w.k), x, static_cast<int>(w.k),
                                               &zero, y, static_cast<int>(w.n));
         if (st != CUBLAS_STATUS_SUCCESS) return error(ErrorCode::internal, "cuBLAS SGEMM failed on '" + w.view->name + "'");
@@ -513,7 +513,7 @@ Status CudaModel::norm(const float* x, float* y, int64_t rows, int64_t n, const 
 Status CudaModel::add_bias(float* y, int64_t rows, int64_t n, const DeviceBuffer& b) {
     if (!b.bytes()) return {};
     const float one = 1.0f;
-    const cublasStatus_t st = cublasSger(cublas_.get(), static_cast<int>(n), static_cast<int>(rows), &one, b.get<const float>(), 1,
+    const cublasStatus_t st = cublas_.api().sger(cublas_.get(), static_cast<int>(n), static_cast<int>(rows), &one, b.get<const float>(), 1,
                                          ones_.get<const float>(), 1, y, static_cast<int>(n));
     if (st != CUBLAS_STATUS_SUCCESS) return error(ErrorCode::internal, "cuBLAS SGER failed adding a projection bias");
     return {};
