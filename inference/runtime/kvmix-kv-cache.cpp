@@ -30,7 +30,6 @@ namespace {
 // each slab holding its kv heads one after another: a head's codes then run 16 groups
 // contiguously, and the decode's reads of a head stay in one stretch of memory 4x longer
 // than a page (+10% tokens/s on the synthetic MHA model at 16k, 2-bit).
-constexpr int64_t kGroupsPerPage = kKvGroupsPerPage;
 constexpr int64_t kPagesPerSlab = 4;
 
 // One side (keys or values) of one layer.
@@ -552,7 +551,7 @@ private:
         s.ring.reset(new uint16_t[static_cast<size_t>(s.ring_cap * n_head_kv * dim)]);
         if (bits != 16) {
             s.unit_bytes = keys ? kvq::key_group_bytes(bits, G, dim) : kvq::value_row_bytes(bits, G, dim);
-            s.units_per_page = keys ? kGroupsPerPage : kGroupsPerPage * G;
+            s.units_per_page = keys ? kKvGroupsPerPage : kKvGroupsPerPage * G;
         }
     }
 
@@ -617,7 +616,7 @@ private:
             const int64_t qend = sinks_ + s->q_tokens;
             if (qend < n_kv) cuts.insert(qend);
             if (s->bits != 16) {
-                const int64_t slab_tokens = kPagesPerSlab * kGroupsPerPage * G;  // a slab holds this many tokens of either side
+                const int64_t slab_tokens = kPagesPerSlab * kKvGroupsPerPage * G;  // a slab holds this many tokens of either side
                 for (int64_t p = sinks_ + slab_tokens; p < std::min(qend, n_kv); p += slab_tokens) cuts.insert(p);
             }
             for (int64_t p = sinks_ + (s->q_tokens / s->ring_cap + 1) * s->ring_cap; p < n_kv; p += s->ring_cap) cuts.insert(p);
