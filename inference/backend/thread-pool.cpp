@@ -78,6 +78,7 @@ void ThreadPool::worker(int index) {
     for (;;) {
         if (!wait_for_job(seen)) return;
         seen = generation_.load(std::memory_order_acquire);
+        started_.fetch_add(1, std::memory_order_relaxed);
         run_chunk(index);
         // seq_cst decrement, then the load of caller_sleeping_: parallel_for stores that flag and
         // then reads pending_, so either it sees 0 or this thread sees it asleep.
@@ -101,10 +102,11 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     // spinning thread holds a core the thread it waits for may need, and it loses the
     // scheduler's preference for threads that slept. So after kMissesToStop caller waits
     // that outlasted the spin (the workers were not running), the pool blocks straight
-    // away for the next kSleepJobs jobs, then tries spinning again. The caller's spin grows
-    // with its own chunk (caller_spin): in a job of milliseconds (a decode step's matmuls and
-    // attention) a worker that is a tenth slower is running, not missing, and counting that
-    // as a miss would put every job of the step through two futex wake-ups.
+    // away for the next kSleepJobs jobs (more if it keeps failing, see kMaxSleepJobs), then
+    // tries spinning again. The caller's spin grows with its own chunk (caller_spin): in a
+    // job of milliseconds (a decode step's matmuls and attention) a worker that is a tenth
+    // slower is running, not missing, and counting that as a miss would put every job of the
+    // step through two futex wake-ups.
     bool spin = true;
     if (sleep_jobs_left_ > 0) {
         --sleep_jobs_left_;
@@ -116,6 +118,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     job_grain_ = grain;
     job_chunks_ = chunks;
     pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+    started_.store(0, std::memory_order_relaxed);
     generation_.fetch_add(1);  // seq_cst: publishes the job (see wait_for_job)
     if (sleepers_.load() > 0) {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -124,11 +127,21 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     const auto t0 = std::chrono::steady_clock::now();
     run_chunk(0);
     const auto own = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
-    const bool quick =
-        spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; }, spin ? caller_spin(own) : std::chrono::microseconds(0));
+    const auto done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+    bool quick = spin_until(done, spin ? caller_spin(own) : std::chrono::microseconds(0));
+    // Every worker has taken the job, so they are running: the wait is an uneven split or a
+    // short preemption (on a VM, a busier host core). Keep spinning, up to kMaxCallerSpin.
+    // Blocking here is what went wrong on idle machines: the worker's futex wake-up tends to
+    // move the caller onto the worker's core, the two then slow each other down, more waits
+    // time out, and the pool backed off for thousands of jobs at a time. Only a wait that
+    // outlasts this too counts as a miss.
+    if (!quick && spin && started_.load(std::memory_order_relaxed) == n_threads_ - 1) quick = spin_until(done, kMaxCallerSpin);
     if (spin) {
+        ++spin_jobs_;
         if (!quick && ++misses_ >= kMissesToStop) {
-            sleep_jobs_left_ = kSleepJobs;
+            sleep_jobs_ = spin_jobs_ < kSleepJobs ? std::min(2 * sleep_jobs_, kMaxSleepJobs) : kSleepJobs;
+            sleep_jobs_left_ = sleep_jobs_;
+            spin_jobs_ = 0;
             misses_ = 0;
         } else if (quick && misses_ > 0 && ++hits_ >= kHitsToForgive) {
             --misses_;

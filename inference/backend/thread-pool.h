@@ -9,7 +9,8 @@
 // atomics for a short while (kSpin) before they block; an idle pool sleeps and uses no CPU.
 // When the caller's waits keep outlasting its spin (more runnable threads than cores), the
 // pool stops spinning for a while (see parallel_for); the caller spins longer after long
-// chunks of its own, so that uneven halves of a long job do not count as missing workers.
+// chunks of its own, and longer again while every worker has taken the job, so that uneven
+// halves and short preemptions of running workers do not count as missing workers.
 #pragma once
 
 #include <algorithm>
@@ -50,6 +51,10 @@ public:
     static constexpr int kMissesToStop = 8;     // net spin time-outs before the pool stops spinning
     static constexpr int kHitsToForgive = 16;   // quick jobs that cancel one time-out
     static constexpr int kSleepJobs = 4096;     // jobs without spinning (about 10 decode steps)
+    // A back-off that starts within kSleepJobs spinning jobs of the last one doubles, up to
+    // kMaxSleepJobs: under sustained load each try at spinning costs up to kMissesToStop long
+    // waits, so the tries thin out; a back-off after a longer spinning run starts over.
+    static constexpr int kMaxSleepJobs = 16 * kSleepJobs;
 
 private:
     void worker(int index);
@@ -63,12 +68,15 @@ private:
     // serve threads that stopped spinning (sleepers_ / caller_sleeping_ say whether any did).
     std::atomic<uint64_t> generation_{0};
     std::atomic<int> pending_{0};
+    std::atomic<int> started_{0};  // workers that have taken the current job
     std::atomic<bool> stopping_{false};
     std::atomic<int> sleepers_{0};
     std::atomic<bool> caller_sleeping_{false};
     std::atomic<bool> spinning_{true};  // whether workers spin after the current job
     // Caller-side spin bookkeeping (parallel_for runs on one thread at a time).
     int misses_ = 0, hits_ = 0, sleep_jobs_left_ = 0;
+    int sleep_jobs_ = kSleepJobs;  // length of the next back-off
+    int spin_jobs_ = kSleepJobs;   // spinning jobs since the last back-off ended
     std::mutex mutex_;
     std::condition_variable wake_;
     std::condition_variable done_cv_;
