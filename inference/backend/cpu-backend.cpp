@@ -67,6 +67,11 @@ MatmulParams matmul_params(const TensorView& w, const float* x, int64_t m, float
     return p;
 }
 
+// Output columns per block of a decode product: enough that each thread streams whole cache
+// lines of W. matmul, matmuls and matmul_glu cut columns alike, so their results agree bit
+// for bit.
+constexpr int64_t kMatmulBlock = 16;
+
 // One matmul kernel over slices of the output columns, `chunk` columns at least per task.
 void parallel_matmul(ThreadPool& pool, const MatmulParams& p, int64_t chunk, void (*kernel)(const MatmulParams&)) {
     pool.parallel_for(p.n, chunk, [&](int64_t begin, int64_t end) {
@@ -85,8 +90,56 @@ void CpuBackend::matmul_packed(const TensorView& w, const float* x, int64_t m, f
 }
 
 void CpuBackend::matmul(const TensorView& w, const float* x, int64_t m, float* y) {
-    // Enough output columns per chunk that each thread streams whole cache lines of W.
-    parallel_matmul(pool_, matmul_params(w, x, m, y), 16, &matmul_cpu);
+    parallel_matmul(pool_, matmul_params(w, x, m, y), kMatmulBlock, &matmul_cpu);
+}
+
+void CpuBackend::matmuls(const float* x, int64_t m, std::initializer_list<MatmulOutput> outputs) {
+    KVMIX_ASSERT(outputs.size() <= static_cast<size_t>(kMaxOutputs));
+    MatmulParams ps[kMaxOutputs];
+    int64_t first[kMaxOutputs + 1] = {};  // first block of each weight in the joint range
+    int count = 0;
+    for (const MatmulOutput& o : outputs) {
+        ps[count] = matmul_params(*o.w, x, m, o.y);
+        first[count + 1] = first[count] + (ps[count].n + kMatmulBlock - 1) / kMatmulBlock;
+        ++count;
+    }
+    pool_.parallel_for(first[count], 1, [&](int64_t begin, int64_t end) {
+        for (int i = 0; i < count; ++i) {
+            const int64_t lo = std::max(begin, first[i]), hi = std::min(end, first[i + 1]);
+            if (lo >= hi) continue;
+            MatmulParams slice = ps[i];
+            slice.n_begin = (lo - first[i]) * kMatmulBlock;
+            slice.n_end = std::min(slice.n, (hi - first[i]) * kMatmulBlock);
+            matmul_cpu(slice);
+        }
+    });
+}
+
+void CpuBackend::matmul_glu(const TensorView& w_gate, const TensorView& w_up, const float* x, int64_t m, float* gate, float* up,
+                            GluActivation act) {
+    const MatmulParams pg = matmul_params(w_gate, x, m, gate), pu = matmul_params(w_up, x, m, up);
+    KVMIX_ASSERT(pg.n == pu.n && pg.k == pu.k);
+    const int64_t n = pg.n;
+    pool_.parallel_for(n, kMatmulBlock, [&](int64_t begin, int64_t end) {
+        MatmulParams slice = pg;
+        slice.n_begin = begin;
+        slice.n_end = end;
+        matmul_cpu(slice);
+        slice = pu;
+        slice.n_begin = begin;
+        slice.n_end = end;
+        matmul_cpu(slice);
+        GluParams g;
+        g.gate = gate + begin;
+        g.up = up + begin;
+        g.out = gate + begin;
+        g.stride = static_cast<size_t>(n);
+        g.n = end - begin;
+        g.act = act;
+        g.row_begin = 0;
+        g.row_end = m;
+        glu_cpu(g);
+    });
 }
 
 void CpuBackend::rms_norm(const float* x, float* y, int64_t rows, int64_t n, const float* w, float w_offset, float eps) {

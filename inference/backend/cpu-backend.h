@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "backend/thread-pool.h"
 #include "common/op-params.h"
@@ -44,6 +45,22 @@ public:
 
     // y[m, n] = x[m, k] · Wᵀ for a 2-D weight w with ne = {k, n}. x, y contiguous rows.
     void matmul(const TensorView& w, const float* x, int64_t m, float* y);
+    // Products of one input with up to kMaxOutputs weights (the q/k/v projections) as one
+    // parallel job: y_i[m, n_i] = x · W_iᵀ for each {W_i, y_i}. Every weight's columns are cut
+    // into the same 16-column blocks as matmul() and the blocks of all weights are split
+    // across the threads, so each y_i is bit-identical to matmul(W_i, x, m, y_i) and a decode
+    // step waits for the threads once instead of once per weight.
+    struct MatmulOutput {
+        const TensorView* w = nullptr;
+        float* y = nullptr;
+    };
+    static constexpr int kMaxOutputs = 4;
+    void matmuls(const float* x, int64_t m, std::initializer_list<MatmulOutput> outputs);
+    // The gated feed-forward's first half as one parallel job: gate = x·W_gateᵀ and
+    // up = x·W_upᵀ ([m, F] each, F = ne[1] of both), then gate = act(gate) * up, each block of
+    // 16 columns on the thread that computed it. Bit-identical to matmul, matmul, glu.
+    void matmul_glu(const TensorView& w_gate, const TensorView& w_up, const float* x, int64_t m, float* gate, float* up,
+                    GluActivation act);
     // The same product through the many-row packed kernel (cpu/matmul-packed.h): faster for
     // whole sequences (m >= ~32), rounded differently from matmul(). For the importance
     // analysis's gradient pass, not for the sessions.

@@ -54,7 +54,7 @@ Status batch_forward(const Model& model, CpuBackend& be, std::span<const BatchSe
     if (n == 0) return {};
     if (n > s.max_tokens()) return error(ErrorCode::internal, "forward pass larger than its scratch (" + std::to_string(s.max_tokens()) + " tokens)");
 
-    const int64_t E = hp.n_embd, H = hp.n_head, HKV = hp.n_head_kv, D = hp.head_dim, DV = hp.head_dim_v, F = hp.n_ff;
+    const int64_t E = hp.n_embd, H = hp.n_head, HKV = hp.n_head_kv, D = hp.head_dim, DV = hp.head_dim_v;
     std::vector<int64_t> row0(seqs.size());
     int64_t r = 0;
     for (size_t i = 0; i < seqs.size(); ++i) {
@@ -75,9 +75,7 @@ Status batch_forward(const Model& model, CpuBackend& be, std::span<const BatchSe
         // Attention block.
         be.rms_norm(s.x.data(), s.cur.data(), n, E, L.attn_norm.data(), off, hp.rms_eps);
         observe(obs, "attn_norm", layer, s.cur.data(), n, E);
-        be.matmul(*L.wq, s.cur.data(), n, s.q.data());
-        be.matmul(*L.wk, s.cur.data(), n, s.k.data());
-        be.matmul(*L.wv, s.cur.data(), n, s.v.data());
+        be.matmuls(s.cur.data(), n, {{L.wq, s.q.data()}, {L.wk, s.k.data()}, {L.wv, s.v.data()}});
         add_bias(s.q.data(), n, L.bq);
         add_bias(s.k.data(), n, L.bk);
         add_bias(s.v.data(), n, L.bv);
@@ -117,9 +115,7 @@ Status batch_forward(const Model& model, CpuBackend& be, std::span<const BatchSe
         // Feed-forward block.
         be.rms_norm(s.x.data(), s.cur.data(), n, E, L.ffn_norm.data(), off, hp.rms_eps);
         observe(obs, "ffn_norm", layer, s.cur.data(), n, E);
-        be.matmul(*L.gate, s.cur.data(), n, s.gate.data());
-        be.matmul(*L.up, s.cur.data(), n, s.up.data());
-        be.glu(s.gate.data(), s.up.data(), n, F, act);
+        be.matmul_glu(*L.gate, *L.up, s.cur.data(), n, s.gate.data(), s.up.data(), act);
         be.matmul(*L.down, s.gate.data(), n, s.cur.data());
         if (!L.post_ffw_norm.empty()) be.rms_norm(s.cur.data(), s.cur.data(), n, E, L.post_ffw_norm.data(), off, hp.rms_eps);
         observe(obs, "ffn_out", layer, s.cur.data(), n, E);
