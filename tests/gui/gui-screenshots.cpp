@@ -2,7 +2,8 @@
 // Uses a fresh database in OUT_DIR, loads MODEL (default: the tiny fixture), asks one
 // question, then captures the chat with the memory panel, the layer view (custom preset
 // edited, then profiled, then its quality check against fp16 — printed too, with uniform
-// k2v2 for comparison), the summarization page after a summary, and the dark theme.
+// k2v2 for comparison), the summarization page after a summary, the dark theme, and the
+// first chat reopened without its cache in memory.
 #include <QDir>
 #include <QGuiApplication>
 #include <QQmlApplicationEngine>
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
     services.chat.send(QStringLiteral("Now say it in one short sentence. Then say hello in Chinese (你好), Arabic (مرحبا) and Russian (Привет)."));
     done.wait(300000);
     ok &= save(window, out + QStringLiteral("/01-chat-memory.png"));
+    const qint64 chatId = services.chat.currentConversationId();
 
     window->setProperty("page", QStringLiteral("layers"));
     services.kv.setCustomBits(0, 8, 8);
@@ -131,5 +133,10 @@ int main(int argc, char** argv) {
     window->setProperty("page", QStringLiteral("chat"));
     services.settings.setTheme(QStringLiteral("dark"));
     ok &= save(window, out + QStringLiteral("/04-chat-dark.png"));
+
+    // The first chat reopened after its session was let go (as after a restart): no cache yet.
+    services.inference.post([chatId](InferenceWorker* w) { w->releaseSession(chatId); });
+    services.chat.selectConversation(chatId);
+    ok &= save(window, out + QStringLiteral("/05-chat-reopened.png"));
     return ok ? 0 : 1;
 }

@@ -1,7 +1,8 @@
 // GUI smoke test (offscreen platform): the main QML loads without a single QML warning,
 // the key views exist, and a message sent through the chat controller with the tiny
 // fixture model shows up in the QML message list together with the memory numbers; the
-// KV quality check's result reaches the layer view and the profiling dialog opens.
+// KV quality check's result reaches the layer view and the profiling dialog opens; a chat
+// reopened without its cache in memory says so in the memory panel.
 #include <QQmlApplicationEngine>
 #include <QQmlContext>
 #include <QQuickItem>
@@ -79,6 +80,20 @@ private slots:
         QTRY_VERIFY(profileDialog->property("opened").toBool());
         QTRY_COMPARE(profileDialog->property("conversations").toInt(), 1);
         QVERIFY(QMetaObject::invokeMethod(profileDialog, "close"));
+
+        // The chat's cache is in memory: no "not in memory" note. Once the worker has let the
+        // session go (as after a restart), reopening the chat shows the note and a zero cache.
+        auto* note = window->findChild<QObject*>(QStringLiteral("notLoadedNote"));
+        QVERIFY(note);
+        QTRY_VERIFY(!note->property("visible").toBool());
+        const qint64 id = services.chat.currentConversationId();
+        services.inference.post([id](InferenceWorker* w) { w->releaseSession(id); });
+        services.chat.newConversation();
+        QTRY_VERIFY(!note->property("visible").toBool());  // an empty new chat has nothing to rebuild
+        services.chat.selectConversation(id);
+        QTRY_VERIFY(note->property("visible").toBool());
+        auto* kvValue = window->findChild<QObject*>(QStringLiteral("kvValue"));
+        QCOMPARE(kvValue->property("text").toString(), QStringLiteral("0 B"));
 
         for (const QQmlError& e : warnings) qWarning("%s", qPrintable(e.toString()));
         QCOMPARE(warnings.size(), 0);

@@ -47,6 +47,18 @@ Rectangle {
             Label { text: theme.formatCount(root.mem.budgetLeft); Layout.alignment: Qt.AlignRight }
         }
 
+        // A chat opened from the list has no cache until its next message re-reads it: say so,
+        // rather than let the zeros read as "this chat costs nothing".
+        Label {
+            objectName: "notLoadedNote"
+            Layout.fillWidth: true
+            visible: chat.messages.count > 0 && root.mem.tokens === 0 && !chat.busy
+            wrapMode: Text.Wrap
+            color: theme.mutedText
+            font.pixelSize: theme.smallFont
+            text: qsTr("This chat's cache is not in memory yet: your next message rebuilds it from the conversation, at the KV preset shown in the top bar.")
+        }
+
         Label { text: qsTr("KV cache over the conversation"); color: theme.mutedText; font.pixelSize: theme.smallFont }
         Canvas {
             id: chart
