@@ -94,6 +94,7 @@ private slots:
         QTRY_VERIFY(note->property("visible").toBool());
         auto* kvValue = window->findChild<QObject*>(QStringLiteral("kvValue"));
         QCOMPARE(kvValue->property("text").toString(), QStringLiteral("0 B"));
+        QCOMPARE(window->findChild<QObject*>(QStringLiteral("tokensValue"))->property("text").toString(), QStringLiteral("–"));
 
         for (const QQmlError& e : warnings) qWarning("%s", qPrintable(e.toString()));
         QCOMPARE(warnings.size(), 0);

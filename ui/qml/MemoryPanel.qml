@@ -38,9 +38,14 @@ Rectangle {
                 Layout.alignment: Qt.AlignRight
             }
             Label { text: qsTr("Tokens in context"); color: theme.mutedText; Layout.fillWidth: true; elide: Text.ElideRight }
-            Label { text: qsTr("%1 / %2").arg(theme.formatCount(root.mem.tokens)).arg(theme.formatCount(root.mem.capacity)); Layout.alignment: Qt.AlignRight }
+            // No cache (no chat yet, or one not in memory) has no context size either: a dash, not "0 / 0".
+            Label {
+                objectName: "tokensValue"
+                text: root.mem.capacity > 0 ? qsTr("%1 / %2").arg(theme.formatCount(root.mem.tokens)).arg(theme.formatCount(root.mem.capacity)) : "–"
+                Layout.alignment: Qt.AlignRight
+            }
             Label { text: qsTr("Still fit in context"); color: theme.mutedText; Layout.fillWidth: true; elide: Text.ElideRight }
-            Label { text: theme.formatCount(root.mem.contextLeft); Layout.alignment: Qt.AlignRight }
+            Label { text: root.mem.capacity > 0 ? theme.formatCount(root.mem.contextLeft) : "–"; Layout.alignment: Qt.AlignRight }
             Label { text: qsTr("KV budget"); color: theme.mutedText; Layout.fillWidth: true; elide: Text.ElideRight }
             Label { text: theme.formatBytes(root.mem.budgetBytes); Layout.alignment: Qt.AlignRight }
             Label { text: qsTr("Still fit in budget"); color: theme.mutedText; Layout.fillWidth: true; elide: Text.ElideRight }
