@@ -1,7 +1,7 @@
 // kvmix doctor: what this machine can run — the CPU kernels it will use, whether the CUDA
-// backend is built and which devices answer — and, where a GPU is usable, the load-time
-// self-check the app runs (runtime/device-check.h): a short prompt on the CPU and the GPU,
-// every position's logits compared. Exit status 0 when every check that could run passed
+// backend is built, whether cuBLAS loads and which devices answer — and, where a GPU is
+// usable, the load-time self-check the app runs (runtime/device-check.h): a short prompt on
+// the CPU and the GPU, every position's logits compared. Exit status 0 when every check that could run passed
 // (a machine without a GPU passes with "no GPU"), 1 when the GPU self-check failed or could
 // not run, 2 for usage errors.
 #include <cstdio>
@@ -38,7 +38,7 @@ const char* path_name(MixedAttentionPath p) {
 int cmd_doctor(int argc, char** argv) {
     const char* usage =
         "usage: kvmix doctor [-m MODEL] [--gpu N] [--kv SPEC] [--json]\n"
-        "  The CPU kernels in use, the CUDA backend and devices, and where a GPU is usable the\n"
+        "  The CPU kernels in use, the CUDA backend, cuBLAS and devices, and where a GPU is usable the\n"
         "  self-check the app runs at load: the same prompt on the CPU and the GPU, logits compared\n"
         "  (MODEL defaults to 'default'; --kv checks a KVmix cache on both instead of fp16).\n"
         "  Exit status: 0 passed (no GPU included), 1 the GPU self-check failed or could not run.";
@@ -55,6 +55,13 @@ int cmd_doctor(int argc, char** argv) {
                 {"kvmix_attention", kv_path}};
     const CudaAvailability cuda = cuda_availability();
     j["cuda"] = {{"built", cuda.built}, {"available", cuda.available}, {"reason", cuda.reason}};
+    // cuBLAS is loaded only when a GPU model is built, so a missing one would otherwise show
+    // only then; it loads without a GPU, so this is checked wherever CUDA is built.
+    CublasAvailability cublas;
+    if (cuda.built) {
+        cublas = cublas_availability();
+        j["cublas"] = {{"available", cublas.available}, {"library", cublas.library}, {"reason", cublas.reason}};
+    }
     std::vector<GpuDeviceInfo> devices;
     if (cuda.available) {
         auto list = list_cuda_devices();
@@ -114,6 +121,8 @@ int cmd_doctor(int argc, char** argv) {
     std::printf("CUDA       %s\n", !cuda.built       ? "not built into this program"
                                    : cuda.available ? "available"
                                                     : ("built, not available: " + cuda.reason).c_str());
+    if (cuda.built)
+        std::printf("cuBLAS     %s\n", cublas.available ? ("loads (" + cublas.library + ")").c_str() : ("cannot be loaded: " + cublas.reason).c_str());
     for (const GpuDeviceInfo& d : devices)
         std::printf("GPU %-6d %s, compute capability %d.%d, %d SMs, %.1f of %.1f GiB free\n", d.index, d.name.c_str(),
                     d.cc_major, d.cc_minor, d.sm_count, static_cast<double>(d.free_bytes) / (1 << 30),

@@ -10,6 +10,8 @@ constexpr const char* kReason = "this build of KVmix has no CUDA backend (nvcc w
 
 CudaAvailability cuda_availability() { return {false, false, kReason}; }
 
+CublasAvailability cublas_availability() { return {false, "", kReason}; }
+
 Expected<std::vector<GpuDeviceInfo>> list_cuda_devices() { return error(ErrorCode::unsupported, kReason); }
 
 Expected<std::shared_ptr<const GpuWeights>> upload_weights_cuda(std::shared_ptr<const Model>, int) {

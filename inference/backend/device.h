@@ -48,6 +48,16 @@ struct CudaAvailability {
 };
 
 CudaAvailability cuda_availability();
+
+// Whether the cuBLAS library the GPU backend loads when it builds a model can be loaded
+// (backend/cuda/cublas-library.h), with no GPU needed: its file name, else the reason. Loads
+// and closes it again; a build without CUDA gives the no-backend reason.
+struct CublasAvailability {
+    bool available = false;
+    std::string library;  // the name it was found under, when available
+    std::string reason;   // why not, otherwise
+};
+CublasAvailability cublas_availability();
 // Every visible CUDA device with its free/total memory; an error (with the reason) when
 // CUDA is not available.
 Expected<std::vector<GpuDeviceInfo>> list_cuda_devices();

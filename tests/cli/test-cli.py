@@ -408,6 +408,13 @@ def check_doctor(kvmix, models_dir):
     check(j["cpu"]["kernels"] in ("avx2", "scalar"), f"doctor names the CPU kernels: {j['cpu']}")
     check(j["cpu"].get("kvmix_attention") in ("int8 AVX-512 VNNI", "int8 AVX-VNNI", "int8 AVX2", "fp32 AVX2", "scalar"),
           f"doctor names the KVmix attention path: {j['cpu']}")
+    if j["cuda"]["built"]:
+        # cuBLAS loads without a GPU: the doctor says whether it does, with its name or the reason.
+        cb = j.get("cublas", {})
+        check(cb.get("library", "").startswith("libcublas") if cb.get("available") else cb.get("reason", "") != "",
+              f"doctor reports whether cuBLAS loads: {cb}")
+    else:
+        check("cublas" not in j, "doctor without the CUDA backend does not report cuBLAS")
     if not j["cuda"]["available"]:
         check(rc == 0, f"doctor without a GPU exits 0 (rc {rc})")
         check(j["self_check"]["ran"] is False and "no GPU" in j["self_check"]["summary"],
@@ -417,6 +424,7 @@ def check_doctor(kvmix, models_dir):
         check(rc == 0 and j["self_check"]["passed"] is True, f"GPU self-check passes: {j['self_check']}")
     rc, out, _ = run(kvmix, "doctor", "-m", model)
     check(rc in (0, 1) and "Self-check" in out and "CPU" in out, f"doctor prints its report (rc {rc}): {out!r}")
+    check(("cuBLAS" in out) == j["cuda"]["built"], f"doctor's report has a cuBLAS line exactly when CUDA is built: {out!r}")
     rc, _, err = run(kvmix, "doctor", "stray")
     check(rc == 2, f"doctor refuses a stray argument with exit 2 (rc {rc}, {err!r})")
 

@@ -1,8 +1,10 @@
-// Device discovery of the CUDA backend: availability with a reason, and the device list.
+// Device discovery of the CUDA backend: availability with a reason, the device list, and
+// whether cuBLAS loads.
 #include <cuda_runtime.h>
 
 #include <string>
 
+#include "backend/cuda/cublas-library.h"
 #include "backend/device.h"
 
 namespace kvmix {
@@ -43,6 +45,19 @@ CudaAvailability cuda_availability() {
         return a;
     }
     a.available = true;
+    return a;
+}
+
+CublasAvailability cublas_availability() {
+    CublasAvailability a;
+    cuda::CublasLibrary lib;
+    const Status st = lib.load();
+    if (!st.ok()) {
+        a.reason = st.message();
+        return a;
+    }
+    a.available = true;
+    a.library = lib.name();
     return a;
 }
 
