@@ -44,41 +44,76 @@ TEST_CASE("jobs after an idle gap (sleeping workers) cover every index once") {
         std::this_thread::sleep_for(ThreadPool::kSpin * 20);
         run_and_check(pool, 1000, 8);
     }
-    // A job whose chunks outlast the caller's spin: the caller sleeps until the last worker.
+    // A job whose chunks outlast the caller's spin, the longer one for running workers
+    // included: the caller sleeps until the last worker.
     std::atomic<int> done{0};
     pool.parallel_for(3, 1, [&](int64_t b, int64_t e) {
-        if (b != 0) std::this_thread::sleep_for(ThreadPool::kSpin * 10);
+        if (b != 0) std::this_thread::sleep_for(ThreadPool::kMaxCallerSpin + ThreadPool::kSpin * 10);
         done.fetch_add(static_cast<int>(e - b));
     });
     CHECK_EQ(done.load(), 3);
 }
 
-TEST_CASE("waits that outlast the spin make the pool block at once for a while, then spin again") {
-    ThreadPool pool(2);
+// Slow jobs (the worker's chunk outlasts the caller's spin, the longer one for running
+// workers included) until the pool stops spinning; false if it never did.
+bool start_back_off(ThreadPool& pool) {
     const auto slow = [&](int64_t b, int64_t) {
-        if (b != 0) std::this_thread::sleep_for(ThreadPool::kSpin * 20);  // the worker's chunk
+        if (b != 0) std::this_thread::sleep_for(ThreadPool::kMaxCallerSpin + ThreadPool::kSpin * 20);  // the worker's chunk
     };
     const auto quick = [](int64_t, int64_t) {};
-    pool.parallel_for(2, 1, slow);
-    CHECK(pool.spinning());
     // kMissesToStop slow jobs are enough on an idle machine; on a loaded one preemption can
     // make a slow job look quick or a quick one time out, so the counts are only bounded.
-    int slow_jobs = 1;
-    for (; slow_jobs < 4 * ThreadPool::kMissesToStop; ++slow_jobs) {
+    for (int slow_jobs = 0; slow_jobs < 4 * ThreadPool::kMissesToStop; ++slow_jobs) {
         pool.parallel_for(2, 1, slow);
         pool.parallel_for(2, 1, quick);  // the job after the last time-out shows the back-off
-        if (!pool.spinning()) break;
+        if (!pool.spinning()) return true;
     }
-    CHECK(!pool.spinning());
-    // It spins again after kSleepJobs jobs (later only if preemption on a loaded machine
-    // made some of these quick jobs outlast the spin, which starts another back-off).
+    return false;
+}
+
+// Quick jobs until the pool spins again (at most `limit`); returns how many ran.
+int jobs_until_spinning(ThreadPool& pool, int limit) {
     int jobs = 1;
-    while (!pool.spinning() && jobs < 8 * ThreadPool::kSleepJobs) {
+    while (!pool.spinning() && jobs < limit) {
         run_and_check(pool, 4, 1);
         ++jobs;
     }
+    return jobs;
+}
+
+TEST_CASE("waits that outlast the spin make the pool block at once for a while, then spin again") {
+    ThreadPool pool(2);
+    pool.parallel_for(2, 1, [](int64_t, int64_t) {});
+    CHECK(pool.spinning());
+    REQUIRE(start_back_off(pool));
+    // It spins again after kSleepJobs jobs (later only if preemption on a loaded machine
+    // made some of these quick jobs outlast the spin, which starts another back-off).
+    const int jobs = jobs_until_spinning(pool, 8 * ThreadPool::kSleepJobs);
     CHECK(pool.spinning());
     CHECK(jobs > ThreadPool::kSleepJobs / 2);
+}
+
+TEST_CASE("a back-off right after the last one lasts twice as long; after a long spinning run, the base length") {
+    ThreadPool pool(2);
+    REQUIRE(start_back_off(pool));
+    const int first = jobs_until_spinning(pool, 8 * ThreadPool::kSleepJobs);
+    REQUIRE(pool.spinning());
+    // Straight away again: a machine that stays loaded tries spinning less and less often.
+    REQUIRE(start_back_off(pool));
+    const int second = jobs_until_spinning(pool, 16 * ThreadPool::kSleepJobs);
+    CHECK(pool.spinning());
+    CHECK(first <= ThreadPool::kSleepJobs + 1);
+    CHECK(second > 3 * ThreadPool::kSleepJobs / 2);
+    // kSleepJobs spinning jobs later the next back-off starts over at kSleepJobs (unless
+    // preemption on a loaded machine started one in between, which restarts the count).
+    bool kept_spinning = true;
+    for (int i = 0; i < ThreadPool::kSleepJobs + 16; ++i) {
+        pool.parallel_for(2, 1, [](int64_t, int64_t) {});
+        kept_spinning = kept_spinning && pool.spinning();
+    }
+    REQUIRE(start_back_off(pool));
+    const int third = jobs_until_spinning(pool, 16 * ThreadPool::kSleepJobs);
+    if (kept_spinning) CHECK(third <= ThreadPool::kSleepJobs + 1);
 }
 
 TEST_CASE("uneven halves of long jobs keep the pool spinning") {
