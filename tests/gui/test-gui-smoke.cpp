@@ -45,9 +45,13 @@ private slots:
         }
         QVERIFY(QTest::qWaitForWindowExposed(window));
 
-        // Without a model the send button is disabled and the chat says why.
+        // Without a model the send button is disabled and the chat says why; the memory panel
+        // has no token counts to give.
         auto* send = window->findChild<QQuickItem*>(QStringLiteral("sendButton"));
         QVERIFY(!send->isEnabled());
+        auto* budgetLeft = window->findChild<QObject*>(QStringLiteral("budgetLeftValue"));
+        QVERIFY(budgetLeft);
+        QCOMPARE(budgetLeft->property("text").toString(), QStringLiteral("–"));
 
         QSignalSpy ready(&services.models, &ModelController::modelReady);
         services.models.load(QStringLiteral(KVMIX_TEST_DATA_DIR "/models/tiny-llama-q8_0.gguf"));
@@ -64,6 +68,7 @@ private slots:
         auto* weights = window->findChild<QObject*>(QStringLiteral("weightsValue"));
         QVERIFY(weights);
         QVERIFY2(weights->property("text").toString() != QStringLiteral("0 B"), qPrintable(weights->property("text").toString()));
+        QTRY_VERIFY2(budgetLeft->property("text").toString() != QStringLiteral("–"), qPrintable(budgetLeft->property("text").toString()));
         auto* grid = window->findChild<QObject*>(QStringLiteral("layerGrid"));
         QTRY_COMPARE(grid->property("count").toInt(), 2);  // the fixture's two layers
 

@@ -49,7 +49,8 @@ Rectangle {
             Label { text: qsTr("KV budget"); color: theme.mutedText; Layout.fillWidth: true; elide: Text.ElideRight }
             Label { text: theme.formatBytes(root.mem.budgetBytes); Layout.alignment: Qt.AlignRight }
             Label { text: qsTr("Still fit in budget"); color: theme.mutedText; Layout.fillWidth: true; elide: Text.ElideRight }
-            Label { text: theme.formatCount(root.mem.budgetLeft); Layout.alignment: Qt.AlignRight }
+            // Without a model there is no per-token size to divide the budget by.
+            Label { objectName: "budgetLeftValue"; text: root.mem.weightsBytes > 0 ? theme.formatCount(root.mem.budgetLeft) : "–"; Layout.alignment: Qt.AlignRight }
         }
 
         // A chat opened from the list has no cache until its next message re-reads it: say so,
