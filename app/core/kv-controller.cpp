@@ -234,6 +234,7 @@ bool KvController::canProfile() const { return m_inference != nullptr && profile
 QString KvController::presetNote() const {
     if (m_preset == QLatin1String("fp16")) return tr("Every layer keeps 16-bit keys and values (the baseline).");
     if (m_preset == QLatin1String("custom")) return tr("Your own bits per layer.");
+    if (!hasModel()) return tr("Load a model to see the bits this preset gives each layer.");
     if (profiled()) return tr("Per-layer bits from this model's importance profile (%1).").arg(m_model.profile.calibration);
     const auto [k, v] = uniformFallback(m_preset);
     return tr("Not profiled yet — run profiling. Meanwhile every layer uses K%1 V%2.").arg(k).arg(v);

@@ -52,6 +52,8 @@ private slots:
         auto* budgetLeft = window->findChild<QObject*>(QStringLiteral("budgetLeftValue"));
         QVERIFY(budgetLeft);
         QCOMPARE(budgetLeft->property("text").toString(), QStringLiteral("–"));
+        services.kv.setPreset(QStringLiteral("balanced"));
+        QVERIFY2(services.kv.presetNote().startsWith(QStringLiteral("Load a model")), qPrintable(services.kv.presetNote()));
 
         QSignalSpy ready(&services.models, &ModelController::modelReady);
         services.models.load(QStringLiteral(KVMIX_TEST_DATA_DIR "/models/tiny-llama-q8_0.gguf"));
