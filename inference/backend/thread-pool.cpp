@@ -137,7 +137,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     // outlasts this too counts as a miss.
     if (!quick && spin && started_.load(std::memory_order_relaxed) == n_threads_ - 1) quick = spin_until(done, kMaxCallerSpin);
     if (spin) {
-        ++spin_jobs_;
+        if (spin_jobs_ < kSleepJobs) ++spin_jobs_;  // only compared with kSleepJobs: capped, never overflows
         if (!quick && ++misses_ >= kMissesToStop) {
             sleep_jobs_ = spin_jobs_ < kSleepJobs ? std::min(2 * sleep_jobs_, kMaxSleepJobs) : kSleepJobs;
             sleep_jobs_left_ = sleep_jobs_;
