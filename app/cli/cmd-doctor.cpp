@@ -1,9 +1,9 @@
 // kvmix doctor: what this machine can run — the CPU kernels it will use, whether the CUDA
 // backend is built, whether cuBLAS loads and which devices answer — and, where a GPU is
 // usable, the load-time self-check the app runs (runtime/device-check.h): a short prompt on
-// the CPU and the GPU, every position's logits compared. Exit status 0 when every check that could run passed
-// (a machine without a GPU passes with "no GPU"), 1 when the GPU self-check failed or could
-// not run, 2 for usage errors.
+// the CPU and the GPU, every position's logits compared. Exit status 0 when every check that
+// could run passed (a machine without a GPU passes with "no GPU"), 1 when the GPU self-check
+// failed or could not run, 2 for usage errors.
 #include <cstdio>
 #include <thread>
 

@@ -72,14 +72,17 @@ MatmulParams matmul_params(const TensorView& w, const float* x, int64_t m, float
 // for bit.
 constexpr int64_t kMatmulBlock = 16;
 
+// The product p restricted to output columns [begin, end).
+MatmulParams columns(const MatmulParams& p, int64_t begin, int64_t end) {
+    MatmulParams slice = p;
+    slice.n_begin = begin;
+    slice.n_end = end;
+    return slice;
+}
+
 // One matmul kernel over slices of the output columns, `chunk` columns at least per task.
 void parallel_matmul(ThreadPool& pool, const MatmulParams& p, int64_t chunk, void (*kernel)(const MatmulParams&)) {
-    pool.parallel_for(p.n, chunk, [&](int64_t begin, int64_t end) {
-        MatmulParams slice = p;
-        slice.n_begin = begin;
-        slice.n_end = end;
-        kernel(slice);
-    });
+    pool.parallel_for(p.n, chunk, [&](int64_t begin, int64_t end) { kernel(columns(p, begin, end)); });
 }
 
 }  // namespace
@@ -106,11 +109,7 @@ void CpuBackend::matmuls(const float* x, int64_t m, std::initializer_list<Matmul
     pool_.parallel_for(first[count], 1, [&](int64_t begin, int64_t end) {
         for (int i = 0; i < count; ++i) {
             const int64_t lo = std::max(begin, first[i]), hi = std::min(end, first[i + 1]);
-            if (lo >= hi) continue;
-            MatmulParams slice = ps[i];
-            slice.n_begin = (lo - first[i]) * kMatmulBlock;
-            slice.n_end = std::min(slice.n, (hi - first[i]) * kMatmulBlock);
-            matmul_cpu(slice);
+            if (lo < hi) matmul_cpu(columns(ps[i], (lo - first[i]) * kMatmulBlock, std::min(ps[i].n, (hi - first[i]) * kMatmulBlock)));
         }
     });
 }
@@ -121,14 +120,8 @@ void CpuBackend::matmul_glu(const TensorView& w_gate, const TensorView& w_up, co
     KVMIX_ASSERT(pg.n == pu.n && pg.k == pu.k);
     const int64_t n = pg.n;
     pool_.parallel_for(n, kMatmulBlock, [&](int64_t begin, int64_t end) {
-        MatmulParams slice = pg;
-        slice.n_begin = begin;
-        slice.n_end = end;
-        matmul_cpu(slice);
-        slice = pu;
-        slice.n_begin = begin;
-        slice.n_end = end;
-        matmul_cpu(slice);
+        matmul_cpu(columns(pg, begin, end));
+        matmul_cpu(columns(pu, begin, end));
         GluParams g;
         g.gate = gate + begin;
         g.up = up + begin;
