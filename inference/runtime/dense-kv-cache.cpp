@@ -11,6 +11,7 @@
 
 #include "common/assert.h"
 #include "common/half.h"
+#include "cpu/kv-quantize.h"
 #include "runtime/kv-cache.h"
 
 namespace kvmix {
@@ -29,6 +30,7 @@ struct DenseTraits<uint16_t> {
     static constexpr KvElementType kernel_type = KvElementType::f16;
     static uint16_t from_f32(float x) { return fp32_to_fp16(x); }
     static float to_f32(uint16_t x) { return fp16_to_fp32(x); }
+    static void from_f32_row(const float* x, uint16_t* y, int64_t n) { fp32_to_fp16_row_cpu(x, y, n); }
 };
 
 template <>
@@ -38,6 +40,7 @@ struct DenseTraits<float> {
     static constexpr KvElementType kernel_type = KvElementType::f32;
     static float from_f32(float x) { return x; }
     static float to_f32(float x) { return x; }
+    static void from_f32_row(const float* x, float* y, int64_t n) { std::memcpy(y, x, static_cast<size_t>(n) * sizeof(float)); }
 };
 
 template <class T>
@@ -66,12 +69,8 @@ public:
         const int64_t hd = L.shape.head_dim, hdv = L.shape.head_dim_v, nh = L.shape.n_head_kv;
         for (int64_t t = 0; t < n; ++t) {
             for (int64_t h = 0; h < nh; ++h) {
-                const float* ks = k + (t * nh + h) * hd;
-                T* kd = L.k.get() + (h * capacity_ + first + t) * hd;
-                for (int64_t d = 0; d < hd; ++d) kd[d] = Traits::from_f32(ks[d]);
-                const float* vs = v + (t * nh + h) * hdv;
-                T* vd = L.v.get() + (h * capacity_ + first + t) * hdv;
-                for (int64_t d = 0; d < hdv; ++d) vd[d] = Traits::from_f32(vs[d]);
+                Traits::from_f32_row(k + (t * nh + h) * hd, L.k.get() + (h * capacity_ + first + t) * hd, hd);
+                Traits::from_f32_row(v + (t * nh + h) * hdv, L.v.get() + (h * capacity_ + first + t) * hdv, hdv);
             }
         }
     }

@@ -16,6 +16,7 @@
 #include "common/kv-rotation.h"
 #include "common/mixed-attention-params.h"
 #include "cpu/attention.h"
+#include "cpu/kv-quantize.h"
 #include "cpu/kv-rotation.h"
 #include "cpu/mixed-attention.h"
 #include "ref/kv-quantize.h"
@@ -483,8 +484,7 @@ private:
                 }
                 dequantize_value_row_ref(unit, s.dim, static_cast<int>(G), s.bits, dst);
             } else {
-                const uint16_t* src = slot(s, h, p);
-                for (int64_t d = 0; d < s.dim; ++d) dst[d] = fp16_to_fp32(src[d]);
+                fp16_to_fp32_row_cpu(slot(s, h, p), dst, s.dim);
             }
             ++p;
         }
@@ -521,16 +521,15 @@ private:
                 if (p >= sinks_ && p < sinks_ + nq) {
                     const int64_t t = p - sinks_;
                     if (keys) {
-                        quantize_key_group_ref(row, static_cast<size_t>(s.dim), s.dim, static_cast<int>(G), s.bits, unit_ptr(s, n_head_kv, h, t / G));
+                        quantize_key_group_cpu(row, static_cast<size_t>(s.dim), s.dim, static_cast<int>(G), s.bits, unit_ptr(s, n_head_kv, h, t / G));
                         p += G;
                     } else {
-                        quantize_value_row_ref(row, s.dim, static_cast<int>(G), s.bits, unit_ptr(s, n_head_kv, h, t));
+                        quantize_value_row_cpu(row, s.dim, static_cast<int>(G), s.bits, unit_ptr(s, n_head_kv, h, t));
                         ++p;
                     }
                     continue;
                 }
-                uint16_t* dst = slot(s, h, p);
-                for (int64_t d = 0; d < s.dim; ++d) dst[d] = fp32_to_fp16(row[d]);
+                fp32_to_fp16_row_cpu(row, slot(s, h, p), s.dim);
                 ++p;
             }
         }
@@ -571,9 +570,7 @@ private:
         KVMIX_ASSERT(first + n <= sinks_ || first + n - sinks_ - s.q_tokens <= s.ring_cap);
         for (int64_t t = 0; t < n; ++t)
             for (int64_t h = 0; h < n_head_kv; ++h) {
-                const float* src = x + (t * n_head_kv + h) * s.dim;
-                uint16_t* dst = slot(s, h, first + t);
-                for (int64_t d = 0; d < s.dim; ++d) dst[d] = fp32_to_fp16(src[d]);
+                fp32_to_fp16_row_cpu(x + (t * n_head_kv + h) * s.dim, slot(s, h, first + t), s.dim);
             }
     }
 
@@ -591,16 +588,13 @@ private:
         while (size_ - sinks_ - s.q_tokens > window + G) {
             const int64_t p0 = sinks_ + s.q_tokens;
             for (int64_t h = 0; h < n_head_kv; ++h) {
-                for (int64_t t = 0; t < G; ++t) {
-                    const uint16_t* src = slot(s, h, p0 + t);
-                    for (int64_t d = 0; d < s.dim; ++d) buf[static_cast<size_t>(t * s.dim + d)] = fp16_to_fp32(src[d]);
-                }
+                for (int64_t t = 0; t < G; ++t) fp16_to_fp32_row_cpu(slot(s, h, p0 + t), buf.data() + t * s.dim, s.dim);
                 if (keys) {
-                    quantize_key_group_ref(buf.data(), static_cast<size_t>(s.dim), s.dim, G, s.bits,
+                    quantize_key_group_cpu(buf.data(), static_cast<size_t>(s.dim), s.dim, G, s.bits,
                                            unit_ptr(s, n_head_kv, h, s.q_tokens / G));
                 } else {
                     for (int64_t t = 0; t < G; ++t)
-                        quantize_value_row_ref(buf.data() + t * s.dim, s.dim, G, s.bits, unit_ptr(s, n_head_kv, h, s.q_tokens + t));
+                        quantize_value_row_cpu(buf.data() + t * s.dim, s.dim, G, s.bits, unit_ptr(s, n_head_kv, h, s.q_tokens + t));
                 }
             }
             s.q_tokens += G;

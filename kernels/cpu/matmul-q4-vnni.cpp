@@ -103,10 +103,40 @@ inline __m128i block_scales(const uint8_t* p) {
     return _mm_setr_epi32(at(0), at(1), at(2), at(3));
 }
 
+// Blocks b .. nb - 1 after the whole steps (fewer than kStep): a pair, then an odd block in
+// element order (block_offsets).
+template <bool kMin>
+float rest_sum(const uint8_t* row, const int8_t* h, const int8_t* l, const float* xs, int64_t b, int64_t nb) {
+    constexpr int64_t kBytes = kMin ? 20 : 18, kQs = kMin ? 4 : 2;
+    float sum = 0.0f;
+    if (b + 2 <= nb) {  // one pair left (k = 576: 4 steps and a pair); lanes 4-7 of f are zero
+        const uint8_t* p = row + b * kBytes;
+        const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(block_scales<kMin, 2>(p)), _mm256_maskz_loadu_ps(0x0F, xs + 2 * b));
+        const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2);
+        const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(pair_sums<kMin>(p, h + 32 * b, l + 32 * b)), _mm512_permutexvar_ps(idx0, _mm512_castps256_ps512(f)));
+        alignas(32) float t[8];
+        _mm256_store_ps(t, f);
+        sum = _mm512_reduce_add_ps(v) + (t[1] + t[3]);
+        b += 2;
+    }
+    if (b < nb) {  // an odd last block, in element order
+        const uint8_t* p = row + b * kBytes;
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kQs));
+        const __m256i w = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), _mm256_set1_epi8(0x0F));
+        const __m256i ph = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + 32 * b)));
+        const __m256i pl = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(l + 32 * b)));
+        const int32_t st = _mm512_reduce_add_epi32(_mm512_zextsi256_si512(_mm256_add_epi32(_mm256_slli_epi32(ph, 8), pl)));
+        const float d = half_to_float(load_u16(p));
+        const float a = kMin ? half_to_float(load_u16(p + 2)) : d;
+        sum += static_cast<float>(st) * (d * xs[2 * b]) + a * xs[2 * b + 1];
+    }
+    return sum;
+}
+
 // Σ over the row's nb blocks; kMin: Q4_1 (d, m, 16 bytes of nibbles), else Q4_0 (d, nibbles).
 template <bool kMin>
 float dot_row(const uint8_t* row, const int8_t* h, const int8_t* l, const float* xs, int64_t nb) {
-    constexpr int64_t kBytes = kMin ? 20 : 18, kQs = kMin ? 4 : 2;
+    constexpr int64_t kBytes = kMin ? 20 : 18;
     // f = [d0·dx0, a0, d1·dx1, a1, ...] (a: additive term) spread to the lanes of each zmm.
     const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2);
     const __m512i idx1 = _mm512_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6, 4, 4, 4, 4, 6, 6, 6, 6);
@@ -127,46 +157,104 @@ float dot_row(const uint8_t* row, const int8_t* h, const int8_t* l, const float*
         acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_permutexvar_ps(idx0, fz), acc0);
         acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_permutexvar_ps(idx1, fz), acc1);
     }
-    if (b + 2 <= nb) {  // one pair left (k = 576: 4 steps and a pair); lanes 4-7 of f are zero
+    alignas(32) float t[8];
+    _mm256_store_ps(t, add);
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + ((t[1] + t[3]) + (t[5] + t[7])) + rest_sum<kMin>(row, h, l, xs, b, nb);
+}
+}  // namespace
+}  // namespace kvmix
+KVMIX_AVX512VNNI_END
+
+KVMIX_AVX512VBMI_BEGIN
+namespace kvmix {
+namespace {
+
+struct Index64 {
+    uint8_t b[64];
+};
+
+// A pair's nibbles from the 64-byte window at its first block: [qs0 | qs1 | qs0 | qs1], so
+// that one masked shift makes the upper half the high nibbles (the zmm layout of pair_sums).
+template <bool kMin>
+constexpr Index64 pair_nibble_index() {
+    constexpr int kBytes = kMin ? 20 : 18, kQs = kMin ? 4 : 2;
+    Index64 x{};
+    for (int i = 0; i < 64; ++i) x.b[i] = static_cast<uint8_t>(kQs + (i / 16) % 2 * kBytes + i % 16);
+    return x;
+}
+// A step's four (scale, additive factor) fp16 pairs from the window at its first block, as
+// block_scales: Q4_1 (d, m), Q4_0 (d, d); bytes 16-63 unused.
+template <bool kMin>
+constexpr Index64 step_scale_index() {
+    constexpr int kBytes = kMin ? 20 : 18;
+    Index64 x{};
+    for (int i = 0; i < 16; ++i) x.b[i] = static_cast<uint8_t>(kBytes * (i / 4) + (kMin ? i % 4 : i % 2));
+    return x;
+}
+alignas(64) constexpr Index64 kNibbles[2] = {pair_nibble_index<false>(), pair_nibble_index<true>()};
+alignas(64) constexpr Index64 kScales[2] = {step_scale_index<false>(), step_scale_index<true>()};
+
+// pair_sums from a window: dword lanes hold 256·Σ q·h + Σ q·l.
+inline __m512i window_pair_sums(__m512i win, __m512i nibble_index, const int8_t* h, const int8_t* l) {
+    const __m512i x = _mm512_permutexvar_epi8(nibble_index, win);
+    const __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(x, 0xFFFF0000u, x, 4), _mm512_set1_epi8(0x0F));
+    const __m512i ph = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(h));
+    return _mm512_dpbusd_epi32(_mm512_slli_epi32(ph, 8), q, _mm512_loadu_si512(l));
+}
+
+// dot_row with single-source byte permutes of 64-byte windows instead of 128-bit inserts and
+// scalar scale loads: per step of four blocks two windows, three VPERMB. The same integers
+// and the same fp32 operations in the same order as dot_row, so the same result.
+template <bool kMin>
+float dot_row_vbmi(const uint8_t* row, const int8_t* h, const int8_t* l, const float* xs, int64_t nb) {
+    constexpr int64_t kBytes = kMin ? 20 : 18;
+    const __m512i nibbles = _mm512_load_si512(kNibbles[kMin].b), scales = _mm512_load_si512(kScales[kMin].b);
+    const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2);
+    const __m512i idx1 = _mm512_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6, 4, 4, 4, 4, 6, 6, 6, 6);
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m256 add = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + kStep <= nb; b += kStep) {
         const uint8_t* p = row + b * kBytes;
-        const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(block_scales<kMin, 2>(p)), _mm256_maskz_loadu_ps(0x0F, xs + 2 * b));
+        _mm_prefetch(reinterpret_cast<const char*>(p) + avx2::kStreamAhead, _MM_HINT_T0);
+        const __m512i w0 = _mm512_loadu_si512(p);
+        // The second pair's window reaches 64 - 2·kBytes bytes past the step: masked where
+        // that is past the row.
+        const __m512i w1 = (b + 2) * kBytes + 64 <= nb * kBytes ? _mm512_loadu_si512(p + 2 * kBytes)
+                                                                : _mm512_maskz_loadu_epi8((1ull << (2 * kBytes)) - 1, p + 2 * kBytes);
+        const __m512i s0 = window_pair_sums(w0, nibbles, h + 32 * b, l + 32 * b);
+        const __m512i s1 = window_pair_sums(w1, nibbles, h + 32 * b + 64, l + 32 * b + 64);
+        const __m128i sc = _mm512_castsi512_si128(_mm512_permutexvar_epi8(scales, w0));
+        const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(sc), _mm256_loadu_ps(xs + 2 * b));
         add = _mm256_add_ps(add, f);
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pair_sums<kMin>(p, h + 32 * b, l + 32 * b)),
-                               _mm512_permutexvar_ps(idx0, _mm512_castps256_ps512(f)), acc0);
-        b += 2;
-    }
-    float tail = 0.0f;
-    if (b < nb) {  // an odd last block, in element order
-        const uint8_t* p = row + b * kBytes;
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kQs));
-        const __m256i w = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(q), _mm_srli_epi16(q, 4), 1), _mm256_set1_epi8(0x0F));
-        const __m256i ph = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + 32 * b)));
-        const __m256i pl = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(l + 32 * b)));
-        const int32_t st = _mm512_reduce_add_epi32(_mm512_zextsi256_si512(_mm256_add_epi32(_mm256_slli_epi32(ph, 8), pl)));
-        const float d = half_to_float(load_u16(p));
-        const float a = kMin ? half_to_float(load_u16(p + 2)) : d;
-        tail = static_cast<float>(st) * (d * xs[2 * b]) + a * xs[2 * b + 1];
+        const __m512 fz = _mm512_castps256_ps512(f);
+        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_permutexvar_ps(idx0, fz), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_permutexvar_ps(idx1, fz), acc1);
     }
     alignas(32) float t[8];
     _mm256_store_ps(t, add);
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + ((t[1] + t[3]) + (t[5] + t[7])) + tail;
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + ((t[1] + t[3]) + (t[5] + t[7])) + rest_sum<kMin>(row, h, l, xs, b, nb);
 }
 
 }  // namespace
+}  // namespace kvmix
+KVMIX_AVX512VBMI_END
 
-void matmul_q4_vnni_decode(const MatmulParams& p) {
+KVMIX_AVX512VNNI_BEGIN
+namespace kvmix {
+
+void matmul_q4_vnni_decode(const MatmulParams& p, bool vbmi) {
     KVMIX_ASSERT(p.m == 1 && (p.w_type == TensorType::q4_0 || p.w_type == TensorType::q4_1));
-    KVMIX_ASSERT(p.k % 32 == 0 && p.k <= kQ4VnniMaxK && cpu_has_avx512_vnni());
+    KVMIX_ASSERT(p.k % 32 == 0 && p.k <= kQ4VnniMaxK && cpu_has_avx512_vnni() && (!vbmi || cpu_has_avx512_vbmi()));
     const int64_t nb = p.k / 32;
     alignas(64) int8_t h[kQ4VnniMaxK], l[kQ4VnniMaxK];
     alignas(64) float xs[2 * kQ4VnniMaxK / 32];
     const bool has_min = p.w_type == TensorType::q4_1;
     quantize_x(p.x, nb, has_min, h, l, xs);
     const auto* w = static_cast<const uint8_t*>(p.w);
-    for (int64_t j = p.n_begin; j < p.n_end; ++j) {
-        const uint8_t* row = w + static_cast<size_t>(j) * p.w_row_bytes;
-        p.y[j] = has_min ? dot_row<true>(row, h, l, xs, nb) : dot_row<false>(row, h, l, xs, nb);
-    }
+    using DotFn = float (*)(const uint8_t*, const int8_t*, const int8_t*, const float*, int64_t);
+    const DotFn dot = vbmi ? (has_min ? &dot_row_vbmi<true> : &dot_row_vbmi<false>) : (has_min ? &dot_row<true> : &dot_row<false>);
+    for (int64_t j = p.n_begin; j < p.n_end; ++j) p.y[j] = dot(w + static_cast<size_t>(j) * p.w_row_bytes, h, l, xs, nb);
 }
 
 }  // namespace kvmix
@@ -176,7 +264,7 @@ KVMIX_AVX512_HEADER_WARNINGS_ON
 #else  // !KVMIX_CPU_X86
 
 namespace kvmix {
-void matmul_q4_vnni_decode(const MatmulParams&) { KVMIX_ASSERT(!"matmul_q4_vnni_decode: x86 only"); }
+void matmul_q4_vnni_decode(const MatmulParams&, bool) { KVMIX_ASSERT(!"matmul_q4_vnni_decode: x86 only"); }
 }  // namespace kvmix
 
 #endif

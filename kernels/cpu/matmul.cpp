@@ -607,6 +607,7 @@ bool matmul_decode_path_available(MatmulDecodePath path) {
         case MatmulDecodePath::scalar: return true;
         case MatmulDecodePath::avx2: return cpu_has_avx2_fma_f16c();
         case MatmulDecodePath::avx512_vnni: return cpu_has_avx512_vnni();
+        case MatmulDecodePath::avx512_vbmi: return cpu_has_avx512_vnni() && cpu_has_avx512_vbmi();
     }
     return false;
 }
@@ -623,7 +624,7 @@ void matmul_cpu_path(const MatmulParams& p, MatmulDecodePath path) {
     // Q4_0 / Q4_1 decode with AVX-512 VNNI (cpu/matmul-q4-vnni.h); every other call as avx2.
     if (path != MatmulDecodePath::avx2 && cpu_has_avx512_vnni() && p.m == 1 &&
         (p.w_type == TensorType::q4_0 || p.w_type == TensorType::q4_1) && p.k <= kQ4VnniMaxK)
-        return matmul_q4_vnni_decode(p);
+        return matmul_q4_vnni_decode(p, path != MatmulDecodePath::avx512_vnni && cpu_has_avx512_vbmi());
 #if KVMIX_CPU_X86
     if (cpu_has_avx2_fma_f16c()) {
         // Quantized x for the decode path: on the stack up to k = 8192, else on the heap.

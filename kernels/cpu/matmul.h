@@ -25,9 +25,10 @@ namespace kvmix {
 void matmul_cpu(const MatmulParams& p);
 
 // Decode-path choice (tests, benchmarks): best = the fastest this CPU has; avx2 = never the
-// AVX-512 VNNI Q4 path; avx512_vnni = that path where it applies (else as avx2); scalar =
-// matmul_ref. Aborts when !matmul_decode_path_available(path).
-enum class MatmulDecodePath { best, scalar, avx2, avx512_vnni };
+// AVX-512 VNNI Q4 path; avx512_vnni = that path where it applies (else as avx2), without its
+// VBMI window permutes; avx512_vbmi = with them; scalar = matmul_ref. Aborts when
+// !matmul_decode_path_available(path).
+enum class MatmulDecodePath { best, scalar, avx2, avx512_vnni, avx512_vbmi };
 void matmul_cpu_path(const MatmulParams& p, MatmulDecodePath path);
 bool matmul_decode_path_available(MatmulDecodePath path);
 

@@ -23,24 +23,29 @@ struct Index64 {
     uint8_t b[64];
 };
 
-// Scale/min pairs of 16 key channels (records at 12c, 192 bytes): word c = s_c, word 16 + c
-// = min_c. The first permute reads the window [0, 128), the second [64, 192) for c >= 11.
-constexpr int kKeyMetaSecond = 11;
-constexpr Index64 key_meta_index(int window) {
-    Index64 x{};
+// 32 fp16 scale/min words from a 192-byte span, gathered by three single-source VPERMB of
+// the windows at 0, 60 and 120 (a byte from the first window that holds it), merged by mask:
+// cheaper on port 5 than two two-source VPERMT2B and a blend.
+constexpr int kMetaWindow[3] = {0, 60, 120};
+constexpr int kMetaSpan = 192;
+struct MetaGather {
+    Index64 index[3];
+    uint64_t mask[3];  // bytes taken from window k (mask[0]: the rest, unused)
+};
+// src(i): the span offset of output byte i.
+template <class Src>
+constexpr MetaGather meta_gather(Src src) {
+    MetaGather g{};
     for (int i = 0; i < 64; ++i) {
-        const int w = i / 2, c = w % 16, src = kRec * c + (w >= 16 ? 2 : 0) + i % 2 - window;
-        x.b[i] = static_cast<uint8_t>(src >= 0 && src < 128 ? src : 0);
+        const int o = src(i), k = o < kMetaWindow[1] + 64 ? (o < 64 ? 0 : 1) : 2;
+        g.index[k].b[i] = static_cast<uint8_t>(o - kMetaWindow[k]);
+        g.mask[k] |= 1ull << i;
     }
-    return x;
+    return g;
 }
-constexpr uint64_t key_meta_second_mask() {
-    uint64_t m = 0;
-    for (int i = 0; i < 64; ++i)
-        if ((i / 2) % 16 >= kKeyMetaSecond) m |= 1ull << i;
-    return m;
-}
-static_assert(kRec * (kKeyMetaSecond - 1) + 3 < 128 && kRec * kKeyMetaSecond >= 64);
+// Key: 16 channels (records at 12c): word c = s_c, word 16 + c = min_c.
+constexpr int key_meta_src(int i) { return kRec * ((i / 2) % 16) + (i / 2 >= 16 ? 2 : 0) + i % 2; }
+static_assert(kRec * 15 + 3 < kMetaSpan && kMetaWindow[2] + 64 <= kMetaSpan);
 
 // The code bytes of four key channels (chunks at 12j from the first): dword lane L, byte j =
 // code byte L % 8 of channel j, so lanes 0-7 and 8-15 hold the same bytes.
@@ -51,60 +56,41 @@ constexpr Index64 key_quad_index() {
 }
 constexpr int kKeyQuadSpan = kRec * 3 + 8;  // bytes a quad's window needs
 
-// Scale/min pairs of four value rows (48 bytes each, 192 bytes): word 4cg + j = s of token j,
-// channel group cg; word 16 + 4cg + j = its min. Window [0, 128), then [64, 192).
-constexpr bool value_meta_first(int i) {
+// Value: four rows (48 bytes each): word 4cg + j = s of token j, channel group cg; word
+// 16 + 4cg + j = its min.
+constexpr int value_meta_src(int i) {
     const int w = (i / 2) % 16;
-    return kValueRow * (w % 4) + kRec * (w / 4) + 3 < 128;
+    return kValueRow * (w % 4) + kRec * (w / 4) + (i / 2 >= 16 ? 2 : 0) + i % 2;
 }
-constexpr Index64 value_meta_index(int window) {
-    Index64 x{};
-    for (int i = 0; i < 64; ++i) {
-        const int w = i / 2, cg = (w % 16) / 4, j = w % 4;
-        const int src = kValueRow * j + kRec * cg + (w >= 16 ? 2 : 0) + i % 2 - window;
-        x.b[i] = static_cast<uint8_t>(src >= 0 && src < 128 ? src : 0);
-    }
-    return x;
-}
-constexpr uint64_t value_meta_second_mask() {
-    uint64_t m = 0;
-    for (int i = 0; i < 64; ++i)
-        if (!value_meta_first(i)) m |= 1ull << i;
-    return m;
-}
+static_assert(kValueRow * 4 == kMetaSpan);
 
-// Codes of a token pair for channel group cg: dword lane L = [code byte L % 8 of the first
-// token, 0, the same byte of the second, 0] (bytes 1 and 3 zeroed by the permute's mask), so
-// each 16-bit half holds one token's byte. Pair 0 of four rows reads window [0, 128) (rows 0
-// and 1), pair 1 the window [64, 192) (rows 2 and 3).
-constexpr Index64 value_pair_index(int cg, int pair) {
+// Codes of a token pair for one channel group, from a 64-byte window that starts at the first
+// token's code bytes: dword lane L = [code byte L % 8 of the first token, 0, the same byte of
+// the second (48 bytes on), 0] (bytes 1 and 3 zeroed by the permute's mask), so each 16-bit
+// half holds one token's byte. One single-source VPERMB per pair and group: a two-source
+// VPERMT2B costs this CPU family twice the port time.
+constexpr Index64 value_pair_index() {
     Index64 x{};
-    for (int i = 0; i < 64; ++i) {
-        const int lane = i / 4, byte = i % 4, row = 2 * pair + byte / 2;
-        const int src = kValueRow * row + kRec * cg + static_cast<int>(kvq::kMetaBytes) + lane % 8 - 64 * pair;
-        x.b[i] = static_cast<uint8_t>(byte % 2 == 0 ? src : 0);
-    }
+    for (int i = 0; i < 64; ++i) x.b[i] = static_cast<uint8_t>((i % 4 < 2 ? 0 : kValueRow) + (i / 4) % 8);
     return x;
 }
+// Bytes a pair's window may read: the block's last pair, last group ends the block there.
+constexpr int kValuePairSpan = kValueRow + 8;
 constexpr uint64_t kEvenBytes = 0x5555555555555555ull;
 
 struct Tables {
-    Index64 key_meta[2], key_quad, value_meta[2], value_pair[4][2];
+    MetaGather key_meta, value_meta;
+    Index64 key_quad, value_pair;
 };
 constexpr Tables make_tables() {
     Tables t{};
-    t.key_meta[0] = key_meta_index(0);
-    t.key_meta[1] = key_meta_index(64);
+    t.key_meta = meta_gather(key_meta_src);
     t.key_quad = key_quad_index();
-    t.value_meta[0] = value_meta_index(0);
-    t.value_meta[1] = value_meta_index(64);
-    for (int cg = 0; cg < 4; ++cg)
-        for (int pair = 0; pair < 2; ++pair) t.value_pair[cg][pair] = value_pair_index(cg, pair);
+    t.value_meta = meta_gather(value_meta_src);
+    t.value_pair = value_pair_index();
     return t;
 }
 alignas(64) constexpr Tables kTables = make_tables();
-constexpr uint64_t kKeyMetaSecondMask = key_meta_second_mask();
-constexpr uint64_t kValueMetaSecondMask = value_meta_second_mask();
 
 }  // namespace
 }  // namespace kvmix
@@ -116,6 +102,13 @@ namespace kvmix {
 namespace {
 
 inline __m512i load_index(const Index64& x) { return _mm512_load_si512(x.b); }
+
+// The 32 words of g from the span at p (kMetaSpan bytes readable).
+inline __m512i gather_meta(const MetaGather& g, const uint8_t* p) {
+    __m512i x = _mm512_permutexvar_epi8(load_index(g.index[0]), _mm512_loadu_si512(p + kMetaWindow[0]));
+    x = _mm512_mask_permutexvar_epi8(x, g.mask[1], load_index(g.index[1]), _mm512_loadu_si512(p + kMetaWindow[1]));
+    return _mm512_mask_permutexvar_epi8(x, g.mask[2], load_index(g.index[2]), _mm512_loadu_si512(p + kMetaWindow[2]));
+}
 
 // Lanes 0-7 keep the bit pair of shift 2·s0, lanes 8-15 that of 2·(s0 + 1); the int32 sums
 // of their products are then 4^s times the codes' sums, undone by shift_positions.
@@ -133,10 +126,7 @@ inline __m512i position_shift(int s0) {
 
 // 16 channels' (s, min) from their records at p (192 bytes): s and min as fp32.
 inline void key_meta16(const uint8_t* p, __m512& s, __m512& m) {
-    const __m512i r0 = _mm512_loadu_si512(p), r1 = _mm512_loadu_si512(p + 64), r2 = _mm512_loadu_si512(p + 128);
-    const __m512i a = _mm512_permutex2var_epi8(r0, load_index(kTables.key_meta[0]), r1);
-    const __m512i b = _mm512_permutex2var_epi8(r1, load_index(kTables.key_meta[1]), r2);
-    const __m512i sm = _mm512_mask_blend_epi8(kKeyMetaSecondMask, a, b);
+    const __m512i sm = gather_meta(kTables.key_meta, p);
     s = _mm512_cvtph_ps(_mm512_castsi512_si256(sm));
     m = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(sm, 1));
 }
@@ -234,7 +224,6 @@ void value_block_v2g32(const float* w, const uint8_t* rows, float* acc, float* m
     constexpr int kGroups = 4;
     // Scale/min per channel group in token order: s01[v] lanes 0-7 = group 0, tokens 8v..8v+7,
     // lanes 8-15 = group 1; s23[v] groups 2 and 3 (likewise m).
-    const __m512i meta0 = load_index(kTables.value_meta[0]), meta1 = load_index(kTables.value_meta[1]);
     const __m512i lo8 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
     const __m512i hi8 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
     const __m512 sign = _mm512_set1_ps(-0.0f);
@@ -246,9 +235,7 @@ void value_block_v2g32(const float* w, const uint8_t* rows, float* acc, float* m
         __m512 s4[2], m4[2];
         for (int h = 0; h < 2; ++h) {
             const uint8_t* p = rows + static_cast<size_t>(8 * v + 4 * h) * kValueRow;
-            const __m512i r0 = _mm512_loadu_si512(p), r1 = _mm512_loadu_si512(p + 64), r2 = _mm512_loadu_si512(p + 128);
-            const __m512i sm = _mm512_mask_blend_epi8(kValueMetaSecondMask, _mm512_permutex2var_epi8(r0, meta0, r1),
-                                                      _mm512_permutex2var_epi8(r1, meta1, r2));
+            const __m512i sm = gather_meta(kTables.value_meta, p);
             s4[h] = _mm512_cvtph_ps(_mm512_castsi512_si256(sm));
             m4[h] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(sm, 1));
         }
@@ -302,21 +289,19 @@ void value_block_v2g32(const float* w, const uint8_t* rows, float* acc, float* m
     const __m512i word23 = _mm512_and_si512(mask23, _mm512_set1_epi32(0x00FF00FF));
     __m512i iacc[kGroups][2];
     for (int cg = 0; cg < kGroups; ++cg) iacc[cg][0] = iacc[cg][1] = _mm512_setzero_si512();
-    for (int quad = 0; quad < 8; ++quad) {
-        const uint8_t* p = rows + static_cast<size_t>(4 * quad) * kValueRow;
-        const __m512i r0 = _mm512_loadu_si512(p), r1 = _mm512_loadu_si512(p + 64), r2 = _mm512_loadu_si512(p + 128);
-        for (int pair = 0; pair < 2; ++pair) {
-            const int t = 4 * quad + 2 * pair;
-            for (int cg = 0; cg < kGroups; ++cg) {
-                const __m512i idx = load_index(kTables.value_pair[cg][pair]);
-                const __m512i codes = pair == 0 ? _mm512_maskz_permutex2var_epi8(kEvenBytes, r0, idx, r1)
-                                                : _mm512_maskz_permutex2var_epi8(kEvenBytes, r1, idx, r2);
-                int32_t wp;
-                std::memcpy(&wp, &wq[cg][t], sizeof wp);
-                const __m512i wv = _mm512_set1_epi32(wp);
-                iacc[cg][0] = _mm512_dpwssd_epi32(iacc[cg][0], _mm512_and_si512(codes, word01), wv);
-                iacc[cg][1] = _mm512_dpwssd_epi32(iacc[cg][1], _mm512_and_si512(codes, word23), wv);
-            }
+    const __m512i pair_index = load_index(kTables.value_pair);
+    for (int t = 0; t < kMixedQueryBlock; t += 2) {
+        for (int cg = 0; cg < kGroups; ++cg) {
+            const uint8_t* p = rows + static_cast<size_t>(t) * kValueRow + kRec * cg + kvq::kMetaBytes;
+            // The block's last window would read 8 bytes past its rows.
+            const __m512i win = t == kMixedQueryBlock - 2 && cg == kGroups - 1 ? _mm512_maskz_loadu_epi8((1ull << kValuePairSpan) - 1, p)
+                                                                                 : _mm512_loadu_si512(p);
+            const __m512i codes = _mm512_maskz_permutexvar_epi8(kEvenBytes, pair_index, win);
+            int32_t wp;
+            std::memcpy(&wp, &wq[cg][t], sizeof wp);
+            const __m512i wv = _mm512_set1_epi32(wp);
+            iacc[cg][0] = _mm512_dpwssd_epi32(iacc[cg][0], _mm512_and_si512(codes, word01), wv);
+            iacc[cg][1] = _mm512_dpwssd_epi32(iacc[cg][1], _mm512_and_si512(codes, word23), wv);
         }
     }
     const __m512i sh01 = position_shift(0), sh23 = position_shift(2);

@@ -129,8 +129,9 @@ int main(int argc, char** argv) {
         for (TensorType t : {TensorType::q4_0, TensorType::q4_1}) {
             const auto& tr = tensor_type_traits(t);
             const int64_t n64 = (quick ? (16 << 20) : (64 << 20)) / (2048 / tr.block_elems * tr.block_bytes);
-            for (MatmulDecodePath path : {MatmulDecodePath::avx2, MatmulDecodePath::avx512_vnni}) {
-                const std::string tag = path == MatmulDecodePath::avx2 ? " [avx2]" : " [vnni]";
+            for (MatmulDecodePath path : {MatmulDecodePath::avx2, MatmulDecodePath::avx512_vnni, MatmulDecodePath::avx512_vbmi}) {
+                if (!matmul_decode_path_available(path)) continue;
+                const std::string tag = path == MatmulDecodePath::avx2 ? " [avx2]" : path == MatmulDecodePath::avx512_vnni ? " [vnni]" : " [vbmi]";
                 gemv.push_back({t, 2048, n64, "k=2048 ~64MB" + tag, path});
                 gemv.push_back({t, 576, 1536, "ffn_up 576x1536" + tag, path});
                 gemv.push_back({t, 1536, 576, "ffn_down 1536x576" + tag, path});

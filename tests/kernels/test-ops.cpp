@@ -322,9 +322,9 @@ TEST_CASE("matmul_cpu_path: Q4_0 / Q4_1 decode through every path this CPU has v
     // where Q4 decode goes to AVX-512 VNNI, and covers the VNNI path's step/tail layouts
     // (k/32 = 1..3 tail blocks, whole steps of 4, both) and the default model's shapes.
     Rng rng(15);
-    for (MatmulDecodePath path : {MatmulDecodePath::avx2, MatmulDecodePath::avx512_vnni}) {
+    for (MatmulDecodePath path : {MatmulDecodePath::avx2, MatmulDecodePath::avx512_vnni, MatmulDecodePath::avx512_vbmi}) {
         if (!matmul_decode_path_available(path)) continue;
-        const std::string tag = path == MatmulDecodePath::avx2 ? " [avx2]" : " [avx512 vnni]";
+        const std::string tag = path == MatmulDecodePath::avx2 ? " [avx2]" : path == MatmulDecodePath::avx512_vnni ? " [avx512 vnni]" : " [avx512 vbmi]";
         for (TensorType t : {TensorType::q4_0, TensorType::q4_1}) {
             for (int64_t k : {32, 64, 96, 128, 160, 224, 576, 1536, 8192}) {
                 for (int64_t n : {1, 5, 300}) {
@@ -345,6 +345,21 @@ TEST_CASE("matmul_cpu_path: Q4_0 / Q4_1 decode through every path this CPU has v
             CHECK_EQ(c.parity_breaks, size_t{0});
         }
     }
+}
+
+TEST_CASE("matmul_cpu_path: the VBMI window permutes give the VNNI path's bits") {
+    // Same integers, same fp32 operations in the same order: any difference is a layout bug
+    // (a nibble or scale from the wrong byte), which the error bound above might not see.
+    if (!matmul_decode_path_available(MatmulDecodePath::avx512_vbmi)) return;
+    Rng rng(16);
+    for (TensorType t : {TensorType::q4_0, TensorType::q4_1})
+        for (int64_t k : {32, 64, 128, 160, 192, 224, 576, 1536, 4096}) {
+            MatmulSetup s(t, 1, k, 37, rng);
+            Guarded a = s.out(), b = s.out();
+            matmul_cpu_path(s.params(a.data(), 0, 37), MatmulDecodePath::avx512_vnni);
+            matmul_cpu_path(s.params(b.data(), 0, 37), MatmulDecodePath::avx512_vbmi);
+            CHECK(bits_equal(a, b));
+        }
 }
 
 TEST_CASE("matmul_cpu vs ref: default-model decode and prefill shapes") {
