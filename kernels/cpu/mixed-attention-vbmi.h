@@ -1,8 +1,9 @@
 // One-row blocks of the int8 mixed attention (cpu/mixed-attention.cpp) with AVX-512 VBMI
 // byte permutes, for the shape that dominates MHA decode at long context: G = 32, 2-bit
 // codes. The generic int8 path byte-transposes every four rows of codes with unpacks and
-// gathers each scale/min pair with a scalar load; here one VPERMB / VPERMT2B builds each
-// VPDPBUSD / VPDPWSSD operand (and 16 scale/min pairs) straight from contiguous records.
+// gathers each scale/min pair with a scalar load; here one single-source VPERMB of a 64-byte
+// window builds each VPDPBUSD / VPDPWSSD operand, and three merged ones 16 scale/min pairs,
+// straight from contiguous records.
 // Every code byte is used at its place: the bit pair at shift 2s is masked, not shifted, so
 // its products carry a factor 4^s that an exact arithmetic shift of the int32 sums removes.
 //
