@@ -724,9 +724,10 @@ private:
         if (!args) return args.status();
         const std::string& fn = callee.name;
         if (fn == "raise_exception") {
-            // The template's own verdict on the input; returned verbatim to the caller.
-            const std::string msg = args->positional.empty() ? "raise_exception() called" : args->positional[0].str();
-            return error(ErrorCode::invalid_argument, msg);
+            // The template's own verdict on the input; returned verbatim to the caller (an error
+            // never goes out without a message, so an empty or undefined one is named as such).
+            const std::string msg = args->positional.empty() ? std::string() : args->positional[0].str();
+            return error(ErrorCode::invalid_argument, msg.empty() ? "the chat template raised an error without a message" : msg);
         }
         if (fn == "range") {
             const auto& p = args->positional;

@@ -231,6 +231,19 @@ TEST_CASE("raise_exception is returned to the caller, not a fallback") {
     CHECK(builtin.status().code() == ErrorCode::invalid_argument);
 }
 
+TEST_CASE("raise_exception without a message still gives one") {
+    // Found by fuzz-jinja: an empty or undefined argument made an error with no message.
+    for (const char* source : {"{{ raise_exception('') }}", "{{ raise_exception(undefined_name) }}", "{{ raise_exception() }}"}) {
+        auto r = render(source);
+        REQUIRE(!r.ok());
+        CHECK(r.status().code() == ErrorCode::invalid_argument);
+        CHECK(!r.status().message().empty());
+    }
+    auto said = render("{{ raise_exception('turns must alternate') }}");
+    REQUIRE(!said.ok());
+    CHECK(said.status().message() == "turns must alternate");
+}
+
 TEST_CASE("malformed templates are errors, not crashes") {
     const char* bad[] = {
         "{{", "{{ x", "{%", "{% if x %}", "{% endif %}", "{% if x %}{% endfor %}", "{% else %}", "{{ 'abc }}",
