@@ -6,8 +6,8 @@
 #include <limits>
 #include <span>
 
-#include "common/half.h"
 #include "cpu/attention.h"
+#include "cpu/kv-quantize.h"
 #include "profile/kv-gradients.h"
 #include "runtime/sampler.h"
 
@@ -76,8 +76,8 @@ void BatchGenerator::step(const std::vector<int32_t>& tokens, int64_t pos, std::
             for (int64_t h = 0; h < HKV; ++h) {
                 uint16_t* kd = kc_[il].data() + ((n * HKV + h) * T_ + pos) * D;
                 uint16_t* vd = vc_[il].data() + ((n * HKV + h) * T_ + pos) * DV;
-                for (int64_t d = 0; d < D; ++d) kd[d] = fp32_to_fp16(k_[sz((n * HKV + h) * D + d)]);
-                for (int64_t d = 0; d < DV; ++d) vd[d] = fp32_to_fp16(v_[sz((n * HKV + h) * DV + d)]);
+                fp32_to_fp16_row_cpu(k_.data() + (n * HKV + h) * D, kd, D);
+                fp32_to_fp16_row_cpu(v_.data() + (n * HKV + h) * DV, vd, DV);
             }
         be_.pool().parallel_for(N, 1, [&](int64_t b, int64_t e) {
             for (int64_t n = b; n < e; ++n) {
