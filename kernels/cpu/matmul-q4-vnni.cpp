@@ -133,15 +133,37 @@ float rest_sum(const uint8_t* row, const int8_t* h, const int8_t* l, const float
     return sum;
 }
 
+// The fp32 side of a row's steps, shared by dot_row and dot_row_vbmi. Per step, sc holds the
+// four blocks' (scale, additive factor) fp16 pairs (block_scales); f = [d0·dx0, a0, d1·dx1,
+// a1, ...] (a: additive term) is spread to the lanes of each pair's int32 sums.
+// (An explicit constructor: an implicit one would not get this region's target.)
+struct RowSums {
+    __m512 acc0, acc1;
+    __m256 add;  // odd lanes: the additive terms (even lanes unused)
+
+    RowSums() : acc0(_mm512_setzero_ps()), acc1(_mm512_setzero_ps()), add(_mm256_setzero_ps()) {}
+
+    void step(__m512i s0, __m512i s1, __m128i sc, const float* xs) {
+        const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2);
+        const __m512i idx1 = _mm512_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6, 4, 4, 4, 4, 6, 6, 6, 6);
+        const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(sc), _mm256_loadu_ps(xs));
+        add = _mm256_add_ps(add, f);
+        const __m512 fz = _mm512_castps256_ps512(f);
+        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_permutexvar_ps(idx0, fz), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_permutexvar_ps(idx1, fz), acc1);
+    }
+    float total() const {
+        alignas(32) float t[8];
+        _mm256_store_ps(t, add);
+        return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + ((t[1] + t[3]) + (t[5] + t[7]));
+    }
+};
+
 // Σ over the row's nb blocks; kMin: Q4_1 (d, m, 16 bytes of nibbles), else Q4_0 (d, nibbles).
 template <bool kMin>
 float dot_row(const uint8_t* row, const int8_t* h, const int8_t* l, const float* xs, int64_t nb) {
     constexpr int64_t kBytes = kMin ? 20 : 18;
-    // f = [d0·dx0, a0, d1·dx1, a1, ...] (a: additive term) spread to the lanes of each zmm.
-    const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2);
-    const __m512i idx1 = _mm512_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6, 4, 4, 4, 4, 6, 6, 6, 6);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    __m256 add = _mm256_setzero_ps();  // odd lanes: the additive terms (even lanes unused)
+    RowSums sums;
     int64_t b = 0;
     for (; b + kStep <= nb; b += kStep) {
         const uint8_t* p = row + b * kBytes;
@@ -149,17 +171,10 @@ float dot_row(const uint8_t* row, const int8_t* h, const int8_t* l, const float*
         // its loop, which this compute-bound loop would pay for; the lines it skips (one in 9
         // or 5) the hardware streamer brings.
         _mm_prefetch(reinterpret_cast<const char*>(p) + avx2::kStreamAhead, _MM_HINT_T0);
-        const __m512i s0 = pair_sums<kMin>(p, h + 32 * b, l + 32 * b);
-        const __m512i s1 = pair_sums<kMin>(p + 2 * kBytes, h + 32 * b + 64, l + 32 * b + 64);
-        const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(block_scales<kMin, 4>(p)), _mm256_loadu_ps(xs + 2 * b));
-        add = _mm256_add_ps(add, f);
-        const __m512 fz = _mm512_castps256_ps512(f);
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_permutexvar_ps(idx0, fz), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_permutexvar_ps(idx1, fz), acc1);
+        sums.step(pair_sums<kMin>(p, h + 32 * b, l + 32 * b), pair_sums<kMin>(p + 2 * kBytes, h + 32 * b + 64, l + 32 * b + 64),
+                  block_scales<kMin, 4>(p), xs + 2 * b);
     }
-    alignas(32) float t[8];
-    _mm256_store_ps(t, add);
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + ((t[1] + t[3]) + (t[5] + t[7])) + rest_sum<kMin>(row, h, l, xs, b, nb);
+    return sums.total() + rest_sum<kMin>(row, h, l, xs, b, nb);
 }
 }  // namespace
 }  // namespace kvmix
@@ -209,10 +224,7 @@ template <bool kMin>
 float dot_row_vbmi(const uint8_t* row, const int8_t* h, const int8_t* l, const float* xs, int64_t nb) {
     constexpr int64_t kBytes = kMin ? 20 : 18;
     const __m512i nibbles = _mm512_load_si512(kNibbles[kMin].b), scales = _mm512_load_si512(kScales[kMin].b);
-    const __m512i idx0 = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2);
-    const __m512i idx1 = _mm512_setr_epi32(4, 4, 4, 4, 6, 6, 6, 6, 4, 4, 4, 4, 6, 6, 6, 6);
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    __m256 add = _mm256_setzero_ps();
+    RowSums sums;
     int64_t b = 0;
     for (; b + kStep <= nb; b += kStep) {
         const uint8_t* p = row + b * kBytes;
@@ -222,18 +234,10 @@ float dot_row_vbmi(const uint8_t* row, const int8_t* h, const int8_t* l, const f
         // that is past the row.
         const __m512i w1 = (b + 2) * kBytes + 64 <= nb * kBytes ? _mm512_loadu_si512(p + 2 * kBytes)
                                                                 : _mm512_maskz_loadu_epi8((1ull << (2 * kBytes)) - 1, p + 2 * kBytes);
-        const __m512i s0 = window_pair_sums(w0, nibbles, h + 32 * b, l + 32 * b);
-        const __m512i s1 = window_pair_sums(w1, nibbles, h + 32 * b + 64, l + 32 * b + 64);
-        const __m128i sc = _mm512_castsi512_si128(_mm512_permutexvar_epi8(scales, w0));
-        const __m256 f = _mm256_mul_ps(_mm256_cvtph_ps(sc), _mm256_loadu_ps(xs + 2 * b));
-        add = _mm256_add_ps(add, f);
-        const __m512 fz = _mm512_castps256_ps512(f);
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_permutexvar_ps(idx0, fz), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_permutexvar_ps(idx1, fz), acc1);
+        sums.step(window_pair_sums(w0, nibbles, h + 32 * b, l + 32 * b), window_pair_sums(w1, nibbles, h + 32 * b + 64, l + 32 * b + 64),
+                  _mm512_castsi512_si128(_mm512_permutexvar_epi8(scales, w0)), xs + 2 * b);
     }
-    alignas(32) float t[8];
-    _mm256_store_ps(t, add);
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + ((t[1] + t[3]) + (t[5] + t[7])) + rest_sum<kMin>(row, h, l, xs, b, nb);
+    return sums.total() + rest_sum<kMin>(row, h, l, xs, b, nb);
 }
 
 }  // namespace
