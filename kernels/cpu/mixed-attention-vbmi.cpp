@@ -313,6 +313,96 @@ void value_block_v2g32(const float* w, const uint8_t* rows, float* acc, float* m
     }
 }
 
+// ---- values: a tile of NH rows, whole block, G = 64, 2-bit, head_dim_v 64 ---------------------
+
+// One record per token (G = head_dim_v = 64): [fp16 s][fp16 min][16 code bytes], tokens ts
+// bytes apart (kTileStrideMin <= ts <= kTileStrideMax, so two tokens' codes share a window).
+constexpr int kTileRec = static_cast<int>(kvq::value_record_bytes(2, 64));
+constexpr int kTileCodes = 2 * static_cast<int>(kvq::chunk_bytes(2));  // code bytes per token
+constexpr size_t kTileStrideMin = kTileRec, kTileStrideMax = 64 - kTileCodes;
+static_assert(kTileRec == 20 && kTileCodes == 16);
+
+template <int NH>
+void value_tile_v2g64(const float* w, const uint8_t* rows, size_t ts, float* acc, float* macc) {
+    constexpr int DV = 64, NC = DV / kMixedQueryBlock;
+    // Scale and min of the 32 tokens: dword t of the gathers = [s_t | min_t].
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i off = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(ts)));
+    __m512 sf[2], mf[2];
+    for (int h = 0; h < 2; ++h) {
+        const __m512i sm = _mm512_i32gather_epi32(off, rows + static_cast<size_t>(16 * h) * ts, 1);
+        sf[h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sm));
+        mf[h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(sm, 16)));
+    }
+    const __m256 m8[4] = {_mm512_castps512_ps256(mf[0]), _mm512_extractf32x8_ps(mf[0], 1), _mm512_castps512_ps256(mf[1]),
+                          _mm512_extractf32x8_ps(mf[1], 1)};
+    // Per row, as accum_int8: Σ w·min in its 8-lane chain and avx2::hsum's order (to both
+    // 32-channel slots of the group), the weights w·s to int16 with d = max|w·s| / 32767 (0 and
+    // NaN as there).
+    alignas(64) int16_t wq[NH][kMixedQueryBlock];
+    float dq[NH];
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int g = 0; g < NH; ++g) {
+        const float* wg = w + g * kMixedQueryBlock;
+        __m256 msum = _mm256_setzero_ps();
+        for (int v = 0; v < 4; ++v) msum = _mm256_fmadd_ps(_mm256_loadu_ps(wg + 8 * v), m8[v], msum);
+        const float ms = avx2::hsum(msum);
+        macc[g * (NC + 1)] += ms;
+        macc[g * (NC + 1) + 1] += ms;
+        const __m512 ws0 = _mm512_mul_ps(_mm512_loadu_ps(wg), sf[0]), ws1 = _mm512_mul_ps(_mm512_loadu_ps(wg + 16), sf[1]);
+        const __m512 bad = _mm512_or_ps(_mm512_sub_ps(ws0, ws0), _mm512_sub_ps(ws1, ws1));  // NaN bits iff NaN or ±inf
+        const bool nonfinite = _mm512_cmp_ps_mask(bad, bad, _CMP_UNORD_Q) != 0;
+        const float am = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, ws0), _mm512_andnot_ps(sign, ws1)));
+        if (nonfinite || am == 0.0f) {
+            dq[g] = am == 0.0f && !nonfinite ? 0.0f : NAN;
+            _mm512_store_si512(wq[g], _mm512_setzero_si512());
+            continue;
+        }
+        dq[g] = am / static_cast<float>(kMixedValueQMax);
+        const __m512 inv = _mm512_set1_ps(static_cast<float>(kMixedValueQMax) / am);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(wq[g]), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(ws0, inv))));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(wq[g] + 16), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(ws1, inv))));
+    }
+    // Dots: per token pair one VPERMB of a window at the first token's codes: dword lane L =
+    // [code byte L of the first token, 0, the same of the second (ts bytes on), 0] (lanes 0-7:
+    // chunk 0, 8-15: chunk 1); the bit pair at shift 2f of each word, against the pair's two
+    // int16 weights, sums 4^f times the codes of channel 32·(L / 8) + 8f + L % 8.
+    const __m512i pidx = _mm512_or_si512(lane, _mm512_slli_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(ts))), 16));
+    __m512i iacc[NH][4];
+    for (int g = 0; g < NH; ++g)
+        for (int f = 0; f < 4; ++f) iacc[g][f] = _mm512_setzero_si512();
+    const __m512i field[4] = {_mm512_set1_epi16(0x03), _mm512_set1_epi16(0x0C), _mm512_set1_epi16(0x30), _mm512_set1_epi16(0xC0)};
+    const auto dots = [&](int t, __m512i win) {
+        const __m512i codes = _mm512_maskz_permutexvar_epi8(kEvenBytes, pidx, win);
+        __m512i x[4];
+        for (int f = 0; f < 4; ++f) x[f] = _mm512_and_si512(codes, field[f]);
+        for (int g = 0; g < NH; ++g) {
+            int32_t wp;
+            std::memcpy(&wp, &wq[g][t], sizeof wp);
+            const __m512i wv = _mm512_set1_epi32(wp);
+            for (int f = 0; f < 4; ++f) iacc[g][f] = _mm512_dpwssd_epi32(iacc[g][f], x[f], wv);
+        }
+    };
+    const uint8_t* codes0 = rows + kvq::kMetaBytes;
+#pragma GCC unroll 16
+    for (int t = 0; t < kMixedQueryBlock - 2; t += 2) dots(t, _mm512_loadu_si512(codes0 + static_cast<size_t>(t) * ts));
+    // The last pair's window would read past the block: only its two tokens' bytes are loaded.
+    dots(kMixedQueryBlock - 2, _mm512_maskz_loadu_epi8((1ull << (ts + kTileCodes)) - 1, codes0 + static_cast<size_t>(kMixedQueryBlock - 2) * ts));
+    for (int g = 0; g < NH; ++g) {
+        const __m256 dv = _mm256_set1_ps(dq[g]);
+        float* a = acc + g * DV;
+        // Exact: every product of field f carries the factor 4^f.
+        const __m512 xs[4] = {_mm512_cvtepi32_ps(iacc[g][0]), _mm512_cvtepi32_ps(_mm512_srai_epi32(iacc[g][1], 2)),
+                              _mm512_cvtepi32_ps(_mm512_srai_epi32(iacc[g][2], 4)), _mm512_cvtepi32_ps(_mm512_srai_epi32(iacc[g][3], 6))};
+        for (int f = 0; f < 4; ++f) {
+            float* lo = a + 8 * f;
+            float* hi = a + kMixedQueryBlock + 8 * f;
+            _mm256_storeu_ps(lo, _mm256_fmadd_ps(dv, _mm512_castps512_ps256(xs[f]), _mm256_loadu_ps(lo)));
+            _mm256_storeu_ps(hi, _mm256_fmadd_ps(dv, _mm512_extractf32x8_ps(xs[f], 1), _mm256_loadu_ps(hi)));
+        }
+    }
+}
+
 // ---- the online-softmax step of one row over a whole block ---------------------------------
 
 // avx2::exp on 16 lanes: the same operations, so the same bits per lane.
@@ -386,6 +476,27 @@ VbmiKeyGroupFn vbmi_key_group_fn(int bits, int group, int64_t head_dim) {
 VbmiSoftmaxFn vbmi_softmax_fn() {
 #if KVMIX_CPU_X86
     if (cpu_has_avx512_vbmi()) return &softmax_row;
+#endif
+    return nullptr;
+}
+
+VbmiValueTileFn vbmi_value_tile_fn(int bits, int group, int64_t head_dim_v, size_t token_stride, int n_rows) {
+#if KVMIX_CPU_X86
+    if (bits == 2 && group == 64 && head_dim_v == 64 && token_stride >= kTileStrideMin && token_stride <= kTileStrideMax && cpu_has_avx512_vbmi()) {
+        switch (n_rows) {
+            case 1: return &value_tile_v2g64<1>;
+            case 2: return &value_tile_v2g64<2>;
+            case 3: return &value_tile_v2g64<3>;
+            case 4: return &value_tile_v2g64<4>;
+            default: break;
+        }
+    }
+#else
+    (void)bits;
+    (void)group;
+    (void)head_dim_v;
+    (void)token_stride;
+    (void)n_rows;
 #endif
     return nullptr;
 }

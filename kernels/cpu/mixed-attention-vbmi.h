@@ -18,6 +18,11 @@
 // Value block (vbmi_value_block_fn(2, 32, 128, 48)): w [32] the weights of a row that sees
 //   all 32 tokens of a whole block, rows = the block's first value row (rows 48 bytes apart);
 //   acc [128] += the block's p·v with int16 weights, macc [4] += Σ_t w_t·min_t per channel group.
+// Value tile (vbmi_value_tile_fn(2, 64, 64, ts, n_rows), n_rows 1-4, 20 <= ts <= 48: GQA
+//   decode at head size 64, one channel group per token): w [n_rows][32] the weights of rows
+//   that each see all 32 tokens of a whole block, rows = the block's first value record
+//   (records ts bytes apart); acc [n_rows][64] += the block's p·v with int16 weights,
+//   macc [n_rows][3]: slots 0 and 1 += Σ_t w_t·min_t (the group spans both 32-channel slots).
 // Softmax step (vbmi_softmax_fn()): one row over a whole block without softcap, as
 //   softmax_step: s [32] the raw dots -> the weights in place, running max m and sum l
 //   updated, acc [dv] and macc [n_macc] rescaled; 16-lane exp with avx2::exp's operations.
@@ -32,10 +37,12 @@ namespace kvmix {
 
 using VbmiKeyGroupFn = void (*)(const float* q, const uint8_t* grp, int64_t head_dim, int8_t* qi, float* qd, float* s);
 using VbmiValueBlockFn = void (*)(const float* w, const uint8_t* rows, float* acc, float* macc);
+using VbmiValueTileFn = void (*)(const float* w, const uint8_t* rows, size_t token_stride, float* acc, float* macc);
 using VbmiSoftmaxFn = void (*)(float* s, float scale, float& m, float& l, float* acc, int64_t dv, float* macc, int64_t n_macc);
 
 VbmiKeyGroupFn vbmi_key_group_fn(int bits, int group, int64_t head_dim);
 VbmiValueBlockFn vbmi_value_block_fn(int bits, int group, int64_t head_dim_v, size_t token_stride);
+VbmiValueTileFn vbmi_value_tile_fn(int bits, int group, int64_t head_dim_v, size_t token_stride, int n_rows);
 VbmiSoftmaxFn vbmi_softmax_fn();
 
 }  // namespace kvmix

@@ -806,6 +806,8 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
         const VbmiKeyGroupFn vbmi_key = one_row_512 && kq && !residual ? vbmi_key_group_fn(seg.k_bits, seg.group_size, p.head_dim) : nullptr;
         const VbmiValueBlockFn vbmi_value =
             one_row_512 && vq ? vbmi_value_block_fn(seg.v_bits, seg.group_size, DV, seg.vq_token_stride) : nullptr;
+        const VbmiValueTileFn vbmi_tile =
+            avx512 && vq && vbmi_value == nullptr ? vbmi_value_tile_fn(seg.v_bits, seg.group_size, DV, seg.vq_token_stride, NH) : nullptr;
         const uint8_t* vh = vq ? seg.vq + static_cast<size_t>(hk) * seg.vq_head_stride : nullptr;
         const VbmiSoftmaxFn vbmi_softmax = avx512 && p.softcap <= 0.0f ? vbmi_softmax_fn() : nullptr;
         const uint8_t* kh = kq ? seg.kq + static_cast<size_t>(hk) * seg.kq_head_stride : nullptr;
@@ -852,8 +854,12 @@ void attend(const MixedAttentionParams& p, const Rows& rows, int64_t hk, const S
                     softmax_step(p, s[g], ra[g], rb[g], m[g], l[g], sc.acc + g * DV, sc.macc + g * (NC + 1), NC + 1);
                 }
             }
-            if (vbmi_value != nullptr && ja == 0 && jb == kBlock && ra[0] == 0 && rb[0] == kBlock) {
+            bool all_rows = ja == 0 && jb == kBlock;
+            for (int g = 0; g < NH; ++g) all_rows = all_rows && ra[g] == 0 && rb[g] == kBlock;
+            if (vbmi_value != nullptr && all_rows) {
                 vbmi_value(s[0], vh + static_cast<size_t>(c0) * seg.vq_token_stride, sc.acc, sc.macc);
+            } else if (vbmi_tile != nullptr && all_rows) {
+                vbmi_tile(s[0], vh + static_cast<size_t>(c0) * seg.vq_token_stride, seg.vq_token_stride, sc.acc, sc.macc);
             } else {
                 accum(r, c0, ja, jb, ra, rb, s);
             }

@@ -21,9 +21,10 @@
 //       inside the 2-4-bit keys' own rounding (1/3 to 1/15 of a channel's range).
 //       fp16 keys/values and the online softmax are as on the fp32 path.
 //       With AVX-512 VBMI, one query row (MHA decode) over 2-bit G = 32 records runs the key
-//       groups and whole value blocks through cpu/mixed-attention-vbmi.h: byte permutes
-//       build the dot operands from the records, same integers and fp32 operations, so
-//       the output is bit-identical to the other int8 paths.
+//       groups and whole value blocks through cpu/mixed-attention-vbmi.h, and a tile of 1-4
+//       rows (GQA decode) over 2-bit G = 64 values at head size 64 its whole value blocks:
+//       byte permutes build the dot operands from the records, same integers and fp32
+//       operations, so the output is bit-identical to the other int8 paths.
 //   avx2_fp32: fp32 dots, the contract of mixed_attention_ref.
 //   scalar: mixed_attention_ref (also the fallback without AVX2 + FMA + F16C).
 // The fp32 path (the int8 paths share everything but the quantized q·k and p·v inner loops):

@@ -1061,6 +1061,69 @@ TEST_CASE("mixed_attention_cpu: one-row decode over packed 2-bit G32 records (th
     std::printf("  packed one-row decode: %d shapes + 5 special caches\n", cases);
 }
 
+TEST_CASE("mixed_attention_cpu: GQA decode over 2-bit G64 value records at head size 64 (the AVX-512 VBMI value tile), NaN parity") {
+    // A tile of 1-4 rows that all see a whole block of 2-bit values with one 64-channel group
+    // per token takes vbmi_value_tile_fn's kernel: check_cpu_vs_ref holds the avx512 path
+    // byte-identical to avx2_int8 and within tolerance of the twin. Sinks, tails, windows and
+    // later query tokens make blocks that only some rows see, which take the generic path.
+    const bool vbmi = cpu_has_avx512_vbmi();
+    const size_t rec = kvq::value_row_bytes(2, 64, 64);
+    for (int rows = 1; rows <= 4; ++rows) {
+        CHECK((vbmi_value_tile_fn(2, 64, 64, rec, rows) != nullptr) == vbmi);
+        CHECK((vbmi_value_tile_fn(2, 64, 64, 48, rows) != nullptr) == vbmi);
+        CHECK(vbmi_value_tile_fn(2, 64, 64, 49, rows) == nullptr);
+    }
+    CHECK(vbmi_value_tile_fn(2, 64, 64, rec, 5) == nullptr && vbmi_value_tile_fn(3, 64, 64, kvq::value_row_bytes(3, 64, 64), 3) == nullptr &&
+          vbmi_value_tile_fn(2, 32, 64, kvq::value_row_bytes(2, 32, 64), 3) == nullptr &&
+          vbmi_value_tile_fn(2, 64, 128, kvq::value_row_bytes(2, 64, 128), 3) == nullptr);
+    Rng rng(131);
+    int cases = 0;
+    for (int ratio = 1; ratio <= 4; ++ratio)
+        for (int kb : {2, 3, 4, 16})
+            for (const bool packed : {true, false}) {
+                CacheSpec sp;
+                sp.packed = packed;
+                sp.k_bits = kb;
+                sp.v_bits = 2;
+                sp.group = 64;
+                sp.n_head_kv = 1 + rng.below(2);
+                sp.n_head = ratio * sp.n_head_kv;
+                sp.head_dim = sp.head_dim_v = 64;
+                sp.n_groups = 2 + rng.below(3);
+                sp.n_pages = 1 + static_cast<int>(rng.below(3));
+                sp.sinks = rng.below(6);
+                sp.tail = rng.below(70);
+                sp.window = rng.below(3) ? 0 : static_cast<int32_t>(1 + rng.below(150));
+                sp.n_q = ratio == 1 ? 1 + rng.below(3) : 1;
+                MixedCache c = build_cache(sp, rng);
+                check_cpu_vs_ref(c, describe(sp) + " value tile");
+                ++cases;
+            }
+    CacheSpec sp;
+    sp.packed = true;
+    sp.k_bits = 3;
+    sp.v_bits = 2;
+    sp.group = 64;
+    sp.n_head_kv = 2;
+    sp.n_head = 6;
+    sp.head_dim = sp.head_dim_v = 64;
+    sp.n_groups = 3;
+    const auto value_meta = [&](MixedCache& c, int64_t hk, int64_t token, int field) {
+        return c.vq.data() + static_cast<size_t>(hk) * c.vq_head + static_cast<size_t>(token) * c.vq_tok + 2 * static_cast<size_t>(field);
+    };
+    const uint16_t nan16 = 0x7E00, inf16 = 0x7C00, zero16 = 0;
+    MixedCache cn = build_cache(sp, rng);
+    std::memcpy(value_meta(cn, 0, 40, 1), &nan16, 2);  // kv head 0, token 40: NaN min
+    check_cpu_vs_ref(cn, "value tile: NaN value min");
+    MixedCache ci = build_cache(sp, rng);
+    std::memcpy(value_meta(ci, 1, 70, 0), &inf16, 2);  // kv head 1, token 70: inf scale
+    check_cpu_vs_ref(ci, "value tile: inf value scale");
+    MixedCache cz = build_cache(sp, rng);
+    for (int64_t t = 32; t < 64; ++t) std::memcpy(value_meta(cz, 0, t, 0), &zero16, 2);  // kv head 0, block 1: every scale 0 (d = 0)
+    check_cpu_vs_ref(cz, "value tile: an all-zero-scale block");
+    std::printf("  value tile: %d shapes + 3 special caches (kernel on this CPU: %s)\n", cases, vbmi ? "yes" : "no");
+}
+
 // ---- mixed attention: split-K ----------------------------------------------------------------
 
 namespace {
