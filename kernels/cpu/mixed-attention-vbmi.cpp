@@ -387,7 +387,8 @@ void value_tile_v2g64(const float* w, const uint8_t* rows, size_t ts, float* acc
 #pragma GCC unroll 16
     for (int t = 0; t < kMixedQueryBlock - 2; t += 2) dots(t, _mm512_loadu_si512(codes0 + static_cast<size_t>(t) * ts));
     // The last pair's window would read past the block: only its two tokens' bytes are loaded.
-    dots(kMixedQueryBlock - 2, _mm512_maskz_loadu_epi8((1ull << (ts + kTileCodes)) - 1, codes0 + static_cast<size_t>(kMixedQueryBlock - 2) * ts));
+    const uint64_t last = ts + kTileCodes >= 64 ? ~0ull : (1ull << (ts + kTileCodes)) - 1;
+    dots(kMixedQueryBlock - 2, _mm512_maskz_loadu_epi8(last, codes0 + static_cast<size_t>(kMixedQueryBlock - 2) * ts));
     for (int g = 0; g < NH; ++g) {
         const __m256 dv = _mm256_set1_ps(dq[g]);
         float* a = acc + g * DV;

@@ -81,6 +81,7 @@ struct CacheSpec {
     int group = 32, k_bits = 4, v_bits = 4;  // 16 = fp16 side
     int n_pages = 1;                         // quantized groups split into this many segments
     bool packed = false;                     // quantized strides exactly the format's sizes (else random padding)
+    int value_pad = -1;                      // bytes after each value row when not packed (-1: random 0, 2 or 4)
     int32_t window = 0;
     float softcap = 0.0f;
     int64_t n_q = 1;
@@ -144,7 +145,8 @@ MixedCache build_cache(const CacheSpec& sp, Rng& rng) {
             }
     }
     if (vq) {
-        c.vq_tok = kvq::value_row_bytes(sp.v_bits, sp.group, DV) + (sp.packed ? 0 : 2 * static_cast<size_t>(rng.below(3)));
+        const size_t pad = sp.value_pad >= 0 ? static_cast<size_t>(sp.value_pad) : 2 * static_cast<size_t>(rng.below(3));
+        c.vq_tok = kvq::value_row_bytes(sp.v_bits, sp.group, DV) + (sp.packed ? 0 : pad);
         c.vq_head = c.vq_tok * static_cast<size_t>(nq_tok) + (sp.packed ? 0 : static_cast<size_t>(rng.below(7)));
         c.vq.assign(c.vq_head * static_cast<size_t>(HK), 0xEE);
         for (int64_t h = 0; h < HK; ++h)
@@ -1121,7 +1123,16 @@ TEST_CASE("mixed_attention_cpu: GQA decode over 2-bit G64 value records at head 
     MixedCache cz = build_cache(sp, rng);
     for (int64_t t = 32; t < 64; ++t) std::memcpy(value_meta(cz, 0, t, 0), &zero16, 2);  // kv head 0, block 1: every scale 0 (d = 0)
     check_cpu_vs_ref(cz, "value tile: an all-zero-scale block");
-    std::printf("  value tile: %d shapes + 3 special caches (kernel on this CPU: %s)\n", cases, vbmi ? "yes" : "no");
+    // The widest value stride the tile takes (its last window is a full 64 bytes), and one
+    // byte more (the generic path).
+    for (const int pad : {28, 29}) {
+        CacheSpec wide = sp;
+        wide.packed = false;
+        wide.value_pad = pad;
+        MixedCache cw = build_cache(wide, rng);
+        check_cpu_vs_ref(cw, "value tile: value rows " + std::to_string(cw.vq_tok) + " bytes apart");
+    }
+    std::printf("  value tile: %d shapes + 3 special caches + 2 wide strides (kernel on this CPU: %s)\n", cases, vbmi ? "yes" : "no");
 }
 
 // ---- mixed attention: split-K ----------------------------------------------------------------
