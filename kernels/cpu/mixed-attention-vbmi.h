@@ -1,14 +1,15 @@
-// One-row blocks of the int8 mixed attention (cpu/mixed-attention.cpp) with AVX-512 VBMI
-// byte permutes, for the shape that dominates MHA decode at long context: G = 32, 2-bit
-// codes. The generic int8 path byte-transposes every four rows of codes with unpacks and
-// gathers each scale/min pair with a scalar load; here one single-source VPERMB of a 64-byte
-// window builds each VPDPBUSD / VPDPWSSD operand, and three merged ones 16 scale/min pairs,
-// straight from contiguous records.
+// Blocks of the int8 mixed attention (cpu/mixed-attention.cpp) with AVX-512 VBMI byte
+// permutes, for the shapes that dominate decode at long context: one row (MHA) over G = 32,
+// 2-bit codes, and the value side of GQA tiles over G = 64, 2-bit values at head size 64
+// (the default model's presets). The generic int8 path byte-transposes every four rows of
+// codes with unpacks and gathers each scale/min pair with a scalar load; here one
+// single-source VPERMB of a 64-byte window builds each VPDPBUSD / VPDPWSSD operand, and three
+// merged ones 16 scale/min pairs, straight from contiguous records.
 // Every code byte is used at its place: the bit pair at shift 2s is masked, not shifted, so
 // its products carry a factor 4^s that an exact arithmetic shift of the int32 sums removes.
 //
-// Both functions do the same fp32 operations in the same order as the generic path with one
-// query row (prepare_key_group_int8 + score_int8, accum_int8; no residual row) and the same
+// Every function does the same fp32 operations in the same order as the generic path
+// (prepare_key_group_int8 + score_int8, accum_int8; no residual row) and the same
 // exact integers, so the attention output is bit-identical to every other int8 path
 // (test-kv-quant compares them byte for byte).
 //
