@@ -313,24 +313,27 @@ void value_block_v2g32(const float* w, const uint8_t* rows, float* acc, float* m
     }
 }
 
-// ---- values: a tile of NH rows, whole block, G = 64, 2-bit, head_dim_v 64 ---------------------
+// ---- values: a tile of NH rows, whole block, G = 64, 2-bit, head_dim_v 64 or 128 -------------
 
-// One record per token (G = head_dim_v = 64): [fp16 s][fp16 min][16 code bytes], tokens ts
-// bytes apart (kTileStrideMin <= ts <= kTileStrideMax, so two tokens' codes share a window).
+// One record per token and channel group of 64: [fp16 s][fp16 min][16 code bytes]; a token's
+// records are adjacent, tokens ts bytes apart (ts <= kTileStrideMax, so two tokens' codes
+// of a group share a 64-byte window).
 constexpr int kTileRec = static_cast<int>(kvq::value_record_bytes(2, 64));
-constexpr int kTileCodes = 2 * static_cast<int>(kvq::chunk_bytes(2));  // code bytes per token
-constexpr size_t kTileStrideMin = kTileRec, kTileStrideMax = 64 - kTileCodes;
+constexpr int kTileCodes = 2 * static_cast<int>(kvq::chunk_bytes(2));  // code bytes per record
+constexpr int kTileGroup = 64;
+constexpr size_t kTileStrideMax = 64 - kTileCodes;
 static_assert(kTileRec == 20 && kTileCodes == 16);
 
+// One channel group: rec0 = its record of the block's first token; acc [NH] rows dv apart
+// (this group's 64 channels), macc [NH] rows n_macc apart (this group's two 32-channel slots).
 template <int NH>
-void value_tile_v2g64(const float* w, const uint8_t* rows, size_t ts, float* acc, float* macc) {
-    constexpr int DV = 64, NC = DV / kMixedQueryBlock;
+void value_tile_group(const float* w, const uint8_t* rec0, size_t ts, float* acc, int64_t dv, float* macc, int64_t n_macc) {
     // Scale and min of the 32 tokens: dword t of the gathers = [s_t | min_t].
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i off = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(ts)));
     __m512 sf[2], mf[2];
     for (int h = 0; h < 2; ++h) {
-        const __m512i sm = _mm512_i32gather_epi32(off, rows + static_cast<size_t>(16 * h) * ts, 1);
+        const __m512i sm = _mm512_i32gather_epi32(off, rec0 + static_cast<size_t>(16 * h) * ts, 1);
         sf[h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sm));
         mf[h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(sm, 16)));
     }
@@ -347,8 +350,8 @@ void value_tile_v2g64(const float* w, const uint8_t* rows, size_t ts, float* acc
         __m256 msum = _mm256_setzero_ps();
         for (int v = 0; v < 4; ++v) msum = _mm256_fmadd_ps(_mm256_loadu_ps(wg + 8 * v), m8[v], msum);
         const float ms = avx2::hsum(msum);
-        macc[g * (NC + 1)] += ms;
-        macc[g * (NC + 1) + 1] += ms;
+        macc[g * n_macc] += ms;
+        macc[g * n_macc + 1] += ms;
         const __m512 ws0 = _mm512_mul_ps(_mm512_loadu_ps(wg), sf[0]), ws1 = _mm512_mul_ps(_mm512_loadu_ps(wg + 16), sf[1]);
         const __m512 bad = _mm512_or_ps(_mm512_sub_ps(ws0, ws0), _mm512_sub_ps(ws1, ws1));  // NaN bits iff NaN or ±inf
         const bool nonfinite = _mm512_cmp_ps_mask(bad, bad, _CMP_UNORD_Q) != 0;
@@ -383,25 +386,33 @@ void value_tile_v2g64(const float* w, const uint8_t* rows, size_t ts, float* acc
             for (int f = 0; f < 4; ++f) iacc[g][f] = _mm512_dpwssd_epi32(iacc[g][f], x[f], wv);
         }
     };
-    const uint8_t* codes0 = rows + kvq::kMetaBytes;
+    const uint8_t* codes0 = rec0 + kvq::kMetaBytes;
 #pragma GCC unroll 16
     for (int t = 0; t < kMixedQueryBlock - 2; t += 2) dots(t, _mm512_loadu_si512(codes0 + static_cast<size_t>(t) * ts));
-    // The last pair's window would read past the block: only its two tokens' bytes are loaded.
+    // The last pair's window could read past the block: only its two tokens' bytes are loaded.
     const uint64_t last = ts + kTileCodes >= 64 ? ~0ull : (1ull << (ts + kTileCodes)) - 1;
     dots(kMixedQueryBlock - 2, _mm512_maskz_loadu_epi8(last, codes0 + static_cast<size_t>(kMixedQueryBlock - 2) * ts));
     for (int g = 0; g < NH; ++g) {
-        const __m256 dv = _mm256_set1_ps(dq[g]);
-        float* a = acc + g * DV;
+        const __m256 d = _mm256_set1_ps(dq[g]);
+        float* a = acc + g * dv;
         // Exact: every product of field f carries the factor 4^f.
         const __m512 xs[4] = {_mm512_cvtepi32_ps(iacc[g][0]), _mm512_cvtepi32_ps(_mm512_srai_epi32(iacc[g][1], 2)),
                               _mm512_cvtepi32_ps(_mm512_srai_epi32(iacc[g][2], 4)), _mm512_cvtepi32_ps(_mm512_srai_epi32(iacc[g][3], 6))};
         for (int f = 0; f < 4; ++f) {
             float* lo = a + 8 * f;
             float* hi = a + kMixedQueryBlock + 8 * f;
-            _mm256_storeu_ps(lo, _mm256_fmadd_ps(dv, _mm512_castps512_ps256(xs[f]), _mm256_loadu_ps(lo)));
-            _mm256_storeu_ps(hi, _mm256_fmadd_ps(dv, _mm512_extractf32x8_ps(xs[f], 1), _mm256_loadu_ps(hi)));
+            _mm256_storeu_ps(lo, _mm256_fmadd_ps(d, _mm512_castps512_ps256(xs[f]), _mm256_loadu_ps(lo)));
+            _mm256_storeu_ps(hi, _mm256_fmadd_ps(d, _mm512_extractf32x8_ps(xs[f], 1), _mm256_loadu_ps(hi)));
         }
     }
+}
+
+// The groups one after another, as accum_int8 takes them (NG = head_dim_v / 64).
+template <int NH, int NG>
+void value_tile_v2g64(const float* w, const uint8_t* rows, size_t ts, float* acc, float* macc) {
+    constexpr int64_t DV = NG * kTileGroup, NC = DV / kMixedQueryBlock;
+    for (int cg = 0; cg < NG; ++cg)
+        value_tile_group<NH>(w, rows + cg * kTileRec, ts, acc + cg * kTileGroup, DV, macc + cg * (kTileGroup / kMixedQueryBlock), NC + 1);
 }
 
 // ---- the online-softmax step of one row over a whole block ---------------------------------
@@ -483,14 +494,12 @@ VbmiSoftmaxFn vbmi_softmax_fn() {
 
 VbmiValueTileFn vbmi_value_tile_fn(int bits, int group, int64_t head_dim_v, size_t token_stride, int n_rows) {
 #if KVMIX_CPU_X86
-    if (bits == 2 && group == 64 && head_dim_v == 64 && token_stride >= kTileStrideMin && token_stride <= kTileStrideMax && cpu_has_avx512_vbmi()) {
-        switch (n_rows) {
-            case 1: return &value_tile_v2g64<1>;
-            case 2: return &value_tile_v2g64<2>;
-            case 3: return &value_tile_v2g64<3>;
-            case 4: return &value_tile_v2g64<4>;
-            default: break;
-        }
+    const int64_t ng = head_dim_v / kTileGroup;
+    if (bits == 2 && group == kTileGroup && (head_dim_v == 64 || head_dim_v == 128) && token_stride >= static_cast<size_t>(ng * kTileRec) &&
+        token_stride <= kTileStrideMax && cpu_has_avx512_vbmi()) {
+        constexpr VbmiValueTileFn kFns[2][4] = {{&value_tile_v2g64<1, 1>, &value_tile_v2g64<2, 1>, &value_tile_v2g64<3, 1>, &value_tile_v2g64<4, 1>},
+                                                {&value_tile_v2g64<1, 2>, &value_tile_v2g64<2, 2>, &value_tile_v2g64<3, 2>, &value_tile_v2g64<4, 2>}};
+        if (n_rows >= 1 && n_rows <= 4) return kFns[ng - 1][n_rows - 1];
     }
 #else
     (void)bits;

@@ -1,7 +1,7 @@
 // Blocks of the int8 mixed attention (cpu/mixed-attention.cpp) with AVX-512 VBMI byte
 // permutes, for the shapes that dominate decode at long context: one row (MHA) over G = 32,
-// 2-bit codes, and the value side of GQA tiles over G = 64, 2-bit values at head size 64
-// (the default model's presets). The generic int8 path byte-transposes every four rows of
+// 2-bit codes, and the value side of GQA tiles over G = 64, 2-bit values at head sizes 64
+// and 128 (the presets' format). The generic int8 path byte-transposes every four rows of
 // codes with unpacks and gathers each scale/min pair with a scalar load; here one
 // single-source VPERMB of a 64-byte window builds each VPDPBUSD / VPDPWSSD operand, and three
 // merged ones 16 scale/min pairs, straight from contiguous records.
@@ -19,11 +19,11 @@
 // Value block (vbmi_value_block_fn(2, 32, 128, 48)): w [32] the weights of a row that sees
 //   all 32 tokens of a whole block, rows = the block's first value row (rows 48 bytes apart);
 //   acc [128] += the block's p·v with int16 weights, macc [4] += Σ_t w_t·min_t per channel group.
-// Value tile (vbmi_value_tile_fn(2, 64, 64, ts, n_rows), n_rows 1-4, 20 <= ts <= 48: GQA
-//   decode at head size 64, one channel group per token): w [n_rows][32] the weights of rows
-//   that each see all 32 tokens of a whole block, rows = the block's first value record
-//   (records ts bytes apart); acc [n_rows][64] += the block's p·v with int16 weights,
-//   macc [n_rows][3]: slots 0 and 1 += Σ_t w_t·min_t (the group spans both 32-channel slots).
+// Value tile (vbmi_value_tile_fn(2, 64, dv, ts, n_rows), dv 64 or 128 (one or two channel
+//   groups per token), n_rows 1-4, 20·dv/64 <= ts <= 48: GQA decode): w [n_rows][32] the
+//   weights of rows that each see all 32 tokens of a whole block, rows = the block's first
+//   value row (rows ts bytes apart); acc [n_rows][dv] += the block's p·v with int16 weights,
+//   macc [n_rows][dv / 32 + 1]: slots 2cg and 2cg + 1 += Σ_t w_t·min_t of group cg.
 // Softmax step (vbmi_softmax_fn()): one row over a whole block without softcap, as
 //   softmax_step: s [32] the raw dots -> the weights in place, running max m and sum l
 //   updated, acc [dv] and macc [n_macc] rescaled; 16-lane exp with avx2::exp's operations.

@@ -22,7 +22,7 @@
 //       fp16 keys/values and the online softmax are as on the fp32 path.
 //       With AVX-512 VBMI, one query row (MHA decode) over 2-bit G = 32 records runs the key
 //       groups and whole value blocks through cpu/mixed-attention-vbmi.h, and a tile of 1-4
-//       rows (GQA decode) over 2-bit G = 64 values at head size 64 its whole value blocks:
+//       rows (GQA decode) over 2-bit G = 64 values at head size 64 or 128 its whole value blocks:
 //       byte permutes build the dot operands from the records, same integers and fp32
 //       operations, so the output is bit-identical to the other int8 paths.
 //   avx2_fp32: fp32 dots, the contract of mixed_attention_ref.

@@ -1063,44 +1063,48 @@ TEST_CASE("mixed_attention_cpu: one-row decode over packed 2-bit G32 records (th
     std::printf("  packed one-row decode: %d shapes + 5 special caches\n", cases);
 }
 
-TEST_CASE("mixed_attention_cpu: GQA decode over 2-bit G64 value records at head size 64 (the AVX-512 VBMI value tile), NaN parity") {
-    // A tile of 1-4 rows that all see a whole block of 2-bit values with one 64-channel group
-    // per token takes vbmi_value_tile_fn's kernel: check_cpu_vs_ref holds the avx512 path
-    // byte-identical to avx2_int8 and within tolerance of the twin. Sinks, tails, windows and
-    // later query tokens make blocks that only some rows see, which take the generic path.
+TEST_CASE("mixed_attention_cpu: GQA decode over 2-bit G64 value records at head sizes 64 and 128 (the AVX-512 VBMI value tile), NaN parity") {
+    // A tile of 1-4 rows that all see a whole block of 2-bit values with 64-channel groups
+    // (one or two per token) takes vbmi_value_tile_fn's kernel: check_cpu_vs_ref holds the
+    // avx512 path byte-identical to avx2_int8 and within tolerance of the twin. Sinks, tails,
+    // windows and later query tokens make blocks that only some rows see, which take the
+    // generic path.
     const bool vbmi = cpu_has_avx512_vbmi();
-    const size_t rec = kvq::value_row_bytes(2, 64, 64);
-    for (int rows = 1; rows <= 4; ++rows) {
-        CHECK((vbmi_value_tile_fn(2, 64, 64, rec, rows) != nullptr) == vbmi);
-        CHECK((vbmi_value_tile_fn(2, 64, 64, 48, rows) != nullptr) == vbmi);
-        CHECK(vbmi_value_tile_fn(2, 64, 64, 49, rows) == nullptr);
+    for (const int64_t dv : {64, 128}) {
+        const size_t rec = kvq::value_row_bytes(2, 64, dv);
+        for (int rows = 1; rows <= 4; ++rows) {
+            CHECK((vbmi_value_tile_fn(2, 64, dv, rec, rows) != nullptr) == vbmi);
+            CHECK((vbmi_value_tile_fn(2, 64, dv, 48, rows) != nullptr) == vbmi);
+            CHECK(vbmi_value_tile_fn(2, 64, dv, 49, rows) == nullptr && vbmi_value_tile_fn(2, 64, dv, rec - 1, rows) == nullptr);
+        }
+        CHECK(vbmi_value_tile_fn(2, 64, dv, rec, 5) == nullptr && vbmi_value_tile_fn(3, 64, dv, kvq::value_row_bytes(3, 64, dv), 3) == nullptr &&
+              vbmi_value_tile_fn(2, 32, dv, kvq::value_row_bytes(2, 32, dv), 3) == nullptr);
     }
-    CHECK(vbmi_value_tile_fn(2, 64, 64, rec, 5) == nullptr && vbmi_value_tile_fn(3, 64, 64, kvq::value_row_bytes(3, 64, 64), 3) == nullptr &&
-          vbmi_value_tile_fn(2, 32, 64, kvq::value_row_bytes(2, 32, 64), 3) == nullptr &&
-          vbmi_value_tile_fn(2, 64, 128, kvq::value_row_bytes(2, 64, 128), 3) == nullptr);
+    CHECK(vbmi_value_tile_fn(2, 64, 256, kvq::value_row_bytes(2, 64, 256), 3) == nullptr);
     Rng rng(131);
     int cases = 0;
-    for (int ratio = 1; ratio <= 4; ++ratio)
-        for (int kb : {2, 3, 4, 16})
-            for (const bool packed : {true, false}) {
-                CacheSpec sp;
-                sp.packed = packed;
-                sp.k_bits = kb;
-                sp.v_bits = 2;
-                sp.group = 64;
-                sp.n_head_kv = 1 + rng.below(2);
-                sp.n_head = ratio * sp.n_head_kv;
-                sp.head_dim = sp.head_dim_v = 64;
-                sp.n_groups = 2 + rng.below(3);
-                sp.n_pages = 1 + static_cast<int>(rng.below(3));
-                sp.sinks = rng.below(6);
-                sp.tail = rng.below(70);
-                sp.window = rng.below(3) ? 0 : static_cast<int32_t>(1 + rng.below(150));
-                sp.n_q = ratio == 1 ? 1 + rng.below(3) : 1;
-                MixedCache c = build_cache(sp, rng);
-                check_cpu_vs_ref(c, describe(sp) + " value tile");
-                ++cases;
-            }
+    for (const int64_t d : {64, 128})
+        for (int ratio = 1; ratio <= 4; ++ratio)
+            for (int kb : {2, 3, 4, 16})
+                for (const bool packed : {true, false}) {
+                    CacheSpec sp;
+                    sp.packed = packed;
+                    sp.k_bits = kb;
+                    sp.v_bits = 2;
+                    sp.group = 64;
+                    sp.n_head_kv = 1 + rng.below(2);
+                    sp.n_head = ratio * sp.n_head_kv;
+                    sp.head_dim = sp.head_dim_v = d;
+                    sp.n_groups = 2 + rng.below(3);
+                    sp.n_pages = 1 + static_cast<int>(rng.below(3));
+                    sp.sinks = rng.below(6);
+                    sp.tail = rng.below(70);
+                    sp.window = rng.below(3) ? 0 : static_cast<int32_t>(1 + rng.below(150));
+                    sp.n_q = ratio == 1 ? 1 + rng.below(3) : 1;
+                    MixedCache c = build_cache(sp, rng);
+                    check_cpu_vs_ref(c, describe(sp) + " value tile");
+                    ++cases;
+                }
     CacheSpec sp;
     sp.packed = true;
     sp.k_bits = 3;
@@ -1123,16 +1127,23 @@ TEST_CASE("mixed_attention_cpu: GQA decode over 2-bit G64 value records at head 
     MixedCache cz = build_cache(sp, rng);
     for (int64_t t = 32; t < 64; ++t) std::memcpy(value_meta(cz, 0, t, 0), &zero16, 2);  // kv head 0, block 1: every scale 0 (d = 0)
     check_cpu_vs_ref(cz, "value tile: an all-zero-scale block");
+    CacheSpec sp128 = sp;
+    sp128.head_dim = sp128.head_dim_v = 128;
+    MixedCache cn2 = build_cache(sp128, rng);
+    std::memcpy(value_meta(cn2, 1, 50, 0) + kvq::value_record_bytes(2, 64), &nan16, 2);  // kv head 1, token 50, second group: NaN scale
+    check_cpu_vs_ref(cn2, "value tile: D128, NaN scale in the second group");
     // The widest value stride the tile takes (its last window is a full 64 bytes), and one
     // byte more (the generic path).
-    for (const int pad : {28, 29}) {
-        CacheSpec wide = sp;
-        wide.packed = false;
-        wide.value_pad = pad;
-        MixedCache cw = build_cache(wide, rng);
-        check_cpu_vs_ref(cw, "value tile: value rows " + std::to_string(cw.vq_tok) + " bytes apart");
-    }
-    std::printf("  value tile: %d shapes + 3 special caches + 2 wide strides (kernel on this CPU: %s)\n", cases, vbmi ? "yes" : "no");
+    for (const int64_t d : {64, 128})
+        for (const int extra : {0, 1}) {
+            CacheSpec wide = sp;
+            wide.head_dim = wide.head_dim_v = d;
+            wide.packed = false;
+            wide.value_pad = static_cast<int>(48 + extra - kvq::value_row_bytes(2, 64, d));
+            MixedCache cw = build_cache(wide, rng);
+            check_cpu_vs_ref(cw, "value tile: D" + std::to_string(d) + ", value rows " + std::to_string(cw.vq_tok) + " bytes apart");
+        }
+    std::printf("  value tile: %d shapes + 4 special caches + 4 wide strides (kernel on this CPU: %s)\n", cases, vbmi ? "yes" : "no");
 }
 
 // ---- mixed attention: split-K ----------------------------------------------------------------
