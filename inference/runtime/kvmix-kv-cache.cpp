@@ -27,11 +27,13 @@ namespace kvmix {
 namespace {
 
 // Quantized storage is counted in pages of kKvGroupsPerPage groups (128 tokens at G = 32:
-// what the memory report and the app's estimates charge) and allocated in slabs of 4 pages,
-// each slab holding its kv heads one after another: a head's codes then run 16 groups
-// contiguously, and the decode's reads of a head stay in one stretch of memory 4x longer
-// than a page (+10% tokens/s on the synthetic MHA model at 16k, 2-bit).
-constexpr int64_t kPagesPerSlab = 4;
+// what the memory report and the app's estimates charge) and allocated in slabs of 16 pages,
+// each slab holding its kv heads one after another: a head's codes then run 64 groups
+// contiguously, and the decode's reads of a head stay in one stretch of memory 16x longer
+// than a page (slabs of 4 pages: +10% tokens/s over pages on the synthetic MHA model at 16k,
+// 2-bit; 16: +3-4% more). A slab's memory is touched only as its tokens are written, so the
+// process holds the used part of the last slab, not all of it.
+constexpr int64_t kPagesPerSlab = 16;
 
 // One side (keys or values) of one layer.
 struct Side {

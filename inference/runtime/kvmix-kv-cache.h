@@ -1,7 +1,7 @@
 // The KVmix KV cache (../shared/KVMIX.md): per layer, the first `sinks` tokens and a recent
 // window stay fp16; older tokens are quantized in whole groups of G — keys per channel over
 // G tokens, values per token over G channels — at the layer's own K and V bit widths, into
-// slabs allocated as the context grows (16 groups, each kv head's run contiguous; the memory
+// slabs allocated as the context grows (64 groups, each kv head's run contiguous; the memory
 // report charges pages of 4 groups). Attention reads the packed codes directly through
 // the mixed-attention kernel (sinks, quantized slabs and the fp16 window as segments,
 // merged by an online softmax). A side with 16 bits is never quantized.

@@ -44,9 +44,9 @@
 // reads each fp16 row once per tile instead of once per query token. Each row only uses
 // the positions it sees, so its result does not depend on the tile it shares.
 // Per-block setup is vectorized (a group's scales and mins are loaded as vectors, a whole
-// int8 query block is quantized in registers) and the quantized K group and V rows two
-// blocks ahead are prefetched (a cache slab holds 16 groups per head: a short run for the
-// hardware prefetcher); none of this changes a result.
+// int8 query block is quantized in registers) and the 4 KiB pages that start in the
+// quantized K group and V rows two blocks ahead get one prefetch each (the hardware
+// prefetcher stops at page boundaries); none of this changes a result.
 // With part_m/part_l it writes the split-K partial (m, l, unnormalized acc; see
 // MixedAttentionParams) for attention_merge_cpu.
 // No state; stack scratch (heap when head_dim or head_dim_v > 512); thread-safe.

@@ -172,15 +172,15 @@ TEST_CASE("kvmix cache: truncation keeps whole groups") {
     CHECK(std::all_of(a.begin(), a.end(), [](float x) { return std::isfinite(x); }));
 }
 
-TEST_CASE("kvmix cache: storage slabs (16 groups) cross over correctly: attention, snapshot, truncation, memory") {
-    // 1200 tokens (the fixture models stop at 256, so the cache is driven directly) with a
-    // 32..64-token fp16 window: 36 groups of 32 per side in 9 pages, stored in 3 slabs (the
+TEST_CASE("kvmix cache: storage slabs (64 groups) cross over correctly: attention, snapshot, truncation, memory") {
+    // 4800 tokens (the fixture models stop at 256, so the cache is driven directly) with a
+    // 32..64-token fp16 window: 147 groups of 32 per side in 37 pages, stored in 3 slabs (the
     // last partly filled), read through segments cut at every slab end. Checked against exact
     // attention over the original K/V in double (k8v8: a wrong slab offset or head stride is
     // far outside 8-bit error, ~1% here), a snapshot loading into a fresh cache attending identically,
     // truncation back into the first slab, and the report charging pages while slabs are allocated.
     const std::vector<KvLayerShape> shapes{{2, 64, 64}};
-    const int64_t n_ctx = 1200, chunk = 64, H = 4, D = 64;
+    const int64_t n_ctx = 4800, chunk = 64, H = 4, D = 64;
     std::mt19937 gen(91);
     std::normal_distribution<float> normal;
     std::vector<float> k(static_cast<size_t>(n_ctx * 2 * D)), v(k.size()), q(static_cast<size_t>(H * D));
@@ -248,14 +248,14 @@ TEST_CASE("kvmix cache: storage slabs (16 groups) cross over correctly: attentio
     std::printf("  k8v8 over 3 slabs: relative attention error vs exact %.2e (bound 0.015)\n", e);
     CHECK(e <= 0.015);
 
-    // Report: 4 sinks, then groups of 32 while the fp16 tail exceeds window 64 + G: 35 groups
-    // (1120 tokens) per side, 80 tokens fp16; 9 pages charged, 3 slabs (12 pages) allocated.
+    // Report: 4 sinks, then groups of 32 while the fp16 tail exceeds window 64 + G: 147 groups
+    // (4704 tokens) per side, 96 tokens fp16; 37 pages charged, 3 slabs (48 pages) allocated.
     const KvMemoryReport r = cache->memory();
-    const int64_t groups = 35, pages = 9, slabs = 3;
+    const int64_t groups = 147, pages = 37, slabs = 3;
     const uint64_t page = 4 * 2 * kvq::key_group_bytes(8, 32, D);  // 4 groups x 2 kv heads; a value page is the same size
     CHECK_EQ(page, uint64_t(4 * 32 * 2 * kvq::value_row_bytes(8, 32, D)));
     CHECK_EQ(r.bytes, 2 * ((n_ctx - groups * 32) * 2 * D * 2 + pages * page));
-    CHECK(r.allocated_bytes >= r.bytes + 2 * (slabs * 4 - pages) * page);
+    CHECK(r.allocated_bytes >= r.bytes + 2 * (slabs * 16 - pages) * page);
     const std::string path = temp_path("kvslab");
     {
         std::ofstream out(path, std::ios::binary);
@@ -273,8 +273,8 @@ TEST_CASE("kvmix cache: storage slabs (16 groups) cross over correctly: attentio
     CHECK(std::memcmp(got.data(), got2.data(), got.size() * sizeof(float)) == 0);
     CHECK_EQ(loaded->memory().bytes, r.bytes);
 
-    cache->truncate(300);
-    CHECK(cache->size() <= 300);
+    cache->truncate(1200);
+    CHECK(cache->size() <= 1200);
     const std::vector<float> got3 = attend(*cache, cache->size());
     const double e3 = rel(got3, exact(cache->size()));
     std::printf("  truncated to %lld tokens: relative attention error vs exact %.2e\n", static_cast<long long>(cache->size()), e3);
