@@ -96,11 +96,12 @@ inline void load_scale_min8(const uint8_t* p, size_t stride, __m256& s, __m256& 
 // Starts the hardware prefetcher early on the 4 KiB pages that begin inside [p, p + n): the
 // L2 streamer follows a head's codes within a page but stops at each page boundary, and one
 // prefetch of the next page's first line, a few blocks ahead, restarts it in time. Prefetching
-// every line instead (as this did before) held the fill buffers that the demand loads and the
-// streamer need: -4 to -5% tokens/s on the synthetic MHA model at 16k, 2-bit.
+// every line instead holds the fill buffers that the demand loads and the streamer need
+// (measured slower, tests/bench/RESULTS.md). avx2::prefetch_line: an _mm_prefetch here was
+// compiled away.
 inline void prefetch_range(const uint8_t* p, size_t n) {
     const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-    for (uintptr_t page = (a + 4095) & ~uintptr_t{4095}; page < a + n; page += 4096) _mm_prefetch(reinterpret_cast<const char*>(page), _MM_HINT_T0);
+    for (uintptr_t page = (a + 4095) & ~uintptr_t{4095}; page < a + n; page += 4096) avx2::prefetch_line(reinterpret_cast<const void*>(page));
 }
 
 // Codes 8·sub .. 8·sub+7 of a packed chunk (kv-quant-format.h) as fp32 lanes.

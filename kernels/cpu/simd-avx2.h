@@ -54,6 +54,14 @@ static inline __m256 load_half8(const uint16_t* p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+// A T0 prefetch of the line at p that the compiler keeps. GCC marks _mm_prefetch "const", so
+// a helper whose only effect is prefetching (e.g. a loop over a range) is found pure and its
+// calls deleted as dead code when it is not inlined first; the quantized K/V prefetch of the
+// mixed attention silently vanished that way. A volatile asm is never removed. Never faults.
+static inline void prefetch_line(const void* p) {
+    asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
+}
+
 // Decode matrix-vector products stream each weight row once, and the hardware streamer
 // restarts at every 4 KiB page, so their block loops prefetch ahead: a call per block of
 // [p, p + n) prefetches the cache lines that start in [p + kStreamAhead, p + n +
