@@ -73,7 +73,7 @@ static inline void prefetch_line(const void* p) {
 inline constexpr size_t kStreamAhead = 4096;
 static inline void prefetch_stream(const void* p, size_t n) {
     const uintptr_t a = reinterpret_cast<uintptr_t>(p) + kStreamAhead;
-    for (uintptr_t line = (a + 63) & ~uintptr_t{63}; line < a + n; line += 64) _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
+    for (uintptr_t line = (a + 63) & ~uintptr_t{63}; line < a + n; line += 64) prefetch_line(reinterpret_cast<const void*>(line));
 }
 
 // e^x, relative error ~1e-7 over the fp32 range. NaN stays NaN, x > 88.8 gives +inf and
